@@ -1,0 +1,151 @@
+package audio
+
+import (
+	"fmt"
+	"time"
+)
+
+// EventType says what an [Event] reports.
+type EventType uint8
+
+const (
+	// DeviceAdded: a device appeared (Device).
+	DeviceAdded EventType = iota + 1
+	// DeviceRemoved: a device disappeared (Device).
+	DeviceRemoved
+	// DefaultChanged: the system default of Direction is now Device (was Previous).
+	DefaultChanged
+	// DeviceSwitched: the session now uses Device for Direction instead of
+	// Previous, for Reason.
+	DeviceSwitched
+	// DeviceInterrupted: the device in use (Device) stopped by itself (Err).
+	// The session reopens it, or the default when it is gone.
+	DeviceInterrupted
+	// DeviceRecovered: after an interruption the session runs again, on
+	// Device (Previous is the interrupted one; Reason is ReasonRemoved when
+	// it had to move to the default).
+	DeviceRecovered
+)
+
+// String returns the event type's name.
+func (t EventType) String() string {
+	switch t {
+	case DeviceAdded:
+		return "device-added"
+	case DeviceRemoved:
+		return "device-removed"
+	case DefaultChanged:
+		return "default-changed"
+	case DeviceSwitched:
+		return "device-switched"
+	case DeviceInterrupted:
+		return "device-interrupted"
+	case DeviceRecovered:
+		return "device-recovered"
+	}
+	return fmt.Sprintf("event(%d)", uint8(t))
+}
+
+// Reason says why a session moved to another device.
+type Reason string
+
+const (
+	// ReasonUser: SetCapture/SetPlayback.
+	ReasonUser Reason = "user"
+	// ReasonRemoved: the device in use disappeared; the session moved to the default.
+	ReasonRemoved Reason = "removed"
+	// ReasonDefaultChanged: the session follows the default and the default changed.
+	ReasonDefaultChanged Reason = "default-changed"
+	// ReasonRecovered: the device was reopened after an interruption.
+	ReasonRecovered Reason = "recovered"
+)
+
+// Event is a device change seen by a [Session].
+type Event struct {
+	// Type says what happened.
+	Type EventType
+	// Direction is the direction concerned.
+	Direction Direction
+	// Device is the device the event is about (see EventType).
+	Device DeviceInfo
+	// Previous is the device before the change, when there is one.
+	Previous DeviceInfo
+	// Reason is set on DeviceSwitched and DeviceRecovered.
+	Reason Reason
+	// Err is set on DeviceInterrupted.
+	Err error
+	// Time is when the session noticed.
+	Time time.Time
+}
+
+// String returns a one-line description for logs.
+func (e Event) String() string {
+	s := fmt.Sprintf("%s %s %q", e.Type, e.Direction, e.Device.Name)
+	if e.Previous.ID != "" {
+		s += fmt.Sprintf(" (was %q)", e.Previous.Name)
+	}
+	if e.Reason != "" {
+		s += " reason=" + string(e.Reason)
+	}
+	if e.Err != nil {
+		s += " err=" + e.Err.Error()
+	}
+	return s
+}
+
+// eventQueue delivers events in order on out without ever dropping one and
+// without ever blocking the producer: a goroutine owns an unbounded slice.
+type eventQueue struct {
+	in   chan Event
+	out  chan Event
+	quit chan struct{}
+	done chan struct{}
+}
+
+func newEventQueue() *eventQueue {
+	q := &eventQueue{
+		in:   make(chan Event),
+		out:  make(chan Event),
+		quit: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	go q.run()
+	return q
+}
+
+func (q *eventQueue) run() {
+	defer close(q.done)
+	defer close(q.out)
+	var pending []Event
+	for {
+		var out chan Event
+		var head Event
+		if len(pending) > 0 {
+			out, head = q.out, pending[0]
+		}
+		select {
+		case ev := <-q.in:
+			pending = append(pending, ev)
+		case out <- head:
+			pending[0] = Event{}
+			pending = pending[1:]
+		case <-q.quit:
+			return
+		}
+	}
+}
+
+// push hands ev to the queue; it blocks only for the queue goroutine's
+// next loop turn, never on the reader.
+func (q *eventQueue) push(ev Event) {
+	select {
+	case q.in <- ev:
+	case <-q.quit:
+	}
+}
+
+// close stops the queue; undelivered events are discarded and out is closed.
+func (q *eventQueue) close() {
+	close(q.quit)
+	<-q.done
+}

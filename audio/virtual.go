@@ -1,0 +1,302 @@
+package audio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// VirtualConfig configures a [Virtual] device. The zero value is a duplex
+// 10 ms device on the system clock that captures silence and discards what
+// it plays.
+type VirtualConfig struct {
+	// ID identifies the device; default Name.
+	ID string
+	// Name is the display name; default "Virtual".
+	Name string
+	// Direction is Capture, Playback or Duplex; default Duplex.
+	Direction Direction
+	// Default marks the device as the default one in its Info.
+	Default bool
+	// Period is the callback period; default DefaultPeriod.
+	Period time.Duration
+	// Clock paces the device; default SystemClock().
+	Clock Clock
+	// Source feeds Capture. nil captures silence. A short read is padded
+	// with silence; after io.EOF the device captures silence.
+	Source PCMReader
+	// Sink receives every played period. nil discards.
+	Sink PCMWriter
+	// Logger; default discards.
+	Logger *slog.Logger
+
+	onClose func(*Virtual) // VirtualBackend bookkeeping
+}
+
+// Virtual is a pure-Go [Device] paced by a [Clock]: on every tick it reads
+// one period from its source into Callbacks.Capture, then asks
+// Callbacks.Playback for one period and writes it to its sink. Capture runs
+// before Playback within a tick, both on the device's goroutine.
+type Virtual struct {
+	cfg    VirtualConfig
+	info   DeviceInfo
+	n      int
+	log    *slog.Logger
+	ticker Ticker
+
+	stopState
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	quit    chan struct{}
+	exited  chan struct{}
+	reason  error // set by Interrupt before quit closes
+
+	periods atomic.Uint64
+	waitMu  sync.Mutex
+	waiters []periodWaiter
+	nwait   atomic.Int32
+}
+
+type periodWaiter struct {
+	n  uint64
+	ch chan struct{}
+}
+
+// NewVirtual makes a virtual device from cfg (see [VirtualConfig] for defaults).
+func NewVirtual(cfg VirtualConfig) (*Virtual, error) {
+	p, err := checkPeriod(cfg.Period)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Period = p
+	if cfg.Name == "" {
+		cfg.Name = "Virtual"
+	}
+	if cfg.ID == "" {
+		cfg.ID = cfg.Name
+	}
+	if cfg.Direction == 0 {
+		cfg.Direction = Duplex
+	}
+	if cfg.Direction&^Duplex != 0 {
+		return nil, fmt.Errorf("%w: direction %v", ErrFormat, cfg.Direction)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock()
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = discardLogger()
+	}
+	return &Virtual{
+		cfg:       cfg,
+		info:      DeviceInfo{ID: cfg.ID, Name: cfg.Name, Direction: cfg.Direction, Default: cfg.Default, Backend: "virtual"},
+		n:         Samples(cfg.Period),
+		log:       log,
+		stopState: newStopState(),
+		quit:      make(chan struct{}),
+		exited:    make(chan struct{}),
+	}, nil
+}
+
+// Info implements [Device].
+func (v *Virtual) Info() DeviceInfo { return v.info }
+
+// Period implements [Device].
+func (v *Virtual) Period() time.Duration { return v.cfg.Period }
+
+// Start implements [Device]: it starts the clock and the device goroutine.
+func (v *Virtual) Start(cb Callbacks) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return ErrClosed
+	}
+	if v.started {
+		return ErrStarted
+	}
+	v.started = true
+	v.ticker = v.cfg.Clock.NewTicker(v.cfg.Period)
+	if a, ok := v.ticker.(tickAcker); ok {
+		a.enableAck()
+	}
+	go v.run(cb, v.ticker)
+	return nil
+}
+
+func (v *Virtual) run(cb Callbacks, t Ticker) {
+	defer close(v.exited)
+	ack, _ := t.(tickAcker)
+	var in, out []int16
+	if v.cfg.Direction&Capture != 0 && cb.Capture != nil {
+		in = make([]int16, v.n)
+	}
+	if v.cfg.Direction&Playback != 0 {
+		out = make([]int16, v.n)
+	}
+	src := v.cfg.Source
+	for {
+		select {
+		case <-v.quit:
+			return
+		case <-t.C():
+		}
+		if in != nil {
+			src = v.read(src, in)
+			cb.Capture(in)
+		}
+		if out != nil {
+			clear(out)
+			if cb.Playback != nil {
+				cb.Playback(out)
+			}
+			if v.cfg.Sink != nil {
+				if _, err := v.cfg.Sink.WritePCM(out); err != nil {
+					v.log.Warn("audio: virtual sink write failed; discarding from now on", "device", v.info.Name, "err", err)
+					v.cfg.Sink = nil
+				}
+			}
+		}
+		n := v.periods.Add(1)
+		if v.nwait.Load() > 0 {
+			v.wake(n)
+		}
+		if ack != nil {
+			ack.handled()
+		}
+	}
+}
+
+// read fills p from src (silence when src is nil or exhausted) and returns
+// the source to use next time.
+func (v *Virtual) read(src PCMReader, p []int16) PCMReader {
+	got := 0
+	for src != nil && got < len(p) {
+		n, err := src.ReadPCM(p[got:])
+		got += n
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				v.log.Warn("audio: virtual source read failed; capturing silence from now on", "device", v.info.Name, "err", err)
+			}
+			src = nil
+		} else if n == 0 {
+			break // a source with nothing now: pad this period
+		}
+	}
+	clear(p[got:])
+	return src
+}
+
+func (v *Virtual) wake(n uint64) {
+	v.waitMu.Lock()
+	defer v.waitMu.Unlock()
+	kept := v.waiters[:0]
+	for _, w := range v.waiters {
+		if n >= w.n {
+			close(w.ch)
+			v.nwait.Add(-1)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	v.waiters = kept
+}
+
+// Periods returns how many periods the device has completed.
+func (v *Virtual) Periods() uint64 { return v.periods.Load() }
+
+// WaitPeriods blocks until the device has completed at least n periods,
+// the device stops, or ctx ends.
+func (v *Virtual) WaitPeriods(ctx context.Context, n uint64) error {
+	v.waitMu.Lock()
+	if v.periods.Load() >= n {
+		v.waitMu.Unlock()
+		return nil
+	}
+	w := periodWaiter{n: n, ch: make(chan struct{})}
+	v.waiters = append(v.waiters, w)
+	v.nwait.Add(1)
+	v.waitMu.Unlock()
+	select {
+	case <-w.ch:
+		return nil
+	case <-v.Done():
+		if v.periods.Load() >= n {
+			return nil
+		}
+		return fmt.Errorf("audio: device stopped after %d of %d periods: %w", v.periods.Load(), n, ErrClosed)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Interrupt stops the device as if it had been unplugged: Done closes and
+// Err returns err (ErrInterrupted when err is nil). It may be called from
+// any goroutine, including the device's own callbacks.
+func (v *Virtual) Interrupt(err error) {
+	if err == nil {
+		err = ErrInterrupted
+	}
+	v.mu.Lock()
+	if v.closed || v.reason != nil {
+		v.mu.Unlock()
+		return
+	}
+	v.reason = err
+	started := v.started
+	close(v.quit)
+	v.mu.Unlock()
+	if v.ticker != nil {
+		v.ticker.Stop()
+	}
+	if !started {
+		v.finish(err)
+		return
+	}
+	// The device goroutine may be the caller; report from another one.
+	go func() {
+		<-v.exited
+		v.finish(err)
+	}()
+}
+
+// Close implements [Device].
+func (v *Virtual) Close() error {
+	v.mu.Lock()
+	if v.closed {
+		v.mu.Unlock()
+		<-v.Done()
+		return nil
+	}
+	v.closed = true
+	interrupted := v.reason != nil
+	if !interrupted {
+		close(v.quit)
+	}
+	started := v.started
+	t := v.ticker
+	v.mu.Unlock()
+	if t != nil {
+		t.Stop()
+	}
+	if started {
+		<-v.exited
+	}
+	if !interrupted {
+		v.finish(nil)
+	} else {
+		<-v.Done()
+	}
+	if v.cfg.onClose != nil {
+		v.cfg.onClose(v)
+	}
+	return nil
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

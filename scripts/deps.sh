@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the system packages dialtone needs to build and test on Debian/Ubuntu.
+# Idempotent: installs only what is missing. Extra packages for the full test
+# suite (redis-server, chromium) are installed when DIALTONE_FULL=1 or CI=true.
+set -euo pipefail
+
+need=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for p in gcc pkg-config libopus-dev libopusfile-dev; do
+	have_pkg "$p" || need+=("$p")
+done
+if [[ "${CI:-}" == "true" || "${DIALTONE_FULL:-}" == "1" ]]; then
+	for p in redis-server; do
+		have_pkg "$p" || need+=("$p")
+	done
+fi
+if ! command -v go >/dev/null 2>&1; then
+	need+=(golang-go)
+fi
+
+if ((${#need[@]})); then
+	echo "deps: installing ${need[*]}" >&2
+	sudo=""
+	if [[ $(id -u) != 0 ]]; then sudo="sudo"; fi
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
