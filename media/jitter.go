@@ -1,0 +1,404 @@
+package media
+
+import (
+	"slices"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// The jitter buffer keeps packets on the sender's timeline in 48 kHz sample
+// units (extended, so sequence numbers and timestamps never wrap) and plays
+// that timeline at the playback clock. A packet that arrives after its slot
+// was concealed is late and dropped. The controlled quantity is the slack:
+// how long a packet waited between its arrival and the moment it played.
+// A low percentile of each window's slack (half a second) is steered towards
+// the target delay, which follows the RFC 3550 jitter and grows at once by
+// the lateness of a late packet (then decays); the steering removes or adds
+// audio in small crossfaded steps (larger in quiet frames and in silence),
+// which also absorbs clock drift between the two ends.
+
+type jpacket struct {
+	seq     int64
+	ts      int64 // 48 kHz units
+	dur     int   // 48 kHz samples, 0 if unknown
+	arrival time.Time
+	payload []byte
+}
+
+type actionKind int
+
+const (
+	actSilence actionKind = iota
+	actDecode
+	actFEC
+	actPLC
+)
+
+// action is what the locked jitter logic tells the decoder side to do.
+type action struct {
+	kind    actionKind
+	n       int    // samples for silence/PLC/FEC
+	payload []byte // decode: owned by the action; FEC: a copy
+	splice  int    // samples to remove (>0) or insert (<0) after decoding
+	quiet   bool   // allow larger splice steps
+}
+
+const (
+	seenSize   = 2048
+	windowLen  = 500 * time.Millisecond
+	maxPLCRun  = 100 * time.Millisecond
+	stepChunk  = 480 // 10 ms: unit of silence, PLC holds and gap skips
+	resyncSeq  = 3000
+	resyncTime = 10 * time.Second
+)
+
+type jitterState struct {
+	// stream bookkeeping
+	havePkts bool
+	baseSeq  int64
+	maxSeq   int64
+	maxTS    int64 // codec units, extended
+	tick     int   // 48 kHz samples per RTP tick
+	seen     [seenSize]int64
+	received uint64
+	dup      uint64
+	late     uint64
+	resyncs  uint64
+
+	// jitter (RFC 3550), in RTP clock units
+	lastTransit float64
+	haveTransit bool
+	jitter      float64
+	clock       float64
+
+	packets []*jpacket
+	free    [][]byte
+
+	// playout
+	started  bool
+	playPos  int64
+	nextSeq  int64
+	lastDur  int
+	plcRun   int
+	frameDef int
+
+	// control
+	minDelay, maxDelay time.Duration
+	lateBoost          time.Duration
+	lastBoostDecay     time.Time
+	target             time.Duration
+	winMin             time.Duration
+	winHave            bool
+	winSlack           []time.Duration
+	winAudio           int
+	debt               int // >0: add samples (stretch), <0: remove (compress)
+	delayEWMA          float64
+	lossEWMA           float64 // recent fraction of packets missing
+	fecCapable         bool
+
+	concealed, fec, expanded, compressed, discarded uint64
+}
+
+func (j *jitterState) extend(p *rtp.Packet) (seq, ts int64) {
+	seq = j.maxSeq + int64(int16(p.SequenceNumber-uint16(j.maxSeq)))
+	ts = j.maxTS + int64(int32(p.Timestamp-uint32(j.maxTS)))
+	return seq, ts
+}
+
+func (j *jitterState) reset() {
+	for _, p := range j.packets {
+		j.release(p.payload)
+	}
+	j.packets = j.packets[:0]
+	j.havePkts, j.started, j.haveTransit = false, false, false
+	j.debt, j.winHave, j.winAudio, j.winSlack = 0, false, 0, j.winSlack[:0]
+}
+
+func (j *jitterState) alloc(n int) []byte {
+	if k := len(j.free); k > 0 {
+		b := j.free[k-1]
+		j.free = j.free[:k-1]
+		if cap(b) >= n {
+			return b[:n]
+		}
+	}
+	return make([]byte, n, max(n, 1500))
+}
+
+func (j *jitterState) release(b []byte) {
+	if b != nil && len(j.free) < 64 {
+		j.free = append(j.free, b[:0])
+	}
+}
+
+func (j *jitterState) samplesToDur(n int64) time.Duration {
+	return time.Duration(n) * time.Second / SampleRate
+}
+
+// push files one packet. dur is its duration in 48 kHz samples (0 unknown).
+func (j *jitterState) push(p *rtp.Packet, dur int, now time.Time) {
+	if !j.havePkts {
+		j.havePkts = true
+		j.baseSeq, j.maxSeq, j.maxTS = int64(p.SequenceNumber), int64(p.SequenceNumber), int64(p.Timestamp)
+		for i := range j.seen {
+			j.seen[i] = -1
+		}
+	}
+	seq, ts := j.extend(p)
+	if d := seq - j.maxSeq; d > resyncSeq || d < -resyncSeq ||
+		j.samplesToDur((ts-j.maxTS)*int64(j.tick)) > resyncTime || j.samplesToDur((j.maxTS-ts)*int64(j.tick)) > resyncTime {
+		// A new stream (SSRC change, sender restart): start over.
+		j.resyncs++
+		j.reset()
+		j.push(p, dur, now)
+		return
+	}
+	slot := &j.seen[seq&(seenSize-1)]
+	if *slot == seq {
+		j.dup++
+		return
+	}
+	*slot = seq
+	j.received++
+	if seq > j.maxSeq {
+		j.lossEWMA = j.lossEWMA*0.99 + 0.01*float64(min(seq-j.maxSeq-1, 50))
+		j.maxSeq = seq
+	}
+	if ts > j.maxTS {
+		j.maxTS = ts
+	}
+
+	// RFC 3550 §6.4.1 interarrival jitter.
+	arr := float64(now.UnixNano()) * j.clock / 1e9
+	transit := arr - float64(ts)
+	if j.haveTransit {
+		d := transit - j.lastTransit
+		if d < 0 {
+			d = -d
+		}
+		j.jitter += (d - j.jitter) / 16
+	}
+	j.lastTransit, j.haveTransit = transit, true
+
+	ts48 := ts * int64(j.tick)
+	if j.started && (seq < j.nextSeq || ts48 < j.playPos) {
+		// Its slot has been played (concealed): too late.
+		j.late++
+		if seq >= j.nextSeq {
+			j.nextSeq = seq + 1
+		}
+		lateness := j.samplesToDur(j.playPos - ts48)
+		j.onLate(lateness, now)
+		return
+	}
+	jp := &jpacket{seq: seq, ts: ts48, dur: dur, arrival: now, payload: j.alloc(len(p.Payload))}
+	copy(jp.payload, p.Payload)
+	i := len(j.packets)
+	for i > 0 && j.packets[i-1].seq > seq {
+		i--
+	}
+	j.packets = append(j.packets, nil)
+	copy(j.packets[i+1:], j.packets[i:])
+	j.packets[i] = jp
+
+	// Far more audio than the maximum delay (a burst after a stall): jump.
+	if j.started {
+		last := j.packets[len(j.packets)-1]
+		ahead := last.ts + int64(max(last.dur, j.frameDef)) - j.playPos
+		if j.samplesToDur(ahead) > j.maxDelay+100*time.Millisecond {
+			newPos := last.ts - int64(j.target*SampleRate/time.Second)
+			for len(j.packets) > 1 && j.packets[0].ts < newPos {
+				j.discarded++
+				j.release(j.packets[0].payload)
+				j.packets = j.packets[1:]
+			}
+			j.playPos = j.packets[0].ts
+			j.nextSeq = j.packets[0].seq
+			j.debt = 0
+		}
+	}
+}
+
+func (j *jitterState) onLate(lateness time.Duration, now time.Time) {
+	boost := j.target + lateness + 5*time.Millisecond
+	if boost > j.lateBoost {
+		j.lateBoost = boost
+	}
+	j.updateTarget(now)
+	// Stretch now by the lateness, so the next packets make it.
+	add := int((lateness + 5*time.Millisecond) * SampleRate / time.Second)
+	j.debt = max(j.debt, 0) + add
+	if limit := int(j.maxDelay * SampleRate / time.Second); j.debt > limit {
+		j.debt = limit
+	}
+	j.winHave, j.winAudio, j.winSlack = false, 0, j.winSlack[:0]
+}
+
+func (j *jitterState) updateTarget(now time.Time) {
+	if !j.lastBoostDecay.IsZero() && j.lateBoost > 0 {
+		// Decay the late boost by 20 ms per second.
+		j.lateBoost -= now.Sub(j.lastBoostDecay) / 50
+		if j.lateBoost < 0 {
+			j.lateBoost = 0
+		}
+	}
+	j.lastBoostDecay = now
+	jit := time.Duration(3 * j.jitter / j.clock * float64(time.Second))
+	t := max(j.minDelay, jit, j.lateBoost)
+	if j.fecCapable && j.lossEWMA > 0.01 {
+		// Under loss, hold one more frame so the packet after a lost one
+		// is there in time for its FEC data.
+		t += j.samplesToDur(int64(max(j.lastDur, j.frameDef)))
+	}
+	j.target = min(t, j.maxDelay)
+}
+
+// observe records the slack of a packet that played and, once per window,
+// steers the delay: the window's 2nd-percentile slack goes to the target
+// (robust to one scheduling hiccup), and compression never takes more than
+// the smallest slack minus a safety margin, so no packet seen in the window
+// would have been late.
+func (j *jitterState) observe(slack time.Duration, played int) {
+	if !j.winHave || slack < j.winMin {
+		j.winMin, j.winHave = slack, true
+	}
+	if len(j.winSlack) < 256 {
+		j.winSlack = append(j.winSlack, slack)
+	}
+	j.delayEWMA += (float64(slack) - j.delayEWMA) * 0.05
+	j.winAudio += played
+	if j.samplesToDur(int64(j.winAudio)) < windowLen || j.debt != 0 {
+		return
+	}
+	slices.Sort(j.winSlack)
+	q := j.winSlack[len(j.winSlack)/50]
+	const hystUp, hystDown, safety = 5 * time.Millisecond, 3 * time.Millisecond, 2 * time.Millisecond
+	if e := q - j.target; e > hystUp {
+		e = min(e, j.winMin-safety)
+		if e > 0 {
+			j.debt = -int(e * SampleRate / time.Second)
+		}
+	} else if e < -hystDown {
+		j.debt = int(-e * SampleRate / time.Second)
+	}
+	j.winHave, j.winAudio, j.winSlack = false, 0, j.winSlack[:0]
+}
+
+// next decides what to play next. It never blocks.
+func (j *jitterState) next(now time.Time, fecCapable bool) action {
+	j.updateTarget(now)
+	if !j.started {
+		if len(j.packets) == 0 || now.Sub(j.packets[0].arrival) < j.target {
+			return action{kind: actSilence, n: stepChunk}
+		}
+		j.started = true
+		j.playPos, j.nextSeq = j.packets[0].ts, j.packets[0].seq
+	}
+	// Packets whose slot already passed (only after a jump) are late.
+	for len(j.packets) > 0 && j.packets[0].ts < j.playPos {
+		j.late++
+		j.nextSeq = max(j.nextSeq, j.packets[0].seq+1)
+		j.release(j.packets[0].payload)
+		j.packets = j.packets[1:]
+	}
+	if len(j.packets) == 0 {
+		// Nothing to play: late, lost, or the sender paused. Hold the
+		// position while a stretch is due (a late packet may still make
+		// it); otherwise conceal on the timeline.
+		if j.debt > 0 {
+			n := min(j.debt, stepChunk)
+			j.debt -= n
+			j.expanded += uint64(n)
+			return j.conceal(n)
+		}
+		n := j.lastDur
+		if n == 0 {
+			n = j.frameDef
+		}
+		j.playPos += int64(n)
+		return j.conceal(n)
+	}
+	h := j.packets[0]
+	if h.ts == j.playPos {
+		if j.debt >= stepChunk {
+			// A large stretch: insert concealment before this packet.
+			j.debt -= stepChunk
+			j.expanded += stepChunk
+			return j.conceal(stepChunk)
+		}
+		j.packets = j.packets[1:]
+		dur := h.dur
+		if dur == 0 {
+			dur = j.frameDef
+		}
+		j.playPos += int64(dur)
+		j.nextSeq = h.seq + 1
+		j.lastDur = dur
+		j.plcRun = 0
+		j.observe(now.Sub(h.arrival), dur)
+		return action{kind: actDecode, payload: h.payload, splice: j.debt}
+	}
+	gap := int(h.ts - j.playPos)
+	if h.seq == j.nextSeq {
+		// A timestamp gap without a sequence gap: mute or DTX. Silence, and
+		// the best moment to change the delay.
+		if j.debt < 0 {
+			skip := min(-j.debt, gap)
+			j.debt += skip
+			j.compressed += uint64(skip)
+			j.playPos += int64(skip)
+			gap -= skip
+			if gap == 0 {
+				return j.next(now, fecCapable)
+			}
+		}
+		if j.debt > 0 {
+			n := min(j.debt, stepChunk)
+			j.debt -= n
+			j.expanded += uint64(n)
+			return action{kind: actSilence, n: n}
+		}
+		n := min(gap, stepChunk)
+		j.playPos += int64(n)
+		j.plcRun = int(maxPLCRun * SampleRate / time.Second)
+		return action{kind: actSilence, n: n}
+	}
+	// Packets are missing before h: conceal one frame, from h's FEC when
+	// the lost frame is the one right before h.
+	lost := j.lastDur
+	if lost == 0 {
+		lost = j.frameDef
+	}
+	if fecCapable && gap <= max(lost, h.dur) && gap%120 == 0 && len(h.payload) > 0 && h.payload[0]>>3 < 16 {
+		j.playPos += int64(gap)
+		j.nextSeq = h.seq
+		j.fec++
+		j.plcRun = 0
+		return action{kind: actFEC, n: gap, payload: append(j.alloc(len(h.payload))[:0], h.payload...)}
+	}
+	n := min(gap, lost)
+	j.playPos += int64(n)
+	if j.playPos >= h.ts {
+		j.nextSeq = h.seq
+	}
+	return j.conceal(n)
+}
+
+func (j *jitterState) conceal(n int) action {
+	if j.plcRun >= int(maxPLCRun*SampleRate/time.Second) {
+		return action{kind: actSilence, n: n}
+	}
+	j.plcRun += n
+	j.concealed++
+	return action{kind: actPLC, n: n}
+}
+
+// buffered returns the audio held ahead of the play position.
+func (j *jitterState) buffered() int64 {
+	if !j.started || len(j.packets) == 0 {
+		return 0
+	}
+	last := j.packets[len(j.packets)-1]
+	return last.ts + int64(max(last.dur, j.frameDef)) - j.playPos
+}

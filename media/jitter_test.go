@@ -1,0 +1,270 @@
+package media
+
+import (
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dialtone-dev/dialtone/media/mediatest"
+)
+
+// capture encodes signal with a PCMU Sender (20 ms frames) and returns the
+// packets; mute, if set, is consulted per 10 ms chunk.
+func capture(t *testing.T, signal []int16, mute func(chunk int) bool) []rtp.Packet {
+	t.Helper()
+	w := &pushWriter{keep: true}
+	s, err := NewSender(w, SenderConfig{Codec: CodecPCMU})
+	require.NoError(t, err)
+	for k := 0; (k+1)*480 <= len(signal); k++ {
+		if mute != nil {
+			s.SetMuted(mute(k))
+		}
+		_, err := s.WritePCM(signal[k*480 : (k+1)*480])
+		require.NoError(t, err)
+	}
+	require.NoError(t, s.Close())
+	return w.sent
+}
+
+type arrival struct {
+	at time.Duration
+	p  *rtp.Packet
+}
+
+// playout feeds arrivals to a PCMU Receiver and reads 10 ms chunks every
+// 10 ms of simulated time (starting at readPhase) for dur; observe, if set,
+// sees the stats after every read.
+func playout(t *testing.T, arr []arrival, dur, readPhase time.Duration, observe func(now time.Duration, st ReceiverStats)) ([]int16, ReceiverStats) {
+	t.Helper()
+	sort.SliceStable(arr, func(i, j int) bool { return arr[i].at < arr[j].at })
+	clk := newFakeClock()
+	base := clk.t
+	r, err := NewReceiver(ReceiverConfig{Codec: CodecPCMU, Now: clk.now})
+	require.NoError(t, err)
+	defer r.Close()
+	var out []int16
+	chunk := make([]int16, 480)
+	i := 0
+	for now := readPhase; now < dur; now += 10 * time.Millisecond {
+		for i < len(arr) && arr[i].at <= now {
+			clk.t = base.Add(arr[i].at)
+			r.Push(arr[i].p)
+			i++
+		}
+		clk.t = base.Add(now)
+		_, err := r.ReadPCM(chunk)
+		require.NoError(t, err)
+		out = append(out, chunk...)
+		if observe != nil {
+			observe(now, r.Stats())
+		}
+	}
+	return out, r.Stats()
+}
+
+// schedule gives packet i the arrival i·20ms·scale + 5 ms + extra(i).
+func schedule(pk []rtp.Packet, scale float64, extra func(i int) time.Duration) []arrival {
+	arr := make([]arrival, len(pk))
+	for i := range pk {
+		at := time.Duration(float64(i)*scale*float64(20*time.Millisecond)) + 5*time.Millisecond
+		if extra != nil {
+			at += extra(i)
+		}
+		arr[i] = arrival{at: at, p: &pk[i]}
+	}
+	return arr
+}
+
+func assertClean(t *testing.T, ref, out []int16) {
+	t.Helper()
+	d, c := mediatest.Delay(ref, out)
+	snr := mediatest.SNR(ref, out, d)
+	t.Logf("delay %.1f ms corr %.3f SNR %.1f dB", float64(d)/48, c, snr)
+	assert.Greater(t, snr, 25.0)
+}
+
+func TestJitterReorder(t *testing.T) {
+	sig := mediatest.MultiTone(3*SampleRate, 1)
+	pk := capture(t, sig, nil)
+	// Every third packet arrives 8 ms late, after its successor.
+	arr := schedule(pk, 1, func(i int) time.Duration {
+		if i%3 == 1 {
+			return 28 * time.Millisecond
+		}
+		return 0
+	})
+	out, st := playout(t, arr, 3200*time.Millisecond, 0, nil)
+	t.Logf("%+v", st)
+	assert.Zero(t, st.Lost)
+	assert.LessOrEqual(t, st.Late, uint64(1), "only the first, before the buffer adapts")
+	assert.Equal(t, uint64(len(pk)), st.Received)
+	// After adapting, the audio is intact.
+	snr, _ := windowSNR(sig[SampleRate:], out[SampleRate:])
+	assert.Greater(t, snr, 25.0)
+}
+
+func TestJitterDuplicates(t *testing.T) {
+	sig := mediatest.MultiTone(2*SampleRate, 2)
+	pk := capture(t, sig, nil)
+	arr := schedule(pk, 1, nil)
+	arr = append(arr, schedule(pk, 1, func(int) time.Duration { return 3 * time.Millisecond })...)
+	arr = append(arr, arrival{at: 1500 * time.Millisecond, p: &pk[3]}) // a very old duplicate
+	out, st := playout(t, arr, 2200*time.Millisecond, 0, nil)
+	assert.Equal(t, uint64(len(pk)+1), st.Duplicate)
+	assert.Zero(t, st.Lost)
+	assert.Zero(t, st.Late)
+	assertClean(t, sig, out)
+}
+
+func TestJitterWrapAround(t *testing.T) {
+	sig := mediatest.MultiTone(4*SampleRate, 3)
+	pk := capture(t, sig, nil)
+	// Start 50 packets before both the sequence number and the timestamp wrap.
+	seq0, ts0 := pk[0].SequenceNumber, pk[0].Timestamp
+	for i := range pk {
+		pk[i].SequenceNumber = pk[i].SequenceNumber - seq0 - 50
+		pk[i].Timestamp = pk[i].Timestamp - ts0 + (1<<32 - 50*160)
+	}
+	out, st := playout(t, schedule(pk, 1, nil), 4200*time.Millisecond, 0, nil)
+	assert.Zero(t, st.Lost)
+	assert.Zero(t, st.Late)
+	assert.Zero(t, st.Resyncs)
+	assert.Equal(t, uint64(len(pk)), st.Received)
+	assertClean(t, sig, out)
+}
+
+func TestJitterLossAccounting(t *testing.T) {
+	sig := mediatest.MultiTone(3*SampleRate, 4)
+	pk := capture(t, sig, nil)
+	var arr []arrival
+	dropped := 0
+	for _, a := range schedule(pk, 1, nil) {
+		i := int(a.p.SequenceNumber - pk[0].SequenceNumber)
+		if i%7 == 3 || (i >= 60 && i < 65) { // scattered losses and a 5-packet burst
+			dropped++
+			continue
+		}
+		arr = append(arr, a)
+	}
+	_, st := playout(t, arr, 3200*time.Millisecond, 0, nil)
+	assert.Equal(t, int64(dropped), st.Lost)
+	assert.Positive(t, st.Concealed)
+	assert.Zero(t, st.Late)
+}
+
+func TestJitterLatePacketRaisesTarget(t *testing.T) {
+	sig := mediatest.MultiTone(3*SampleRate, 5)
+	pk := capture(t, sig, nil)
+	arr := schedule(pk, 1, func(i int) time.Duration {
+		if i == 50 {
+			return 80 * time.Millisecond
+		}
+		return 0
+	})
+	var before, after time.Duration
+	_, st := playout(t, arr, 3200*time.Millisecond, 0, func(now time.Duration, st ReceiverStats) {
+		if now == 900*time.Millisecond {
+			before = st.Target
+		}
+		if now == 1200*time.Millisecond {
+			after = st.Target
+		}
+	})
+	assert.Equal(t, uint64(1), st.Late)
+	assert.Equal(t, int64(0), st.Lost, "a late packet was received, not lost")
+	assert.Greater(t, after, before+50*time.Millisecond)
+	assert.LessOrEqual(t, after, 200*time.Millisecond)
+}
+
+func TestJitterBurstAfterStall(t *testing.T) {
+	sig := mediatest.MultiTone(4*SampleRate, 6)
+	pk := capture(t, sig, nil)
+	// The network stalls for 300 ms, then delivers everything at once.
+	arr := schedule(pk, 1, func(i int) time.Duration {
+		at := time.Duration(i)*20*time.Millisecond + 5*time.Millisecond
+		if at >= time.Second && at < 1300*time.Millisecond {
+			return 1300*time.Millisecond - at
+		}
+		return 0
+	})
+	var maxBuf time.Duration
+	_, st := playout(t, arr, 4200*time.Millisecond, 0, func(now time.Duration, st ReceiverStats) {
+		maxBuf = max(maxBuf, st.Buffered)
+	})
+	t.Logf("stats %+v max buffered %v", st, maxBuf)
+	assert.Zero(t, st.Lost)
+	assert.Positive(t, st.Late, "packets behind a 300 ms stall are late")
+	assert.LessOrEqual(t, maxBuf, 400*time.Millisecond)
+	assert.Zero(t, st.Resyncs)
+}
+
+func TestJitterClockDrift(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		scale float64 // sender packet spacing relative to ours
+	}{{"sender-fast", 1 / 1.005}, {"sender-slow", 1.005}} {
+		t.Run(tc.name, func(t *testing.T) {
+			const minutes = 2
+			sig := mediatest.SpeechLike(minutes*60*SampleRate, 7)
+			pk := capture(t, sig, nil)
+			var maxBuf, lastBuf time.Duration
+			var lastDelay time.Duration
+			_, st := playout(t, schedule(pk, tc.scale, nil), minutes*time.Minute-2*time.Second, 3*time.Millisecond,
+				func(now time.Duration, st ReceiverStats) {
+					if now > 10*time.Second {
+						maxBuf = max(maxBuf, st.Buffered)
+					}
+					lastBuf, lastDelay = st.Buffered, st.Delay
+				})
+			t.Logf("after %d min: %+v; max buffered %v, last %v, delay %v", minutes, st, maxBuf, lastBuf, lastDelay)
+			// 0.5 % of 2 minutes is 600 ms: without compensation the buffer
+			// would grow (or starve) by that much.
+			assert.Less(t, maxBuf, 120*time.Millisecond)
+			assert.Less(t, lastDelay, 60*time.Millisecond)
+			assert.Zero(t, st.Lost)
+			assert.LessOrEqual(t, st.Late, uint64(3))
+			if tc.scale < 1 {
+				assert.Greater(t, st.Compressed, 450*time.Millisecond)
+			} else {
+				assert.Greater(t, st.Expanded, 450*time.Millisecond)
+			}
+		})
+	}
+}
+
+func TestJitterMuteGap(t *testing.T) {
+	sig := mediatest.MultiTone(5*SampleRate, 8)
+	muted := func(k int) bool { return k >= 150 && k < 350 } // 2 s muted from 1.5 s
+	pk := capture(t, sig, muted)
+	require.Equal(t, 150, len(pk)) // 250 frames, 100 of them muted
+	var markers int
+	for i := range pk {
+		if pk[i].Marker {
+			markers++
+			assert.Equal(t, 75, i, "marker on the first packet after the gap")
+		}
+	}
+	assert.Equal(t, 1, markers)
+	out, st := playout(t, schedule2(pk), 5200*time.Millisecond, 0, nil)
+	assert.Zero(t, st.Lost)
+	assert.Zero(t, st.Late)
+	// Same delay before and after the gap, and silence during it.
+	d1, _ := mediatest.Delay(sig[:SampleRate], out[:2*SampleRate])
+	d2, _ := mediatest.Delay(sig[4*SampleRate:], out[4*SampleRate:])
+	assert.InDelta(t, d1, d2, 48)
+	assert.Less(t, LevelDBov(out[int(2.2*SampleRate):int(3.2*SampleRate)]), -60.0)
+}
+
+// schedule2 times packets by their RTP timestamps (so gaps stay gaps).
+func schedule2(pk []rtp.Packet) []arrival {
+	arr := make([]arrival, len(pk))
+	for i := range pk {
+		ticks := pk[i].Timestamp - pk[0].Timestamp
+		arr[i] = arrival{at: time.Duration(ticks)*time.Second/8000 + 25*time.Millisecond, p: &pk[i]}
+	}
+	return arr
+}

@@ -1,0 +1,245 @@
+package mediatest
+
+import (
+	"math"
+	"math/cmplx"
+	"sort"
+	"sync"
+)
+
+// Delay finds the lag (in samples, ≥ 0) at which out best matches ref, i.e.
+// out[i+lag] ≈ g·ref[i], by FFT cross-correlation over the whole of both
+// signals, and returns it with the normalised correlation (−1…1) of the
+// overlapping parts at that lag. Lags up to len(out)−1 are searched. A few
+// seconds of 48 kHz audio take a few tens of milliseconds.
+func Delay(ref, out []int16) (samples int, corr float64) {
+	if len(ref) == 0 || len(out) == 0 {
+		return 0, 0
+	}
+	n := 1
+	for n < len(ref)+len(out) {
+		n <<= 1
+	}
+	a := make([]complex128, n)
+	b := make([]complex128, n)
+	for i, v := range ref {
+		a[i] = complex(float64(v), 0)
+	}
+	for i, v := range out {
+		b[i] = complex(float64(v), 0)
+	}
+	fft(a, false)
+	fft(b, false)
+	for i := range a {
+		a[i] = b[i] * cmplx.Conj(a[i])
+	}
+	fft(a, true)
+	best, lag := math.Inf(-1), 0
+	for l := 0; l < len(out); l++ {
+		if v := real(a[l]); v > best {
+			best, lag = v, l
+		}
+	}
+	return lag, Correlation(ref, out, lag)
+}
+
+// Correlation returns the normalised correlation of ref[i] with
+// out[i+lag] over their overlap.
+func Correlation(ref, out []int16, lag int) float64 {
+	var xy, xx, yy float64
+	for i := range ref {
+		j := i + lag
+		if j < 0 {
+			continue
+		}
+		if j >= len(out) {
+			break
+		}
+		x, y := float64(ref[i]), float64(out[j])
+		xy += x * y
+		xx += x * x
+		yy += y * y
+	}
+	if xx == 0 || yy == 0 {
+		return 0
+	}
+	return xy / math.Sqrt(xx*yy)
+}
+
+// SNR returns the signal-to-noise ratio in dB of out against ref, with
+// out[i+delay] aligned to ref[i] and ref scaled by the least-squares gain
+// (so a level change is not counted as noise). It returns −Inf for no
+// overlap or a silent reference and +Inf for a perfect match.
+func SNR(ref, out []int16, delay int) float64 {
+	var xy, xx float64
+	for i := range ref {
+		j := i + delay
+		if j < 0 || j >= len(out) {
+			continue
+		}
+		x, y := float64(ref[i]), float64(out[j])
+		xy += x * y
+		xx += x * x
+	}
+	if xx == 0 {
+		return math.Inf(-1)
+	}
+	g := xy / xx
+	var sig, noise float64
+	for i := range ref {
+		j := i + delay
+		if j < 0 || j >= len(out) {
+			continue
+		}
+		s := g * float64(ref[i])
+		e := float64(out[j]) - s
+		sig += s * s
+		noise += e * e
+	}
+	if sig == 0 {
+		return math.Inf(-1)
+	}
+	if noise == 0 {
+		return math.Inf(1)
+	}
+	return 10 * math.Log10(sig/noise)
+}
+
+// Window is the measurement of one stretch of a longer recording.
+type Window struct {
+	Start int     // first reference sample of the window
+	Delay int     // samples
+	Corr  float64 // normalised correlation at Delay
+	SNR   float64 // dB after alignment and gain
+}
+
+// Windows measures delay and SNR separately for consecutive windows of
+// size samples of ref, searching lags 0…maxLag in out. Measuring in windows
+// keeps the SNR meaningful when a jitter buffer changed its delay once
+// during the recording.
+func Windows(ref, out []int16, size, maxLag int) []Window {
+	var ws []Window
+	for s := 0; s+size <= len(ref); s += size {
+		end := min(len(out), s+size+maxLag)
+		if end <= s {
+			break
+		}
+		r := ref[s : s+size]
+		o := out[s:end]
+		d, c := Delay(r, o)
+		ws = append(ws, Window{Start: s, Delay: d, Corr: c, SNR: SNR(r, o, d)})
+	}
+	return ws
+}
+
+// Median returns the median of v (0 for none).
+func Median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// Recorder is a PCM sink that keeps everything written to it; it is safe for
+// concurrent use.
+type Recorder struct {
+	mu  sync.Mutex
+	pcm []int16
+}
+
+// WritePCM appends p.
+func (r *Recorder) WritePCM(p []int16) (int, error) {
+	r.mu.Lock()
+	r.pcm = append(r.pcm, p...)
+	r.mu.Unlock()
+	return len(p), nil
+}
+
+// Samples returns a copy of what was recorded.
+func (r *Recorder) Samples() []int16 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int16(nil), r.pcm...)
+}
+
+// Len returns the number of samples recorded.
+func (r *Recorder) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pcm)
+}
+
+// Player is a PCM source that plays a buffer once, then silence; it is safe
+// for concurrent use.
+type Player struct {
+	mu  sync.Mutex
+	pcm []int16
+	pos int
+}
+
+// NewPlayer returns a source that plays pcm.
+func NewPlayer(pcm []int16) *Player { return &Player{pcm: pcm} }
+
+// ReadPCM fills p with the next samples (silence after the end).
+func (p *Player) ReadPCM(b []int16) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := copy(b, p.pcm[p.pos:])
+	p.pos += n
+	clear(b[n:])
+	return len(b), nil
+}
+
+// fft is an in-place iterative radix-2 FFT (len(a) a power of two); inverse
+// scales by 1/n.
+func fft(a []complex128, inverse bool) {
+	n := len(a)
+	for i, j := 1, 0; i < n; i++ {
+		bit := n >> 1
+		for ; j&bit != 0; bit >>= 1 {
+			j ^= bit
+		}
+		j ^= bit
+		if i < j {
+			a[i], a[j] = a[j], a[i]
+		}
+	}
+	sign := -1.0
+	if inverse {
+		sign = 1
+	}
+	for size := 2; size <= n; size <<= 1 {
+		ang := sign * 2 * math.Pi / float64(size)
+		wl := complex(math.Cos(ang), math.Sin(ang))
+		half := size / 2
+		// Twiddles per stage, computed once (accurate and cheap).
+		tw := make([]complex128, half)
+		w := complex(1, 0)
+		for k := range tw {
+			if k%64 == 0 {
+				w = cmplx.Rect(1, ang*float64(k))
+			}
+			tw[k] = w
+			w *= wl
+		}
+		for start := 0; start < n; start += size {
+			for k := 0; k < half; k++ {
+				u := a[start+k]
+				v := a[start+k+half] * tw[k]
+				a[start+k] = u + v
+				a[start+k+half] = u - v
+			}
+		}
+	}
+	if inverse {
+		inv := complex(1/float64(n), 0)
+		for i := range a {
+			a[i] *= inv
+		}
+	}
+}

@@ -1,0 +1,333 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// ReceiverConfig configures a Receiver. The zero value is valid.
+type ReceiverConfig struct {
+	// Codec is the codec name for Push mode (default: the first of
+	// Codecs()). NewTrackReceiver takes it from the track instead.
+	Codec string
+	// FrameMillis is the expected packet duration before the first packet
+	// tells (default 20).
+	FrameMillis int
+	// MinDelay and MaxDelay bound the target jitter-buffer delay: the time
+	// the timeliest packets wait between arrival and playout (defaults 10 ms
+	// and 200 ms). The target follows three times the RFC 3550 jitter,
+	// grows by the lateness of late packets, and by one frame under loss
+	// with an FEC codec.
+	MinDelay, MaxDelay time.Duration
+	// VAD configures voice activity detection on the received audio.
+	VAD VADConfig
+	// OnVoice, if set, is called from ReadPCM when the remote party starts
+	// or stops talking. It must return quickly.
+	OnVoice func(VoiceEvent)
+	// Now is the clock used to time arrivals and playout (default
+	// time.Now); simulations replace it.
+	Now func() time.Time
+	// Logger receives rare diagnostics (default: discard).
+	Logger *slog.Logger
+}
+
+// ReceiverStats describes the receive path.
+type ReceiverStats struct {
+	Received     uint64        // unique packets received (late ones included)
+	Lost         int64         // RFC 3550 cumulative lost: expected − received
+	Late         uint64        // arrived after their slot was played
+	Duplicate    uint64        // seen before
+	Concealed    uint64        // PLC frames/blocks played
+	FECRecovered uint64        // frames rebuilt from in-band FEC
+	Discarded    uint64        // dropped to cap the delay after a burst
+	Resyncs      uint64        // stream restarts (sequence/timestamp jumps)
+	Jitter       float64       // RFC 3550 interarrival jitter, ms
+	Delay        time.Duration // average time packets wait in the buffer
+	Target       time.Duration // current target delay
+	Buffered     time.Duration // audio queued ahead of the play position
+	Expanded     time.Duration // audio added by stretching
+	Compressed   time.Duration // audio removed by compression
+}
+
+// Receiver is the receive path of one call: RTP in (from a remote track's
+// read goroutine, or Push), PCM out through ReadPCM, which the playback
+// clock pulls and which never blocks. See jitter.go for the buffer policy.
+type Receiver struct {
+	cfg  ReceiverConfig
+	log  *slog.Logger
+	now  func() time.Time
+	info CodecInfo
+
+	mu sync.Mutex // guards js
+	js jitterState
+
+	rmu    sync.Mutex // serialises ReadPCM (decoder and output buffer)
+	dec    Decoder
+	out    []int16
+	outPos int
+	tmp    []int16
+	vad    *VAD
+	level  atomic.Uint64
+
+	track  *webrtc.TrackRemote
+	closed atomic.Bool
+	done   chan struct{}
+}
+
+// NewReceiver returns a Receiver fed by Push.
+func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
+	if cfg.Codec == "" {
+		cfg.Codec = Codecs()[0].Name
+	}
+	info, err := LookupCodec(cfg.Codec)
+	if err != nil {
+		return nil, err
+	}
+	dec, err := NewDecoder(info.Name)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.FrameMillis == 0 {
+		cfg.FrameMillis = 20
+	}
+	if cfg.MinDelay == 0 {
+		cfg.MinDelay = 10 * time.Millisecond
+	}
+	if cfg.MaxDelay == 0 {
+		cfg.MaxDelay = 200 * time.Millisecond
+	}
+	if cfg.MaxDelay < cfg.MinDelay {
+		cfg.MaxDelay = cfg.MinDelay
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Receiver{
+		cfg: cfg, log: cfg.Logger, now: cfg.Now, info: info, dec: dec,
+		out: make([]int16, 0, 5760*2), tmp: make([]int16, 5760*2), vad: NewVAD(cfg.VAD),
+	}
+	r.level.Store(math.Float64bits(SilenceDBov))
+	r.js.tick = info.samplesPerTick()
+	r.js.clock = float64(info.ClockRate)
+	r.js.frameDef = SampleRate * cfg.FrameMillis / 1000
+	r.js.minDelay, r.js.maxDelay = cfg.MinDelay, cfg.MaxDelay
+	r.js.target = cfg.MinDelay
+	r.js.fecCapable = info.FEC
+	return r, nil
+}
+
+// NewTrackReceiver returns a Receiver that reads track in its own goroutine
+// until Close (or until the track ends). The codec comes from the track.
+func NewTrackReceiver(track *webrtc.TrackRemote, cfg ReceiverConfig) (*Receiver, error) {
+	cfg.Codec = track.Codec().MimeType
+	r, err := NewReceiver(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.track = track
+	r.done = make(chan struct{})
+	go r.readLoop()
+	return r, nil
+}
+
+func (r *Receiver) readLoop() {
+	defer close(r.done)
+	bad := 0
+	for {
+		pkt, _, err := r.track.ReadRTP()
+		if err != nil {
+			if r.closed.Load() || errors.Is(err, io.EOF) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, io.ErrClosedPipe) {
+				return
+			}
+			// A malformed packet must not stop the call; a dead track must
+			// not spin.
+			if bad++; bad > 1000 {
+				r.log.Warn("media: receiver stops after repeated read errors", "err", err)
+				return
+			}
+			continue
+		}
+		bad = 0
+		r.Push(pkt)
+	}
+}
+
+// Codec returns the codec being decoded.
+func (r *Receiver) Codec() CodecInfo { return r.info }
+
+// Push files one RTP packet (the payload is copied; p stays the caller's).
+// Packets of another payload type than the first one's are ignored.
+func (r *Receiver) Push(p *rtp.Packet) {
+	if p == nil || r.closed.Load() {
+		return
+	}
+	dur := r.dec.Duration(p.Payload) // pure Go for both codecs: no decoder state used
+	r.mu.Lock()
+	r.js.push(p, dur, r.now())
+	r.mu.Unlock()
+}
+
+// ReadPCM fills all of p with the next audio: decoded packets, FEC or
+// concealment for lost ones, silence before the first packet and in gaps.
+// It never blocks on the network. It returns len(p), or ErrClosed.
+func (r *Receiver) ReadPCM(p []int16) (int, error) {
+	if r.closed.Load() {
+		return 0, ErrClosed
+	}
+	r.rmu.Lock()
+	defer r.rmu.Unlock()
+	var events [4]VoiceEvent
+	nev := 0
+	filled := 0
+	for filled < len(p) {
+		if r.outPos >= len(r.out) {
+			if ev, ok := r.produce(); ok && nev < len(events) {
+				events[nev] = ev
+				nev++
+			}
+		}
+		c := copy(p[filled:], r.out[r.outPos:])
+		r.outPos += c
+		filled += c
+	}
+	if r.cfg.OnVoice != nil {
+		for _, ev := range events[:nev] {
+			r.cfg.OnVoice(ev)
+		}
+	}
+	return len(p), nil
+}
+
+// produce refills r.out with the next block of audio.
+func (r *Receiver) produce() (VoiceEvent, bool) {
+	r.mu.Lock()
+	a := r.js.next(r.now(), r.info.FEC)
+	r.mu.Unlock()
+
+	buf := r.tmp
+	var pcm []int16
+	switch a.kind {
+	case actDecode:
+		n, err := r.dec.Decode(a.payload, buf)
+		if err != nil || n == 0 {
+			r.log.Debug("media: decode failed; concealing", "err", err)
+			n = max(r.js.frameDef, 0)
+			_ = r.dec.DecodePLC(buf[:n])
+		}
+		pcm = buf[:n]
+	case actFEC:
+		n := min(a.n, len(buf))
+		if err := r.dec.DecodeFEC(a.payload, buf[:n]); err != nil {
+			_ = r.dec.DecodePLC(buf[:n])
+		}
+		pcm = buf[:n]
+	case actPLC:
+		n := min(a.n, len(buf))
+		if err := r.dec.DecodePLC(buf[:n]); err != nil {
+			clear(buf[:n])
+		}
+		pcm = buf[:n]
+	default:
+		n := min(a.n, len(buf))
+		clear(buf[:n])
+		pcm = buf[:n]
+	}
+	level := LevelDBov(pcm)
+	r.level.Store(math.Float64bits(level))
+	ev, changed := r.vad.Process(level, time.Duration(len(pcm))*time.Second/SampleRate)
+
+	r.out = r.out[:0]
+	r.outPos = 0
+	if a.kind == actDecode && a.splice != 0 {
+		// Drift and delay steering: small steps in speech, larger ones in
+		// quiet frames.
+		limit := len(pcm) / 8
+		if level < -45 {
+			limit = len(pcm) / 2
+		}
+		// debt > 0 asks for more audio (insert), splice wants > 0 to remove.
+		want := max(-limit, min(-a.splice, limit))
+		var done int
+		r.out, done = splice(r.out, pcm, want)
+		r.mu.Lock()
+		r.applySplice(done)
+		r.mu.Unlock()
+	} else {
+		r.out = append(r.out, pcm...)
+	}
+	if a.payload != nil {
+		r.mu.Lock()
+		r.js.release(a.payload)
+		r.mu.Unlock()
+	}
+	if len(r.out) == 0 {
+		r.out = append(r.out, 0)
+	}
+	return ev, changed
+}
+
+// applySplice books done samples removed (>0) or inserted (<0).
+func (r *Receiver) applySplice(done int) {
+	switch {
+	case done > 0:
+		r.js.compressed += uint64(done)
+		r.js.debt = min(r.js.debt+done, 0)
+	case done < 0:
+		r.js.expanded += uint64(-done)
+		r.js.debt = max(r.js.debt+done, 0)
+	}
+}
+
+// Level returns the level of the last played block in dBov.
+func (r *Receiver) Level() float64 { return math.Float64frombits(r.level.Load()) }
+
+// Stats returns the receive statistics.
+func (r *Receiver) Stats() ReceiverStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	j := &r.js
+	var lost int64
+	if j.havePkts {
+		lost = (j.maxSeq - j.baseSeq + 1) - int64(j.received)
+	}
+	return ReceiverStats{
+		Received: j.received, Lost: lost, Late: j.late, Duplicate: j.dup,
+		Concealed: j.concealed, FECRecovered: j.fec, Discarded: j.discarded, Resyncs: j.resyncs,
+		Jitter:     j.jitter / j.clock * 1000,
+		Delay:      time.Duration(j.delayEWMA),
+		Target:     j.target,
+		Buffered:   j.samplesToDur(j.buffered()),
+		Expanded:   j.samplesToDur(int64(j.expanded)),
+		Compressed: j.samplesToDur(int64(j.compressed)),
+	}
+}
+
+// Close stops the read goroutine (if any) and waits for it. ReadPCM and
+// Push do nothing afterwards.
+func (r *Receiver) Close() error {
+	if r.closed.Swap(true) {
+		return nil
+	}
+	if r.track != nil {
+		if err := r.track.SetReadDeadline(time.Now()); err != nil {
+			return fmt.Errorf("media: stop track reader: %w", err)
+		}
+		<-r.done
+	}
+	r.rmu.Lock()
+	defer r.rmu.Unlock()
+	return r.dec.Close()
+}

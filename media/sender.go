@@ -1,0 +1,303 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// SenderConfig configures a Sender. The zero value is valid.
+type SenderConfig struct {
+	// Codec is the codec name used when the writer does not report a
+	// negotiated codec (see NegotiatedWriter). Default: the first of Codecs().
+	Codec string
+	// FrameMillis is the packet duration in ms: 10 or 20 (default 20).
+	FrameMillis int
+	// Bitrate is the Opus bitrate in bit/s (default 32000).
+	Bitrate int
+	// Complexity is the Opus complexity 1–10 (default 9).
+	Complexity int
+	// DisableFEC keeps Opus in-band FEC off even when SetPacketLoss reports loss.
+	DisableFEC bool
+	// DTX lets Opus stop sending in silence (the receiver plays silence
+	// and the next packet carries the marker bit).
+	DTX bool
+	// AudioLevelID is the RFC 6464 header extension ID to use with writers
+	// that do not report one (0: do not send levels).
+	AudioLevelID uint8
+	// VAD configures voice activity detection on the sent audio.
+	VAD VADConfig
+	// OnVoice, if set, is called from WritePCM (the capture callback) when
+	// voice activity starts or stops. It must return quickly.
+	OnVoice func(VoiceEvent)
+	// Logger receives rare diagnostics (default: discard).
+	Logger *slog.Logger
+}
+
+// SenderStats counts what a Sender did.
+type SenderStats struct {
+	Frames      uint64 // frames processed (sent, muted or DTX)
+	Packets     uint64 // RTP packets written
+	Bytes       uint64 // payload bytes written
+	Muted       uint64 // frames not sent because muted
+	DTX         uint64 // frames not sent because the encoder was in DTX
+	Unbound     uint64 // frames dropped before negotiation completed
+	WriteErrors uint64 // failed writes
+}
+
+// Sender is the send path of one call: PCM in (any chunk size, usually 10 ms
+// from the capture callback), RTP out. It frames the audio into 10 or 20 ms,
+// applies the mute gate, measures level and voice activity, encodes and
+// writes RTP whose timestamps follow the capture clock across mute and DTX
+// gaps (the first packet after a gap carries the marker bit).
+//
+// WritePCM is meant to be called from one goroutine (the device callback);
+// the other methods are safe from any goroutine.
+type Sender struct {
+	w   RTPWriter
+	nw  NegotiatedWriter
+	cfg SenderConfig
+	log *slog.Logger
+
+	mu      sync.Mutex // serialises WritePCM (and so the encoder)
+	enc     Encoder
+	encName string
+	frame   []int16
+	fill    int
+	seq     uint16
+	ts      uint32
+	gap     bool
+	out     []byte
+	pkt     rtp.Packet
+	extBuf  [1]byte
+	vad     *VAD
+	lossSet int
+
+	muted  atomic.Bool
+	closed atomic.Bool
+	level  atomic.Uint64 // float64 bits, dBov of the last frame
+	loss   atomic.Int32  // loss percent requested by SetPacketLoss
+	talk   atomic.Bool
+
+	frames, packets, bytes, mutedN, dtxN, unbound, werr atomic.Uint64
+}
+
+// NewSender returns a Sender writing to w (usually a [*Track]).
+func NewSender(w RTPWriter, cfg SenderConfig) (*Sender, error) {
+	if cfg.FrameMillis == 0 {
+		cfg.FrameMillis = 20
+	}
+	if cfg.FrameMillis != 10 && cfg.FrameMillis != 20 {
+		return nil, fmt.Errorf("%w: %d ms", ErrFrameSize, cfg.FrameMillis)
+	}
+	if cfg.Codec == "" {
+		cfg.Codec = Codecs()[0].Name
+	}
+	if _, err := LookupCodec(cfg.Codec); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Sender{
+		w: w, cfg: cfg, log: cfg.Logger,
+		frame: make([]int16, SampleRate*cfg.FrameMillis/1000),
+		seq:   uint16(rand.Uint32()), ts: rand.Uint32(),
+		out: make([]byte, 1500), vad: NewVAD(cfg.VAD), lossSet: -1,
+	}
+	s.nw, _ = w.(NegotiatedWriter)
+	s.level.Store(math.Float64bits(SilenceDBov))
+	s.pkt.Version = 2
+	return s, nil
+}
+
+// SetMuted turns the mute gate on or off. While muted nothing is sent but
+// RTP timestamps keep advancing.
+func (s *Sender) SetMuted(m bool) { s.muted.Store(m) }
+
+// Muted reports the mute state.
+func (s *Sender) Muted() bool { return s.muted.Load() }
+
+// Level returns the level of the last frame in dBov (SilenceDBov while muted).
+func (s *Sender) Level() float64 { return math.Float64frombits(s.level.Load()) }
+
+// Talking reports whether voice activity is currently detected.
+func (s *Sender) Talking() bool { return s.talk.Load() }
+
+// SetPacketLoss passes the loss rate the far end reports (percent) to the
+// encoder: Opus turns in-band FEC on when pct > 0 (unless DisableFEC) and
+// off on a clean link. It takes effect at the next frame.
+func (s *Sender) SetPacketLoss(pct int) { s.loss.Store(int32(max(0, min(pct, 100)))) }
+
+// Stats returns counters.
+func (s *Sender) Stats() SenderStats {
+	return SenderStats{
+		Frames: s.frames.Load(), Packets: s.packets.Load(), Bytes: s.bytes.Load(),
+		Muted: s.mutedN.Load(), DTX: s.dtxN.Load(), Unbound: s.unbound.Load(), WriteErrors: s.werr.Load(),
+	}
+}
+
+// Codec returns the codec currently used ("" before the first frame is encoded).
+func (s *Sender) Codec() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.encName
+}
+
+// Close releases the encoder; later writes return ErrClosed.
+func (s *Sender) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.enc != nil {
+		return s.enc.Close()
+	}
+	return nil
+}
+
+// WritePCM consumes all of p (48 kHz mono), sending a packet each time a
+// frame fills. It returns len(p) and the first write error, if any (writes
+// before negotiation completes are dropped silently).
+func (s *Sender) WritePCM(p []int16) (int, error) {
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	var events [4]VoiceEvent
+	nev := 0
+	var firstErr error
+	s.mu.Lock()
+	for off := 0; off < len(p); {
+		c := copy(s.frame[s.fill:], p[off:])
+		s.fill += c
+		off += c
+		if s.fill < len(s.frame) {
+			break
+		}
+		s.fill = 0
+		ev, changed, err := s.processFrame()
+		if changed && nev < len(events) {
+			events[nev] = ev
+			nev++
+		}
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	s.mu.Unlock()
+	if s.cfg.OnVoice != nil {
+		for _, ev := range events[:nev] {
+			s.cfg.OnVoice(ev)
+		}
+	}
+	return len(p), firstErr
+}
+
+func (s *Sender) processFrame() (VoiceEvent, bool, error) {
+	s.frames.Add(1)
+	dur := time.Duration(s.cfg.FrameMillis) * time.Millisecond
+	muted := s.muted.Load()
+	level := SilenceDBov
+	if !muted {
+		level = LevelDBov(s.frame)
+	}
+	s.level.Store(math.Float64bits(level))
+	ev, changed := s.vad.Process(level, dur)
+	if changed {
+		s.talk.Store(ev.Talking)
+	}
+
+	codec, extID := s.cfg.Codec, s.cfg.AudioLevelID
+	if s.nw != nil {
+		neg, ok := s.nw.Negotiated()
+		if !ok {
+			s.unbound.Add(1)
+			s.gap = true
+			return ev, changed, nil
+		}
+		codec, extID = neg.Codec.Name, neg.AudioLevelID
+	}
+	if err := s.ensureEncoder(codec); err != nil {
+		return ev, changed, err
+	}
+	info := s.enc.Info()
+	ts := s.ts
+	s.ts += uint32(len(s.frame) / info.samplesPerTick())
+	if muted {
+		s.mutedN.Add(1)
+		s.gap = true
+		return ev, changed, nil
+	}
+	if l := int(s.loss.Load()); l != s.lossSet {
+		if err := s.enc.SetPacketLoss(l); err != nil {
+			s.log.Warn("media: set packet loss", "err", err)
+		}
+		s.lossSet = l
+	}
+	n, err := s.enc.Encode(s.frame, s.out)
+	if err != nil {
+		return ev, changed, err
+	}
+	if info.Name == CodecOpus && n <= 2 && s.cfg.DTX {
+		s.dtxN.Add(1)
+		s.gap = true
+		return ev, changed, nil
+	}
+	s.pkt.Header = rtp.Header{
+		Version: 2, Marker: s.gap, PayloadType: uint8(info.PayloadType),
+		SequenceNumber: s.seq, Timestamp: ts, Extensions: s.pkt.Header.Extensions[:0],
+	}
+	if extID != 0 {
+		// RFC 6464: level as −dBov 0..127, V flag from the VAD.
+		b := byte(min(127, max(0, int(math.Round(-level)))))
+		if s.vad.Talking() {
+			b |= 0x80
+		}
+		s.extBuf[0] = b
+		if err := s.pkt.Header.SetExtension(extID, s.extBuf[:]); err != nil {
+			s.log.Warn("media: audio level extension", "err", err)
+		}
+	}
+	s.pkt.Payload = s.out[:n]
+	if err := s.w.WriteRTP(&s.pkt); err != nil {
+		if errors.Is(err, ErrNotBound) {
+			s.unbound.Add(1)
+			return ev, changed, nil
+		}
+		s.werr.Add(1)
+		return ev, changed, fmt.Errorf("media: write rtp: %w", err)
+	}
+	s.seq++
+	s.gap = false
+	s.packets.Add(1)
+	s.bytes.Add(uint64(n))
+	return ev, changed, nil
+}
+
+func (s *Sender) ensureEncoder(codec string) error {
+	if s.enc != nil && s.encName == codec {
+		return nil
+	}
+	if s.enc != nil {
+		_ = s.enc.Close()
+		s.enc = nil
+		s.gap = true
+	}
+	enc, err := NewEncoder(codec, EncoderConfig{
+		FrameMillis: s.cfg.FrameMillis, Bitrate: s.cfg.Bitrate, Complexity: s.cfg.Complexity,
+		DisableFEC: s.cfg.DisableFEC, DTX: s.cfg.DTX,
+	})
+	if err != nil {
+		return err
+	}
+	s.enc, s.encName, s.lossSet = enc, codec, -1
+	return nil
+}

@@ -1,0 +1,80 @@
+package media
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dialtone-dev/dialtone/media/mediatest"
+)
+
+// simCall runs signal through Sender → drop → Receiver on a simulated clock
+// (10 ms capture and playback ticks, instant network) and returns the output
+// and receiver stats.
+func simCall(t testing.TB, codec string, frameMs int, signal []int16, lossPct float64, hint int, seed uint64) ([]int16, ReceiverStats, int) {
+	clk := newFakeClock()
+	r, err := NewReceiver(ReceiverConfig{Codec: codec, Now: clk.now, FrameMillis: frameMs})
+	require.NoError(t, err)
+	defer r.Close()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	dropped := 0
+	w := &pushWriter{r: r, drop: func(uint16) bool {
+		if rng.Float64()*100 < lossPct {
+			dropped++
+			return true
+		}
+		return false
+	}}
+	s, err := NewSender(w, SenderConfig{Codec: codec, FrameMillis: frameMs})
+	require.NoError(t, err)
+	defer s.Close()
+	s.SetPacketLoss(hint)
+	var out []int16
+	chunk := make([]int16, 480)
+	for off := 0; off+480 <= len(signal); off += 480 {
+		_, err := s.WritePCM(signal[off : off+480])
+		require.NoError(t, err)
+		clk.add(3 * time.Millisecond)
+		_, err = r.ReadPCM(chunk)
+		require.NoError(t, err)
+		out = append(out, chunk...)
+		clk.add(7 * time.Millisecond)
+	}
+	return out, r.Stats(), dropped
+}
+
+// TestSimLossSNR measures FEC/PLC on a simulated clock (deterministic):
+// SNR of the speech-like signal at 0/10/20 % random loss.
+func TestSimLossSNR(t *testing.T) {
+	if raceEnabled {
+		t.Skip("codec-bound measurement; slow under -race")
+	}
+	speech := mediatest.SpeechLike(10*SampleRate, 5)
+	snr := map[float64]float64{}
+	for _, c := range []struct {
+		loss float64
+		hint int
+	}{{0, 10}, {10, 10}, {20, 20}} {
+		out, st, dropped := simCall(t, CodecOpus, 20, speech, c.loss, c.hint, 3)
+		s, delay := windowSNR(speech, out)
+		snr[c.loss] = s
+		t.Logf("loss %.0f%% hint %d: delay p50 %.1f ms SNR p50 %.1f dB dropped %d lost %d fec %d plc %d exp %v comp %v",
+			c.loss, c.hint, delay, s, dropped, st.Lost, st.FECRecovered, st.Concealed, st.Expanded, st.Compressed)
+		assert.Equal(t, int64(dropped), st.Lost)
+	}
+	assert.Less(t, snr[0]-snr[10], 3.0, "goal: ≤ 3 dB SNR loss at 10 %")
+	assert.Less(t, snr[0]-snr[20], 8.0)
+}
+
+// windowSNR returns the median SNR and delay (ms) over 0.5 s windows.
+func windowSNR(ref, out []int16) (snr, delayMs float64) {
+	var s, d []float64
+	for _, w := range mediatest.Windows(ref, out, SampleRate/2, 250*48) {
+		s = append(s, w.SNR)
+		d = append(d, float64(w.Delay)/48)
+	}
+	return mediatest.Median(s), mediatest.Median(d)
+}

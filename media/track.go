@@ -1,0 +1,148 @@
+package media
+
+import (
+	"errors"
+	"strings"
+	"sync"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// RTPWriter is where a Sender writes its packets: a [*Track],
+// a *webrtc.TrackLocalStaticRTP, or a test double.
+type RTPWriter interface {
+	WriteRTP(p *rtp.Packet) error
+}
+
+// Negotiated is what a [Track] learned from the offer/answer exchange.
+type Negotiated struct {
+	// Codec is the codec the track sends with.
+	Codec CodecInfo
+	// AudioLevelID is the negotiated RFC 6464 header extension ID (0: not
+	// negotiated).
+	AudioLevelID uint8
+}
+
+// NegotiatedWriter is an RTPWriter that knows the negotiated codec; a Sender
+// writing to one follows it (encoding PCMU when the far end has no Opus).
+type NegotiatedWriter interface {
+	RTPWriter
+	// Negotiated returns the current negotiation result and false while the
+	// writer is not bound to a PeerConnection.
+	Negotiated() (Negotiated, bool)
+}
+
+// Track is a webrtc.TrackLocal for one audio stream that, unlike pion's
+// static tracks, accepts whichever of its codecs the far end supports: Bind
+// picks the first codec of the track's list that was negotiated, and reports
+// it (with the audio-level extension ID) through Negotiated. Add it with
+// pc.AddTrack and give it to NewSender.
+type Track struct {
+	id, streamID string
+	codecs       []CodecInfo
+
+	mu       sync.RWMutex
+	bindings []trackBinding
+}
+
+type trackBinding struct {
+	id     string
+	ssrc   uint32
+	pt     uint8
+	neg    Negotiated
+	stream webrtc.TrackLocalWriter
+}
+
+// NewTrack returns a track with the given IDs that can send the given codecs
+// (default: [Codecs], i.e. Opus then PCMU when cgo is available).
+func NewTrack(id, streamID string, codecs ...CodecInfo) *Track {
+	if len(codecs) == 0 {
+		codecs = Codecs()
+	}
+	return &Track{id: id, streamID: streamID, codecs: codecs}
+}
+
+// ID implements webrtc.TrackLocal.
+func (t *Track) ID() string { return t.id }
+
+// StreamID implements webrtc.TrackLocal.
+func (t *Track) StreamID() string { return t.streamID }
+
+// RID implements webrtc.TrackLocal (no simulcast for audio).
+func (t *Track) RID() string { return "" }
+
+// Kind implements webrtc.TrackLocal.
+func (t *Track) Kind() webrtc.RTPCodecType { return webrtc.RTPCodecTypeAudio }
+
+// Bind implements webrtc.TrackLocal; pion calls it once negotiation is done.
+func (t *Track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	var ext uint8
+	for _, h := range ctx.HeaderExtensions() {
+		if h.URI == AudioLevelURI && h.ID > 0 && h.ID < 15 {
+			ext = uint8(h.ID)
+		}
+	}
+	for _, want := range t.codecs {
+		for _, got := range ctx.CodecParameters() {
+			if strings.EqualFold(got.MimeType, want.MimeType) && got.ClockRate == want.ClockRate {
+				t.mu.Lock()
+				t.bindings = append(t.bindings, trackBinding{
+					id: ctx.ID(), ssrc: uint32(ctx.SSRC()), pt: uint8(got.PayloadType),
+					neg: Negotiated{Codec: want, AudioLevelID: ext}, stream: ctx.WriteStream(),
+				})
+				t.mu.Unlock()
+				return got, nil
+			}
+		}
+	}
+	return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+}
+
+// Unbind implements webrtc.TrackLocal.
+func (t *Track) Unbind(ctx webrtc.TrackLocalContext) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range t.bindings {
+		if t.bindings[i].id == ctx.ID() {
+			t.bindings = append(t.bindings[:i], t.bindings[i+1:]...)
+			return nil
+		}
+	}
+	return webrtc.ErrUnbindFailed
+}
+
+// Negotiated implements NegotiatedWriter: the first binding's codec.
+func (t *Track) Negotiated() (Negotiated, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if len(t.bindings) == 0 {
+		return Negotiated{}, false
+	}
+	return t.bindings[0].neg, true
+}
+
+// WriteRTP writes p to every binding whose codec matches the first one's
+// (the SSRC and payload type are set per binding; p is not modified). It
+// returns ErrNotBound before negotiation completes.
+func (t *Track) WriteRTP(p *rtp.Packet) error {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if len(t.bindings) == 0 {
+		return ErrNotBound
+	}
+	var errs []error
+	h := p.Header
+	for _, b := range t.bindings {
+		if b.neg.Codec.Name != t.bindings[0].neg.Codec.Name {
+			continue
+		}
+		h.SSRC, h.PayloadType = b.ssrc, b.pt
+		// Interceptors may append extensions: never into our backing array.
+		h.Extensions = p.Extensions[:len(p.Extensions):len(p.Extensions)]
+		if _, err := b.stream.WriteRTP(&h, p.Payload); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

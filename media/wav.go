@@ -1,0 +1,244 @@
+package media
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+)
+
+// WAVSource plays a 16-bit PCM WAV file as 48 kHz mono (other rates are
+// resampled, stereo and multichannel are averaged). The whole file is loaded
+// at creation: it is meant for prompts. It is safe for concurrent use.
+type WAVSource struct {
+	mu   sync.Mutex
+	pcm  []int16
+	pos  int
+	loop bool
+	// SourceRate and SourceChannels describe the file as read.
+	SourceRate, SourceChannels int
+}
+
+// ReadWAV decodes a WAV stream.
+func ReadWAV(r io.Reader) (*WAVSource, error) {
+	var hdr [12]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, fmt.Errorf("media: wav header: %w", err)
+	}
+	if string(hdr[0:4]) != "RIFF" || string(hdr[8:12]) != "WAVE" {
+		return nil, fmt.Errorf("%w: not RIFF/WAVE", ErrUnsupportedWAV)
+	}
+	var rate, channels, bits int
+	haveFmt := false
+	for {
+		var ch [8]byte
+		if _, err := io.ReadFull(r, ch[:]); err != nil {
+			return nil, fmt.Errorf("%w: no data chunk", ErrUnsupportedWAV)
+		}
+		size := int64(binary.LittleEndian.Uint32(ch[4:]))
+		id := string(ch[:4])
+		switch id {
+		case "fmt ":
+			if size < 16 || size > 1024 {
+				return nil, fmt.Errorf("%w: fmt chunk size %d", ErrUnsupportedWAV, size)
+			}
+			b := make([]byte, size+size%2)
+			if _, err := io.ReadFull(r, b); err != nil {
+				return nil, fmt.Errorf("media: wav fmt: %w", err)
+			}
+			format := binary.LittleEndian.Uint16(b[0:])
+			channels = int(binary.LittleEndian.Uint16(b[2:]))
+			rate = int(binary.LittleEndian.Uint32(b[4:]))
+			bits = int(binary.LittleEndian.Uint16(b[14:]))
+			if format == 0xfffe && size >= 26 { // WAVE_FORMAT_EXTENSIBLE: subformat GUID starts at 24
+				format = binary.LittleEndian.Uint16(b[24:])
+			}
+			if format != 1 || bits != 16 || channels < 1 || channels > 16 || rate < 1000 || rate > 384000 {
+				return nil, fmt.Errorf("%w: format %d, %d bits, %d ch, %d Hz", ErrUnsupportedWAV, format, bits, channels, rate)
+			}
+			haveFmt = true
+		case "data":
+			if !haveFmt {
+				return nil, fmt.Errorf("%w: data before fmt", ErrUnsupportedWAV)
+			}
+			// Streams written without a final size carry 0 or 0xffffffff.
+			var data []byte
+			var err error
+			if size == 0 || size == 0xffffffff {
+				data, err = io.ReadAll(r)
+			} else {
+				data = make([]byte, size)
+				var n int
+				n, err = io.ReadFull(r, data)
+				data = data[:n]
+				if errors.Is(err, io.ErrUnexpectedEOF) {
+					err = nil // truncated file: play what is there
+				}
+			}
+			if err != nil {
+				return nil, fmt.Errorf("media: wav data: %w", err)
+			}
+			frames := len(data) / (2 * channels)
+			mono := make([]int16, frames)
+			for i := range mono {
+				var sum int
+				for c := 0; c < channels; c++ {
+					sum += int(int16(binary.LittleEndian.Uint16(data[(i*channels+c)*2:])))
+				}
+				mono[i] = int16(sum / channels)
+			}
+			return &WAVSource{pcm: resampleTo48k(mono, rate), SourceRate: rate, SourceChannels: channels}, nil
+		default:
+			if _, err := io.CopyN(io.Discard, r, size+size%2); err != nil {
+				return nil, fmt.Errorf("media: wav chunk %q: %w", id, err)
+			}
+		}
+	}
+}
+
+// OpenWAV reads a WAV file.
+func OpenWAV(path string) (*WAVSource, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ReadWAV(f)
+}
+
+// SetLoop makes the source start over at the end instead of ending.
+func (w *WAVSource) SetLoop(loop bool) {
+	w.mu.Lock()
+	w.loop = loop
+	w.mu.Unlock()
+}
+
+// Samples returns the decoded 48 kHz mono audio (not a copy: do not modify).
+func (w *WAVSource) Samples() []int16 { return w.pcm }
+
+// Rewind starts playback over.
+func (w *WAVSource) Rewind() {
+	w.mu.Lock()
+	w.pos = 0
+	w.mu.Unlock()
+}
+
+// ReadPCM fills p with the next samples. At the end it returns the count
+// read and io.EOF, with the rest of p silent (unless looping).
+func (w *WAVSource) ReadPCM(p []int16) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], w.pcm[w.pos:])
+		n += c
+		w.pos += c
+		if w.pos >= len(w.pcm) {
+			if !w.loop || len(w.pcm) == 0 {
+				clear(p[n:])
+				return n, io.EOF
+			}
+			w.pos = 0
+		}
+	}
+	return n, nil
+}
+
+// WAVSink writes 48 kHz mono 16-bit PCM to a WAV file; Close fixes the
+// header sizes. It is safe for concurrent use.
+type WAVSink struct {
+	mu     sync.Mutex
+	w      io.WriteSeeker
+	closer io.Closer
+	n      int64
+	buf    []byte
+	closed bool
+}
+
+// NewWAVSink writes a header to w and returns a sink. If w is also an
+// io.Closer, Close closes it.
+func NewWAVSink(w io.WriteSeeker) (*WAVSink, error) {
+	s := &WAVSink{w: w}
+	s.closer, _ = w.(io.Closer)
+	if _, err := w.Write(wavHeader(0)); err != nil {
+		return nil, fmt.Errorf("media: wav header: %w", err)
+	}
+	return s, nil
+}
+
+// CreateWAV creates (truncates) a file and returns a sink writing to it.
+func CreateWAV(path string) (*WAVSink, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewWAVSink(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func wavHeader(dataBytes uint32) []byte {
+	h := make([]byte, 44)
+	copy(h[0:], "RIFF")
+	binary.LittleEndian.PutUint32(h[4:], 36+dataBytes)
+	copy(h[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(h[16:], 16)
+	binary.LittleEndian.PutUint16(h[20:], 1)
+	binary.LittleEndian.PutUint16(h[22:], 1)
+	binary.LittleEndian.PutUint32(h[24:], SampleRate)
+	binary.LittleEndian.PutUint32(h[28:], SampleRate*2)
+	binary.LittleEndian.PutUint16(h[32:], 2)
+	binary.LittleEndian.PutUint16(h[34:], 16)
+	copy(h[36:], "data")
+	binary.LittleEndian.PutUint32(h[40:], dataBytes)
+	return h
+}
+
+// WritePCM appends p.
+func (s *WAVSink) WritePCM(p []int16) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	if cap(s.buf) < 2*len(p) {
+		s.buf = make([]byte, 2*len(p))
+	}
+	b := s.buf[:2*len(p)]
+	for i, v := range p {
+		binary.LittleEndian.PutUint16(b[2*i:], uint16(v))
+	}
+	if _, err := s.w.Write(b); err != nil {
+		return 0, fmt.Errorf("media: wav write: %w", err)
+	}
+	s.n += int64(len(b))
+	return len(p), nil
+}
+
+// Close writes the final sizes into the header (and closes the file).
+func (s *WAVSink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	_, err := s.w.Seek(0, io.SeekStart)
+	if err == nil {
+		_, err = s.w.Write(wavHeader(uint32(min(s.n, 0xffffffff-36))))
+	}
+	if err == nil {
+		_, err = s.w.Seek(0, io.SeekEnd)
+	}
+	if s.closer != nil {
+		if cerr := s.closer.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}

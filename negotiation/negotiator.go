@@ -1,0 +1,618 @@
+package negotiation
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// Negotiator runs perfect negotiation, trickle ICE and ICE restarts for one
+// PeerConnection. Create it with New; all its methods are safe for
+// concurrent use.
+type Negotiator struct {
+	pc       *webrtc.PeerConnection
+	cfg      Config
+	log      *slog.Logger
+	inbox    inbox
+	quit     chan struct{}
+	loopDone chan struct{}
+	done     chan struct{}
+
+	closeOnce sync.Once
+	doneOnce  sync.Once
+	errMu     sync.Mutex
+	err       error
+
+	count counters
+
+	// Owned by the actor goroutine (run) only.
+	pendingOffer    *webrtc.SessionDescription // polite: sent but not applied
+	pendingRestart  bool                       // pendingOffer is an ICE restart offer
+	wantNegotiation bool                       // negotiation needed while busy
+	wantRestart     bool                       // ICE restart needed while busy
+	remoteUfrag     string                     // ufrag of the applied remote description
+	remoteParsed    *sdp.SessionDescription    // the applied remote description, parsed
+	pastUfrags      map[string]struct{}        // ufrags of earlier remote descriptions
+	ignoredUfrags   map[string]struct{}        // ufrags of ignored remote offers
+	queue           []queuedCandidate          // remote candidates waiting for a description
+	iceState        webrtc.ICEConnectionState
+	graceTimer      *time.Timer
+	graceSeq        uint64
+	failedRestarts  int
+	midSeq          int
+	gaveUp          bool
+}
+
+// New attaches a Negotiator to pc. It takes over pc's OnNegotiationNeeded,
+// OnICECandidate, OnICEConnectionStateChange and OnSignalingStateChange
+// handlers; the owner keeps OnConnectionStateChange, OnTrack and
+// OnDataChannel. Create the Negotiator before adding tracks or data
+// channels, or call Negotiate afterwards. Close the Negotiator before
+// closing pc.
+func New(pc *webrtc.PeerConnection, cfg Config) (*Negotiator, error) {
+	if pc == nil {
+		return nil, ErrNilPeerConnection
+	}
+	if cfg.Send == nil {
+		return nil, ErrNoSend
+	}
+	cfg = cfg.withDefaults()
+	n := &Negotiator{
+		pc:            pc,
+		cfg:           cfg,
+		log:           cfg.Logger.With("polite", cfg.Polite),
+		inbox:         inbox{wake: make(chan struct{}, 1)},
+		quit:          make(chan struct{}),
+		loopDone:      make(chan struct{}),
+		done:          make(chan struct{}),
+		pastUfrags:    map[string]struct{}{},
+		ignoredUfrags: map[string]struct{}{},
+		iceState:      pc.ICEConnectionState(),
+	}
+	// pion calls these from its own goroutines; they only post events.
+	pc.OnNegotiationNeeded(func() { n.post(n.onNegotiationNeeded) })
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) { n.post(func() { n.onLocalCandidate(c) }) })
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) { n.post(func() { n.onICEState(s) }) })
+	pc.OnSignalingStateChange(func(s webrtc.SignalingState) {
+		n.post(func() { n.log.Debug("signaling state", "state", s) })
+	})
+	go n.run()
+	if len(pc.GetTransceivers()) > 0 && pc.CurrentLocalDescription() == nil {
+		// pion may have fired negotiationneeded before we were listening.
+		n.post(n.onNegotiationNeeded)
+	}
+	return n, nil
+}
+
+// HandleSignal applies one Signal from the far side. It waits until the
+// negotiator has processed it (or ctx ends; the signal is then still
+// processed later) and returns what went wrong with it: ErrEmptySignal,
+// ErrInvalidDescription, ErrUnexpectedAnswer, ErrInvalidCandidate,
+// ErrUnknownMLine or a wrapped pion error. A bad signal leaves the
+// negotiator usable. A colliding offer that the impolite side ignores, and a
+// candidate that has to wait for its description, are not errors.
+//
+// HandleSignal must not be called from inside Config.Send of the far
+// side's negotiator synchronously (two negotiators would wait on each
+// other): deliver signals asynchronously, as a network would.
+func (n *Negotiator) HandleSignal(ctx context.Context, s Signal) error {
+	if (s.Description == nil) == (s.Candidate == nil) {
+		return ErrEmptySignal
+	}
+	reply := make(chan error, 1)
+	if !n.post(func() { reply <- n.handleSignal(s) }) {
+		return ErrClosed
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.loopDone:
+		return ErrClosed
+	}
+}
+
+// RestartICE asks for an ICE restart (new ufrag and password) and the
+// renegotiation that carries it. It does not block. If a negotiation is in
+// progress the restart follows it.
+func (n *Negotiator) RestartICE() {
+	n.post(func() { n.restartICE("requested") })
+}
+
+// Negotiate asks for an offer now, as if the PeerConnection had fired
+// negotiationneeded (for example after a Send failure, or for tracks added
+// before New). It does not block.
+func (n *Negotiator) Negotiate() {
+	n.post(func() { n.negotiate(false) })
+}
+
+// Counters returns a snapshot of the negotiator's counters.
+func (n *Negotiator) Counters() Counters { return n.count.snapshot() }
+
+// Done is closed when the negotiator gives up (ICE failed after the allowed
+// restarts) or is closed. Err tells which.
+func (n *Negotiator) Done() <-chan struct{} { return n.done }
+
+// Err returns nil while the negotiator works, an error wrapping ErrICEFailed
+// after it gave up, or ErrClosed after Close.
+func (n *Negotiator) Err() error {
+	n.errMu.Lock()
+	defer n.errMu.Unlock()
+	return n.err
+}
+
+// Close stops the negotiator's goroutine and timers and detaches it from the
+// PeerConnection. It does not close the PeerConnection. It is idempotent.
+func (n *Negotiator) Close() error {
+	n.closeOnce.Do(func() {
+		n.pc.OnNegotiationNeeded(func() {})
+		n.pc.OnICECandidate(func(*webrtc.ICECandidate) {})
+		n.pc.OnICEConnectionStateChange(func(webrtc.ICEConnectionState) {})
+		n.pc.OnSignalingStateChange(func(webrtc.SignalingState) {})
+		n.inbox.close()
+		close(n.quit)
+		<-n.loopDone
+		if n.graceTimer != nil {
+			n.graceTimer.Stop()
+		}
+		n.finish(ErrClosed)
+	})
+	return nil
+}
+
+func (n *Negotiator) finish(err error) {
+	n.doneOnce.Do(func() {
+		n.errMu.Lock()
+		n.err = err
+		n.errMu.Unlock()
+		close(n.done)
+	})
+}
+
+func (n *Negotiator) post(f func()) bool { return n.inbox.post(f) }
+
+func (n *Negotiator) run() {
+	defer close(n.loopDone)
+	for {
+		select {
+		case <-n.quit:
+			return
+		case <-n.inbox.wake:
+		}
+		for _, f := range n.inbox.drain() {
+			select {
+			case <-n.quit:
+				return
+			default:
+			}
+			f()
+		}
+	}
+}
+
+// busy reports whether an offer/answer exchange is in progress.
+func (n *Negotiator) busy() bool {
+	return n.pendingOffer != nil || n.pc.SignalingState() != webrtc.SignalingStateStable
+}
+
+// onNegotiationNeeded handles pion's negotiationneeded. While an exchange is
+// in progress the event is stale (pion fires only in stable, and the event
+// may have waited in the inbox while we made an offer): pion re-checks, and
+// fires again if still needed, when the exchange returns it to stable.
+func (n *Negotiator) onNegotiationNeeded() {
+	if n.busy() {
+		n.log.Debug("negotiationneeded while busy: left to pion's re-check")
+		return
+	}
+	n.negotiate(false)
+}
+
+// negotiate creates and sends an offer. The impolite side applies it at
+// once; the polite side keeps it unapplied until the answer arrives, so that
+// it can still drop it (our rollback, see the package documentation).
+func (n *Negotiator) negotiate(restart bool) {
+	if n.pc.ConnectionState() == webrtc.PeerConnectionStateClosed {
+		return
+	}
+	if n.busy() {
+		n.wantNegotiation = true
+		n.wantRestart = n.wantRestart || restart
+		return
+	}
+	if restart && n.pc.CurrentRemoteDescription() == nil {
+		restart = false // nothing to restart yet; the first offer has fresh credentials
+	}
+	n.wantNegotiation = false
+	n.wantRestart = false
+	if n.cfg.Polite {
+		n.assignPoliteMids()
+	}
+	offer, err := n.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
+	if err != nil {
+		n.log.Warn("create offer", "err", err)
+		return
+	}
+	if n.cfg.Polite {
+		n.pendingOffer = &offer
+		n.pendingRestart = restart
+	} else if err := n.pc.SetLocalDescription(offer); err != nil {
+		n.log.Warn("set local offer", "err", err)
+		return
+	}
+	n.count.offersSent.Add(1)
+	if restart {
+		n.count.restarts.Add(1)
+	}
+	n.log.Debug("sending offer", "restart", restart)
+	if err := n.cfg.Send(Signal{Description: &offer}); err != nil {
+		n.log.Warn("send offer", "err", err)
+		if n.cfg.Polite {
+			// Nothing applied yet: forget the offer so the next
+			// Negotiate can try again.
+			n.pendingOffer = nil
+			n.wantNegotiation = true
+			n.wantRestart = n.wantRestart || restart
+		}
+	}
+}
+
+// assignPoliteMids gives new transceivers mids of the polite side's own
+// namespace ("p1", "p2", ...) before CreateOffer would number them. pion
+// cannot take back a mid that CreateOffer assigned, and matches a remote
+// m-line to a local transceiver by mid regardless of its kind; with numeric
+// mids a dropped (rolled back) polite offer could leave, say, a video
+// transceiver holding mid "1" while the impolite side's colliding offer uses
+// "1" for audio. Non-numeric mids never collide with the numbers pion (or a
+// browser) picks on the other side, so the remote m-lines get transceivers of
+// their own and ours are offered again afterwards.
+func (n *Negotiator) assignPoliteMids() {
+	used := map[string]bool{}
+	trs := n.pc.GetTransceivers()
+	for _, tr := range trs {
+		used[tr.Mid()] = true
+	}
+	for _, tr := range trs {
+		if tr.Mid() != "" {
+			continue
+		}
+		for {
+			n.midSeq++
+			mid := "p" + strconv.Itoa(n.midSeq)
+			if used[mid] {
+				continue
+			}
+			if err := tr.SetMid(mid); err != nil {
+				n.log.Debug("assign mid", "err", err) // pion assigned one meanwhile
+			}
+			break
+		}
+	}
+}
+
+// afterStable starts whatever waited for the exchange to finish.
+func (n *Negotiator) afterStable() {
+	if n.busy() {
+		return
+	}
+	switch {
+	case n.wantRestart:
+		n.negotiate(true)
+	case n.wantNegotiation:
+		n.negotiate(false)
+	}
+}
+
+func (n *Negotiator) restartICE(reason string) {
+	if n.pc.CurrentRemoteDescription() == nil {
+		n.log.Debug("ICE restart skipped: not negotiated yet", "reason", reason)
+		return
+	}
+	n.log.Debug("ICE restart", "reason", reason)
+	n.negotiate(true)
+}
+
+func (n *Negotiator) handleSignal(s Signal) error {
+	if s.Candidate != nil {
+		return n.handleCandidate(*s.Candidate)
+	}
+	return n.handleDescription(*s.Description)
+}
+
+func (n *Negotiator) handleDescription(desc webrtc.SessionDescription) error {
+	parsed, err := desc.Unmarshal()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidDescription, err)
+	}
+	ufrag := descriptionUfrag(parsed)
+	if ufrag == "" {
+		return fmt.Errorf("%w: no ice-ufrag", ErrInvalidDescription)
+	}
+	switch desc.Type {
+	case webrtc.SDPTypeOffer:
+		return n.handleOffer(desc, parsed, ufrag)
+	case webrtc.SDPTypeAnswer:
+		return n.handleAnswer(desc, parsed, ufrag)
+	default:
+		return fmt.Errorf("%w: unsupported type %q", ErrInvalidDescription, desc.Type)
+	}
+}
+
+func (n *Negotiator) handleOffer(offer webrtc.SessionDescription, parsed *sdp.SessionDescription, ufrag string) error {
+	collision := n.busy()
+	if collision && !n.cfg.Polite {
+		n.count.ignoredOffers.Add(1)
+		if ufrag != n.remoteUfrag {
+			// Its candidates belong to a generation that never starts.
+			n.ignoredUfrags[ufrag] = struct{}{}
+		}
+		n.log.Debug("ignoring colliding offer")
+		return nil
+	}
+	if collision {
+		if n.pendingOffer == nil {
+			// Our offer is applied (only after a failed answer); pion
+			// cannot roll it back.
+			return fmt.Errorf("negotiation: offer in signaling state %s", n.pc.SignalingState())
+		}
+		n.log.Debug("rolling back unapplied local offer")
+		n.count.rollbacks.Add(1)
+		n.pendingOffer = nil
+		// No wantNegotiation: pion re-checks negotiation-needed when it
+		// returns to stable after our answer and fires again only if
+		// something of ours is still unnegotiated.
+		if n.pendingRestart {
+			n.wantRestart = true
+		}
+	}
+	if err := n.pc.SetRemoteDescription(offer); err != nil {
+		return fmt.Errorf("negotiation: set remote offer: %w", err)
+	}
+	n.count.offersReceived.Add(1)
+	n.remoteParsed = parsed
+	if n.setRemoteUfrag(ufrag) {
+		// The remote side restarted ICE; pion restarted ours with it.
+		n.wantRestart = false
+		n.stopGrace()
+	}
+	n.flushCandidates()
+	answer, err := n.pc.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("negotiation: create answer: %w", err)
+	}
+	if err := n.pc.SetLocalDescription(answer); err != nil {
+		return fmt.Errorf("negotiation: set local answer: %w", err)
+	}
+	n.count.answersSent.Add(1)
+	if err := n.cfg.Send(Signal{Description: &answer}); err != nil {
+		n.log.Warn("send answer", "err", err)
+	}
+	n.afterStable()
+	return nil
+}
+
+func (n *Negotiator) handleAnswer(answer webrtc.SessionDescription, parsed *sdp.SessionDescription, ufrag string) error {
+	if n.cfg.Polite && n.pendingOffer != nil {
+		offerParsed, err := n.pendingOffer.Unmarshal()
+		if err != nil {
+			return fmt.Errorf("negotiation: own offer: %w", err)
+		}
+		if len(offerParsed.MediaDescriptions) != len(parsed.MediaDescriptions) {
+			return fmt.Errorf("%w: answer has %d m-lines, offer %d", ErrInvalidDescription,
+				len(parsed.MediaDescriptions), len(offerParsed.MediaDescriptions))
+		}
+		offer := *n.pendingOffer
+		n.pendingOffer = nil
+		if err := n.pc.SetLocalDescription(offer); err != nil {
+			n.wantNegotiation = true
+			n.afterStable()
+			return fmt.Errorf("negotiation: set deferred local offer: %w", err)
+		}
+	} else if n.pc.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
+		return fmt.Errorf("%w (signaling state %s)", ErrUnexpectedAnswer, n.pc.SignalingState())
+	}
+	if err := n.pc.SetRemoteDescription(answer); err != nil {
+		return fmt.Errorf("negotiation: set remote answer: %w", err)
+	}
+	n.count.answersReceived.Add(1)
+	n.remoteParsed = parsed
+	n.setRemoteUfrag(ufrag)
+	n.flushCandidates()
+	n.afterStable()
+	return nil
+}
+
+// setRemoteUfrag records the ufrag of a newly applied remote description and
+// reports whether it changed (an ICE restart by the far side).
+func (n *Negotiator) setRemoteUfrag(ufrag string) bool {
+	delete(n.ignoredUfrags, ufrag)
+	if ufrag == n.remoteUfrag {
+		return false
+	}
+	old := n.remoteUfrag
+	n.remoteUfrag = ufrag
+	if old == "" {
+		return false
+	}
+	n.pastUfrags[old] = struct{}{}
+	return true
+}
+
+func (n *Negotiator) handleCandidate(c webrtc.ICECandidateInit) error {
+	ufrag, skip, err := parseCandidate(c)
+	if err != nil {
+		return err
+	}
+	if skip {
+		return nil
+	}
+	if _, ok := n.ignoredUfrags[ufrag]; ok {
+		n.count.candidatesDropped.Add(1)
+		return nil
+	}
+	if _, ok := n.pastUfrags[ufrag]; ok && ufrag != n.remoteUfrag {
+		n.count.candidatesDropped.Add(1)
+		return nil
+	}
+	if n.remoteParsed == nil || (ufrag != "" && ufrag != n.remoteUfrag) {
+		n.count.candidatesQueued.Add(1)
+		if len(n.queue) >= maxQueuedCandidates {
+			n.queue = n.queue[1:]
+			n.count.candidatesDropped.Add(1)
+		}
+		n.queue = append(n.queue, queuedCandidate{init: c, ufrag: ufrag})
+		return nil
+	}
+	return n.addCandidate(c)
+}
+
+func (n *Negotiator) addCandidate(c webrtc.ICECandidateInit) error {
+	if err := checkMLine(c, n.remoteParsed); err != nil {
+		n.count.candidatesDropped.Add(1)
+		return err
+	}
+	if err := n.pc.AddICECandidate(c); err != nil {
+		return fmt.Errorf("negotiation: add candidate: %w", err)
+	}
+	n.count.candidatesApplied.Add(1)
+	return nil
+}
+
+// flushCandidates applies, in arrival order, the queued candidates of the
+// remote description just set, drops those of dead generations and keeps
+// those of generations still to come.
+func (n *Negotiator) flushCandidates() {
+	if n.remoteParsed == nil || len(n.queue) == 0 {
+		return
+	}
+	keep := n.queue[:0]
+	for _, q := range n.queue {
+		_, ignored := n.ignoredUfrags[q.ufrag]
+		_, past := n.pastUfrags[q.ufrag]
+		switch {
+		case q.ufrag == "" || q.ufrag == n.remoteUfrag:
+			if err := n.addCandidate(q.init); err != nil {
+				n.log.Warn("queued candidate", "err", err)
+			}
+		case ignored || past:
+			n.count.candidatesDropped.Add(1)
+		default:
+			keep = append(keep, q)
+		}
+	}
+	clear(n.queue[len(keep):])
+	n.queue = keep
+}
+
+func (n *Negotiator) onLocalCandidate(c *webrtc.ICECandidate) {
+	if c == nil {
+		return
+	}
+	init := localCandidateInit(c)
+	n.count.candidatesSent.Add(1)
+	if err := n.cfg.Send(Signal{Candidate: &init}); err != nil {
+		n.log.Warn("send candidate", "err", err)
+	}
+}
+
+func (n *Negotiator) onICEState(s webrtc.ICEConnectionState) {
+	n.iceState = s
+	n.log.Debug("ICE state", "state", s)
+	if n.cfg.OnICEConnectionStateChange != nil {
+		n.cfg.OnICEConnectionStateChange(s)
+	}
+	switch s {
+	case webrtc.ICEConnectionStateDisconnected:
+		if n.cfg.DisconnectedGrace > 0 && n.graceTimer == nil {
+			n.graceSeq++
+			seq := n.graceSeq
+			n.graceTimer = time.AfterFunc(n.cfg.DisconnectedGrace, func() {
+				n.post(func() { n.onGrace(seq) })
+			})
+		}
+	case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
+		n.stopGrace()
+		n.failedRestarts = 0
+	case webrtc.ICEConnectionStateFailed:
+		n.stopGrace()
+		if n.gaveUp {
+			return
+		}
+		if n.failedRestarts < n.cfg.MaxFailedRestarts {
+			n.failedRestarts++
+			n.restartICE("failed")
+			return
+		}
+		n.gaveUp = true
+		err := fmt.Errorf("%w after %d restart(s)", ErrICEFailed, n.failedRestarts)
+		n.log.Warn("giving up", "err", err)
+		n.finish(err)
+		if n.cfg.OnFailed != nil {
+			n.cfg.OnFailed(err)
+		}
+	default:
+	}
+}
+
+func (n *Negotiator) stopGrace() {
+	if n.graceTimer != nil {
+		n.graceTimer.Stop()
+		n.graceTimer = nil
+	}
+	n.graceSeq++
+}
+
+func (n *Negotiator) onGrace(seq uint64) {
+	if seq != n.graceSeq {
+		return
+	}
+	n.graceTimer = nil
+	if n.iceState == webrtc.ICEConnectionStateDisconnected && !n.gaveUp {
+		n.restartICE("disconnected")
+	}
+}
+
+// inbox is the actor's unbounded event queue: posting never blocks, so pion
+// callbacks never wait on the negotiator.
+type inbox struct {
+	mu     sync.Mutex
+	items  []func()
+	closed bool
+	wake   chan struct{}
+}
+
+func (q *inbox) post(f func()) bool {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return false
+	}
+	q.items = append(q.items, f)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+func (q *inbox) drain() []func() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	items := q.items
+	q.items = nil
+	return items
+}
+
+func (q *inbox) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.items = nil
+	q.mu.Unlock()
+}

@@ -1,0 +1,75 @@
+package negotiation
+
+import (
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestConnectBasic(t *testing.T) {
+	for _, offerer := range []string{"impolite", "polite"} {
+		t.Run(offerer, func(t *testing.T) {
+			a, b := newPair(t, pairOptions{})
+			p := a
+			if offerer == "polite" {
+				p = b
+			}
+			_, err := p.pc.AddTrack(newAudioTrack(t, "x"))
+			require.NoError(t, err)
+			require.Eventually(t, func() bool {
+				return a.connected() && b.connected() && a.n.idle() && b.n.idle()
+			}, 10*time.Second, 2*time.Millisecond)
+			assert.Empty(t, a.out.errors())
+			assert.Empty(t, b.out.errors())
+			assert.Contains(t, a.pc.CurrentRemoteDescription().SDP+a.pc.CurrentLocalDescription().SDP, "stream-x x")
+			assert.True(t, strings.Contains(b.pc.CurrentRemoteDescription().SDP+b.pc.CurrentLocalDescription().SDP, "stream-x x"))
+			assert.Equal(t, uint64(1), p.n.Counters().OffersSent)
+			assert.Equal(t, webrtc.SignalingStateStable, a.pc.SignalingState())
+		})
+	}
+}
+
+// TestTracksBeforeNew: a track added before the Negotiator existed (pion
+// fired negotiationneeded to nobody) is still offered.
+func TestTracksBeforeNew(t *testing.T) {
+	tr := newAudioTrack(t, "early")
+	a, b := newPair(t, pairOptions{beforeNew: func(pc *webrtc.PeerConnection, polite bool) {
+		if polite {
+			_, err := pc.AddTrack(tr)
+			require.NoError(t, err)
+		}
+	}})
+	converged(t, a, b, nil, []webrtc.TrackLocal{tr})
+	assert.Equal(t, uint64(1), b.n.Counters().OffersSent)
+}
+
+// TestSendFailureRetry: when Send fails for the polite side's offer, the
+// offer is forgotten and Negotiate sends it again once signaling works.
+func TestSendFailureRetry(t *testing.T) {
+	var fail atomic.Bool
+	fail.Store(true)
+	a, b := newPair(t, pairOptions{cfg: func(c *Config) {
+		if c.Polite {
+			send := c.Send
+			c.Send = func(s Signal) error {
+				if fail.Load() {
+					return errors.New("transport down")
+				}
+				return send(s)
+			}
+		}
+	}})
+	var bTracks []webrtc.TrackLocal
+	require.NoError(t, addTrack(t, &bTracks, "b0")(b))
+	require.Eventually(t, func() bool { return b.n.Counters().OffersSent == 1 && b.n.idle() == false }, 5*time.Second, time.Millisecond)
+	fail.Store(false)
+	b.n.Negotiate()
+	converged(t, a, b, nil, bTracks)
+	assert.Equal(t, uint64(2), b.n.Counters().OffersSent)
+}

@@ -1,0 +1,281 @@
+package signaling
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// Type names a message type of the wire protocol.
+type Type string
+
+// The message types of the wire protocol. See PROTOCOL.md for the direction,
+// payload and an example of each.
+const (
+	// TypeReady (server → client): the connection is authenticated and
+	// routable. Data: [Ready].
+	TypeReady Type = "ready"
+	// TypeRelay (client → server): ask for ICE servers with fresh TURN
+	// credentials. No data.
+	TypeRelay Type = "relay"
+	// TypeRelayConfig (server → client): the answer to TypeRelay. Data: [RelayConfig].
+	TypeRelayConfig Type = "relay-config"
+	// TypeInvite (caller → callee): start call `call`. Data: [Invite].
+	TypeInvite Type = "invite"
+	// TypeWaiting (server → caller): the invite reached the callee, or a push
+	// was sent to wake it. `from` is the callee.
+	TypeWaiting Type = "waiting"
+	// TypeOffline (server → caller): the recipient is not connected and could
+	// not be woken. `from` is the recipient.
+	TypeOffline Type = "offline"
+	// TypePushFailed (server → caller): the push hook failed. `from` is the
+	// callee. Data (optional): [Error].
+	TypePushFailed Type = "push-failed"
+	// TypeRinging (callee → caller): the callee's phone is ringing.
+	TypeRinging Type = "ringing"
+	// TypeAccept (callee → caller): the callee answered.
+	TypeAccept Type = "accept"
+	// TypeDecline (callee → caller): the callee refused. Data (optional): [Hangup].
+	TypeDecline Type = "decline"
+	// TypeBusy (callee → caller): the callee already has a call.
+	TypeBusy Type = "busy"
+	// TypeCancel (caller → callee): the caller gave up before an answer.
+	// Data (optional): [Hangup].
+	TypeCancel Type = "cancel"
+	// TypeSignal (both): a session description or an ICE candidate for the
+	// negotiation package: {"description": {...}} or {"candidate": {...}}.
+	TypeSignal Type = "signal"
+	// TypeHangup (both): the call ended. Data: [Hangup].
+	TypeHangup Type = "hangup"
+	// TypeError (server → client): a message was rejected, or the connection
+	// is about to be closed. Data: [Error].
+	TypeError Type = "error"
+)
+
+// Types lists every message type, in protocol order.
+func Types() []Type {
+	return []Type{TypeReady, TypeRelay, TypeRelayConfig, TypeInvite, TypeWaiting,
+		TypeOffline, TypePushFailed, TypeRinging, TypeAccept, TypeDecline, TypeBusy,
+		TypeCancel, TypeSignal, TypeHangup, TypeError}
+}
+
+// Known reports whether t is a message type of this protocol version.
+func (t Type) Known() bool {
+	switch t {
+	case TypeReady, TypeRelay, TypeRelayConfig, TypeInvite, TypeWaiting, TypeOffline,
+		TypePushFailed, TypeRinging, TypeAccept, TypeDecline, TypeBusy, TypeCancel,
+		TypeSignal, TypeHangup, TypeError:
+		return true
+	}
+	return false
+}
+
+// ServerOnly reports whether only the server may send messages of type t.
+// A server rejects them from clients.
+func (t Type) ServerOnly() bool {
+	switch t {
+	case TypeReady, TypeRelayConfig, TypeWaiting, TypeOffline, TypePushFailed, TypeError:
+		return true
+	}
+	return false
+}
+
+// Routed reports whether messages of type t go from one user to another
+// (they need `to` and `call`); the others are between a client and the server.
+func (t Type) Routed() bool {
+	switch t {
+	case TypeInvite, TypeRinging, TypeAccept, TypeDecline, TypeBusy, TypeCancel,
+		TypeSignal, TypeHangup:
+		return true
+	}
+	return false
+}
+
+// Error codes carried in [Error.Code].
+const (
+	CodeMalformed     = "malformed"      // not a JSON envelope
+	CodeTooLarge      = "too-large"      // over the server's message size limit
+	CodeMissingType   = "missing-type"   // envelope without "type"
+	CodeUnknownType   = "unknown-type"   // a type this server does not know
+	CodeForbiddenType = "forbidden-type" // a server-only type sent by a client
+	CodeMissingTo     = "missing-to"     // a routed message without "to"
+	CodeMissingCall   = "missing-call"   // a routed message without "call"
+	CodeBadRecipient  = "bad-recipient"  // "to" is not a valid user ID
+	CodeRateLimited   = "rate-limited"   // the message was dropped by the rate limit
+	CodeAbusive       = "abusive"        // too many rejected messages: connection closed
+	CodeReplaced      = "replaced"       // a newer connection of the same user took over
+	CodeShutdown      = "shutdown"       // the server is shutting down
+	CodePushFailed    = "push-failed"    // the push hook failed (data of TypePushFailed)
+)
+
+// MaxIDLength is the longest user ID or call ID Decode accepts, in bytes.
+const MaxIDLength = 256
+
+// DefaultMaxMessageSize is the size limit Decode applies when given none.
+const DefaultMaxMessageSize = 64 << 10
+
+// Message is the one envelope of the wire protocol. Every frame is one
+// Message encoded as a JSON object:
+//
+//	{"type": "...", "from": "...", "to": "...", "call": "...", "data": {...}}
+//
+// From is set by the server from the authenticated connection; whatever a
+// client puts there is overwritten. Data is the type's payload, kept raw so a
+// message can be routed without being understood; use [Message.Unmarshal]
+// or [NewMessage] to read or build it. A Message is a value: treat Data as
+// immutable once the message has been sent.
+type Message struct {
+	Type Type            `json:"type"`
+	From string          `json:"from,omitempty"`
+	To   string          `json:"to,omitempty"`
+	Call string          `json:"call,omitempty"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// NewMessage builds a message with data encoded as JSON. data may be nil.
+func NewMessage(t Type, to, call string, data any) (Message, error) {
+	m := Message{Type: t, To: to, Call: call}
+	if data == nil {
+		return m, nil
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return Message{}, fmt.Errorf("signaling: encode %s data: %w", t, err)
+	}
+	if !bytes.Equal(b, []byte("null")) {
+		m.Data = b
+	}
+	return m, nil
+}
+
+// Unmarshal decodes the message's data into v. It returns ErrNoData when
+// the message carries none.
+func (m Message) Unmarshal(v any) error {
+	if len(m.Data) == 0 {
+		return fmt.Errorf("%w (%s)", ErrNoData, m.Type)
+	}
+	if err := json.Unmarshal(m.Data, v); err != nil {
+		return fmt.Errorf("%w: %s data: %v", ErrMalformed, m.Type, err)
+	}
+	return nil
+}
+
+// Encode returns the JSON encoding of m.
+func Encode(m Message) ([]byte, error) {
+	return json.Marshal(m)
+}
+
+// Decode parses one frame into a Message. It never panics. max is the size
+// limit in bytes (max <= 0 means DefaultMaxMessageSize). Errors wrap one of
+// ErrEmpty, ErrTooLarge, ErrMalformed, ErrMissingType or ErrUnknownType.
+// For ErrUnknownType the returned Message is filled in, so a server can
+// answer with the message's call ID.
+func Decode(b []byte, max int) (Message, error) {
+	if max <= 0 {
+		max = DefaultMaxMessageSize
+	}
+	if len(b) > max {
+		return Message{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), max)
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return Message{}, ErrEmpty
+	}
+	if b[0] != '{' {
+		return Message{}, fmt.Errorf("%w: not a JSON object", ErrMalformed)
+	}
+	var m Message
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Message{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if len(m.Data) > 0 {
+		d := bytes.TrimSpace(m.Data)
+		switch {
+		case bytes.Equal(d, []byte("null")):
+			m.Data = nil
+		case d[0] != '{':
+			return Message{}, fmt.Errorf("%w: data is not a JSON object", ErrMalformed)
+		default:
+			// Own the bytes: the caller may reuse b.
+			m.Data = append(json.RawMessage(nil), d...)
+		}
+	}
+	for _, f := range [...]struct{ name, v string }{{"from", m.From}, {"to", m.To}, {"call", m.Call}} {
+		if len(f.v) > MaxIDLength {
+			return Message{}, fmt.Errorf("%w: %q longer than %d bytes", ErrMalformed, f.name, MaxIDLength)
+		}
+	}
+	if m.Type == "" {
+		return Message{}, ErrMissingType
+	}
+	if !m.Type.Known() {
+		return m, fmt.Errorf("%w: %.64q", ErrUnknownType, string(m.Type))
+	}
+	return m, nil
+}
+
+// ICEServer is one STUN or TURN server. Its JSON is the same as
+// webrtc.ICEServer's (and the browser's RTCIceServer), so it can be passed
+// through unchanged.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+// Ready is the data of TypeReady.
+type Ready struct {
+	// User is the authenticated user ID of this connection.
+	User string `json:"user"`
+	// ICEServers is the relay configuration, with TURN credentials valid for
+	// RelayTTL seconds from when ready was sent.
+	ICEServers []ICEServer `json:"iceServers,omitempty"`
+	// RelayTTL is how long, in seconds, the TURN credentials stay valid.
+	RelayTTL int `json:"relayTTL,omitempty"`
+}
+
+// RelayConfig is the data of TypeRelayConfig.
+type RelayConfig struct {
+	ICEServers []ICEServer `json:"iceServers"`
+	// TTL is how long, in seconds, the TURN credentials stay valid.
+	TTL int `json:"ttl"`
+}
+
+// Invite is the data of TypeInvite: who is calling, for the callee's UI.
+type Invite struct {
+	// DisplayName is the caller's name to show. The authenticated caller ID
+	// is the envelope's From, which the server sets.
+	DisplayName string `json:"displayName,omitempty"`
+	// Extra carries application-defined caller information (avatar URL,
+	// subject, ...).
+	Extra map[string]string `json:"extra,omitempty"`
+}
+
+// Hangup is the data of TypeHangup (and, optionally, of TypeDecline and
+// TypeCancel): why the call ended.
+type Hangup struct {
+	Reason string `json:"reason"`
+}
+
+// Error is the data of TypeError (and, optionally, of TypePushFailed).
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message,omitempty"`
+	// Rejected is the type of the rejected message, when known.
+	Rejected Type `json:"rejected,omitempty"`
+}
+
+// Error implements the error interface, so a received Error can be returned.
+func (e Error) Error() string {
+	if e.Message == "" {
+		return "signaling: server error " + e.Code
+	}
+	return "signaling: server error " + e.Code + ": " + e.Message
+}
+
+// WebSocket close codes the server uses beyond the standard ones.
+const (
+	// CloseReplaced closes a connection replaced by a newer one of the same
+	// user. Clients must not reconnect after it.
+	CloseReplaced = 4001
+)

@@ -1,0 +1,136 @@
+package server
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/dialtone-dev/dialtone/signaling"
+)
+
+// Config configures a Server. The zero value is usable (with DevMode or an
+// Authenticator set); every zero field takes the default given beside it.
+type Config struct {
+	// Authenticator identifies WebSocket requests. Default: DevAuth when
+	// DevMode is set, otherwise every request is rejected (ErrNoAuthenticator).
+	Authenticator Authenticator
+	// DevMode accepts any user name (?user=NAME) without credentials. Off by
+	// default; never enable it in production.
+	DevMode bool
+
+	// CheckOrigin decides whether a browser's Origin may connect. Default:
+	// requests without an Origin header, an Origin whose host equals the
+	// request's Host, and the origins listed in AllowedOrigins.
+	CheckOrigin func(r *http.Request) bool
+	// AllowedOrigins lists extra origins (e.g. "https://app.example.com")
+	// accepted by the default CheckOrigin.
+	AllowedOrigins []string
+
+	// ICEServers are sent as they are (e.g. STUN servers) in `ready` and
+	// `relay-config`. Default: none.
+	ICEServers []signaling.ICEServer
+	// TURNURLs ("turn:host:3478?transport=udp", ...) get time-limited
+	// credentials made with TURNSecret. Both must be set for TURN.
+	TURNURLs []string
+	// TURNSecret is the shared secret of the TURN server (coturn's
+	// static-auth-secret).
+	TURNSecret []byte
+	// TURNTTL is how long TURN credentials stay valid. Default 1 h.
+	TURNTTL time.Duration
+
+	// Pusher wakes users who are not connected. Default: none (an invite to
+	// an unknown user is answered `offline`).
+	Pusher Pusher
+	// PushTimeout bounds one Pusher call. Default 5 s.
+	PushTimeout time.Duration
+	// PendingTTL is how long an invite (and the later messages of its call)
+	// waits for a pushed user to connect. Default 60 s.
+	PendingTTL time.Duration
+	// MaxPending bounds the messages kept for one offline user. Default 64;
+	// it is capped below SendQueue so a flush always fits.
+	MaxPending int
+
+	// MaxMessageSize is the largest message accepted, in bytes; a larger one
+	// is answered with `error` "too-large". Frames over 8× this close the
+	// connection. Default signaling.DefaultMaxMessageSize (64 KiB).
+	MaxMessageSize int
+	// SendQueue is the number of messages queued for one connection; a
+	// connection whose queue is full is cut off. Default 256.
+	SendQueue int
+	// RateLimit is the sustained rate of messages accepted from one
+	// connection; Default 50/s. rate.Inf disables it.
+	RateLimit rate.Limit
+	// RateBurst is the token bucket's size. Default 100.
+	RateBurst int
+	// MaxStrikes is how many rejected messages a connection may send in a
+	// burst (refilled at one per second) before it is closed as abusive.
+	// Default 20.
+	MaxStrikes int
+
+	// ReadTimeout closes a connection from which nothing (message or pong)
+	// arrived for this long. Default 45 s.
+	ReadTimeout time.Duration
+	// PingInterval is how often the server pings. Default 20 s.
+	PingInterval time.Duration
+	// WriteTimeout bounds one write. Default 10 s.
+	WriteTimeout time.Duration
+
+	// Logger receives the server's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Authenticator == nil && c.DevMode {
+		c.Authenticator = DevAuth{}
+	}
+	if c.TURNTTL <= 0 {
+		c.TURNTTL = time.Hour
+	}
+	if c.PushTimeout <= 0 {
+		c.PushTimeout = 5 * time.Second
+	}
+	if c.PendingTTL <= 0 {
+		c.PendingTTL = 60 * time.Second
+	}
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = signaling.DefaultMaxMessageSize
+	}
+	if c.SendQueue <= 0 {
+		c.SendQueue = 256
+	}
+	if c.SendQueue < 8 {
+		c.SendQueue = 8
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 64
+	}
+	// ready + pending + one waiting per pending invite must fit the queue.
+	if c.MaxPending > (c.SendQueue-2)/2 {
+		c.MaxPending = (c.SendQueue - 2) / 2
+	}
+	if c.RateLimit <= 0 {
+		c.RateLimit = 50
+	}
+	if c.RateBurst <= 0 {
+		c.RateBurst = 100
+	}
+	if c.MaxStrikes <= 0 {
+		c.MaxStrikes = 20
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 45 * time.Second
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 20 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return c
+}

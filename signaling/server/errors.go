@@ -1,0 +1,26 @@
+package server
+
+import "errors"
+
+// Sentinel errors.
+var (
+	// ErrServerClosed is returned by ConnectLocal (and answered with HTTP 503)
+	// once Shutdown or Close has begun.
+	ErrServerClosed = errors.New("server: closed")
+	// ErrBadToken is returned by VerifyToken for a token that is not well
+	// formed or whose signature does not match.
+	ErrBadToken = errors.New("server: bad token")
+	// ErrTokenExpired is returned by VerifyToken for an expired token.
+	ErrTokenExpired = errors.New("server: token expired")
+	// ErrNoCredentials is returned by an Authenticator when the request
+	// carries none.
+	ErrNoCredentials = errors.New("server: no credentials")
+	// ErrBadUser is returned for a user ID that is empty, too long or
+	// contains control characters.
+	ErrBadUser = errors.New("server: invalid user ID")
+	// ErrNoAuthenticator is returned when the Config has neither an
+	// Authenticator nor DevMode: every connection is rejected.
+	ErrNoAuthenticator = errors.New("server: no authenticator configured")
+	// ErrPushStatus is returned by Webhook.Push for a non-2xx answer.
+	ErrPushStatus = errors.New("server: push hook answered with an error status")
+)

@@ -1,0 +1,441 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/dialtone-dev/dialtone/signaling"
+)
+
+// Reasons the core ends a conn, beyond the wire error codes.
+const (
+	codeSlowConsumer = "slow-consumer"
+)
+
+// hub is the routing core: who is connected, what is pending for whom.
+// A mutex guards it; critical sections only touch maps and do non-blocking
+// channel sends. Calls out (push hooks) happen on their own goroutines.
+type hub struct {
+	srv *Server
+	cfg *Config
+	log *slog.Logger
+	now func() time.Time
+
+	ctx    context.Context // cancelled by Close: stops push calls
+	cancel context.CancelFunc
+	conns  sync.WaitGroup // attached conns until their carrier released them
+	pushes sync.WaitGroup
+
+	mu        sync.Mutex
+	closing   bool
+	nextID    uint64
+	users     map[string]*conn
+	live      map[*conn]struct{} // every attached conn, replaced ones too, until released
+	pending   map[string][]*pendingCall
+	lastSweep time.Time
+	stats     Stats
+}
+
+// pendingCall holds the messages of one call for a user who is not connected.
+type pendingCall struct {
+	from, call string
+	deadline   time.Time
+	msgs       []signaling.Message
+	waitingOK  bool // `waiting` already sent to the caller
+}
+
+func newHub(s *Server) *hub {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &hub{
+		srv: s, cfg: &s.cfg, log: s.cfg.Logger, now: time.Now,
+		ctx: ctx, cancel: cancel,
+		users:   make(map[string]*conn),
+		live:    make(map[*conn]struct{}),
+		pending: make(map[string][]*pendingCall),
+	}
+}
+
+func (h *hub) newConn(user string, kill func()) *conn {
+	return &conn{
+		user:    user,
+		out:     make(chan signaling.Message, h.cfg.SendQueue),
+		done:    make(chan struct{}),
+		limiter: rate.NewLimiter(h.cfg.RateLimit, h.cfg.RateBurst),
+		strikes: rate.NewLimiter(1, h.cfg.MaxStrikes),
+		kill:    kill,
+	}
+}
+
+// attach makes c the user's live conn: `ready` first, then whatever was
+// pending for the user, in order. An older conn of the user is ended with
+// "replaced". The carrier must call release(c) when it is done with c.
+func (h *hub) attach(c *conn) error {
+	ready, err := signaling.NewMessage(signaling.TypeReady, c.user, "", h.srv.ready(c.user))
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	if h.closing {
+		h.mu.Unlock()
+		return ErrServerClosed
+	}
+	h.nextID++
+	c.id = h.nextID
+	old := h.users[c.user]
+	h.users[c.user] = c
+	h.live[c] = struct{}{}
+	h.conns.Add(1)
+	h.stats.Connects++
+	c.enqueue(ready)
+	flushed := h.flushLocked(c)
+	h.mu.Unlock()
+
+	if old != nil {
+		h.mu.Lock()
+		h.stats.Replaced++
+		h.mu.Unlock()
+		old.end(signaling.CodeReplaced, "another connection of this user took over")
+		h.log.Info("signaling: connection replaced", "user", c.user, "old", old.id, "new", c.id)
+	}
+	h.log.Debug("signaling: attached", "user", c.user, "conn", c.id, "pending", flushed)
+	return nil
+}
+
+// flushLocked moves the user's pending messages into c's queue, dropping
+// stale calls, and tells each caller `waiting` if not done yet.
+func (h *hub) flushLocked(c *conn) int {
+	calls := h.pending[c.user]
+	delete(h.pending, c.user)
+	now := h.now()
+	n := 0
+	for _, pc := range calls {
+		if !now.Before(pc.deadline) {
+			h.stats.Expired += uint64(len(pc.msgs))
+			continue
+		}
+		for _, m := range pc.msgs {
+			if !c.enqueue(m) {
+				h.endSlowLocked(c)
+				return n
+			}
+			n++
+			h.stats.Delivered++
+		}
+		if !pc.waitingOK {
+			pc.waitingOK = true
+			h.notifyLocked(pc.from, signaling.TypeWaiting, c.user, pc.call, nil)
+		}
+	}
+	return n
+}
+
+// detach removes c from routing and ends it quietly (if not ended yet).
+func (h *hub) detach(c *conn) {
+	h.mu.Lock()
+	if h.users[c.user] == c {
+		delete(h.users, c.user)
+	}
+	h.mu.Unlock()
+	c.end("", "")
+}
+
+// release is called once by the carrier when it no longer uses c.
+func (h *hub) release(c *conn) {
+	h.detach(c)
+	h.mu.Lock()
+	_, ok := h.live[c]
+	delete(h.live, c)
+	h.mu.Unlock()
+	if ok {
+		h.conns.Done()
+	}
+}
+
+// handle processes one frame received on c. It never blocks.
+func (h *hub) handle(c *conn, raw []byte) {
+	if c.isDone() {
+		return
+	}
+	if !c.limiter.Allow() {
+		h.reject(c, signaling.Message{}, signaling.CodeRateLimited, "rate limit exceeded, message dropped")
+		return
+	}
+	m, err := signaling.Decode(raw, h.cfg.MaxMessageSize)
+	if err != nil {
+		code := signaling.CodeMalformed
+		switch {
+		case errors.Is(err, signaling.ErrTooLarge):
+			code = signaling.CodeTooLarge
+		case errors.Is(err, signaling.ErrMissingType):
+			code = signaling.CodeMissingType
+		case errors.Is(err, signaling.ErrUnknownType):
+			code = signaling.CodeUnknownType
+		}
+		h.reject(c, m, code, err.Error())
+		return
+	}
+	h.handleMessage(c, m)
+}
+
+func (h *hub) handleMessage(c *conn, m signaling.Message) {
+	if m.Type.ServerOnly() {
+		h.reject(c, m, signaling.CodeForbiddenType, fmt.Sprintf("%q is sent by the server only", m.Type))
+		return
+	}
+	m.From = c.user // never trust the client's from
+	if m.Type == signaling.TypeRelay {
+		rc, err := signaling.NewMessage(signaling.TypeRelayConfig, c.user, m.Call, h.srv.relayConfig(c.user))
+		if err == nil {
+			h.mu.Lock()
+			h.sendLocked(c, rc)
+			h.stats.Relay++
+			h.mu.Unlock()
+		}
+		return
+	}
+	switch {
+	case m.To == "":
+		h.reject(c, m, signaling.CodeMissingTo, "a "+string(m.Type)+" needs \"to\"")
+		return
+	case m.Call == "":
+		h.reject(c, m, signaling.CodeMissingCall, "a "+string(m.Type)+" needs \"call\"")
+		return
+	case ValidateUser(m.To) != nil:
+		h.reject(c, m, signaling.CodeBadRecipient, "\"to\" is not a valid user ID")
+		return
+	}
+	h.route(c, m)
+}
+
+// route delivers m (already validated, from set) to its recipient or
+// handles the recipient's absence.
+func (h *hub) route(c *conn, m signaling.Message) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if dst := h.users[m.To]; dst != nil {
+		if dst.enqueue(m) {
+			h.stats.Routed++
+			if m.Type == signaling.TypeInvite {
+				h.sendLocked(c, signaling.Message{Type: signaling.TypeWaiting, From: m.To, To: c.user, Call: m.Call})
+			}
+			return
+		}
+		h.endSlowLocked(dst)
+	}
+	now := h.now()
+	h.sweepLocked(now)
+	if h.cfg.Pusher != nil && m.Type == signaling.TypeInvite {
+		if h.pendingCountLocked(m.To) >= h.cfg.MaxPending {
+			h.stats.Offline++
+			h.sendLocked(c, signaling.Message{Type: signaling.TypeOffline, From: m.To, To: c.user, Call: m.Call})
+			return
+		}
+		pc := &pendingCall{from: c.user, call: m.Call, deadline: now.Add(h.cfg.PendingTTL), msgs: []signaling.Message{m}}
+		h.pending[m.To] = append(h.pending[m.To], pc)
+		h.stats.Pending++
+		h.startPushLocked(m, pc)
+		return
+	}
+	if pc := h.findPendingLocked(m.To, c.user, m.Call); pc != nil && now.Before(pc.deadline) {
+		if h.pendingCountLocked(m.To) < h.cfg.MaxPending {
+			pc.msgs = append(pc.msgs, m)
+			h.stats.Pending++
+		} else {
+			h.stats.Dropped++
+			h.log.Warn("signaling: pending queue full, message dropped", "user", m.To, "type", m.Type)
+		}
+		return
+	}
+	h.stats.Offline++
+	h.sendLocked(c, signaling.Message{Type: signaling.TypeOffline, From: m.To, To: c.user, Call: m.Call})
+}
+
+func (h *hub) startPushLocked(m signaling.Message, pc *pendingCall) {
+	var inv signaling.Invite
+	_ = m.Unmarshal(&inv) // display info is best effort
+	p := Push{User: m.To, From: m.From, Call: m.Call, Invite: inv, Expires: pc.deadline}
+	h.pushes.Add(1)
+	go func() {
+		defer h.pushes.Done()
+		ctx, cancel := context.WithTimeout(h.ctx, h.cfg.PushTimeout)
+		err := h.cfg.Pusher.Push(ctx, p)
+		cancel()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if err != nil {
+			h.stats.PushFailed++
+			h.log.Warn("signaling: push failed", "user", p.User, "call", p.Call, "err", err)
+		} else {
+			h.stats.PushOK++
+		}
+		if !h.removePendingLocked(p.User, pc, err != nil) {
+			return // delivered or expired meanwhile: the push result no longer matters
+		}
+		if err != nil {
+			h.notifyLocked(p.From, signaling.TypePushFailed, p.User, p.Call,
+				signaling.Error{Code: signaling.CodePushFailed, Message: "could not wake the callee"})
+			return
+		}
+		if !pc.waitingOK {
+			pc.waitingOK = true
+			h.notifyLocked(p.From, signaling.TypeWaiting, p.User, p.Call, nil)
+		}
+	}()
+}
+
+// removePendingLocked reports whether pc is still pending for user, and
+// removes it if remove is set.
+func (h *hub) removePendingLocked(user string, pc *pendingCall, remove bool) bool {
+	calls := h.pending[user]
+	for i, x := range calls {
+		if x != pc {
+			continue
+		}
+		if !h.now().Before(pc.deadline) {
+			return false
+		}
+		if remove {
+			calls = append(calls[:i:i], calls[i+1:]...)
+			if len(calls) == 0 {
+				delete(h.pending, user)
+			} else {
+				h.pending[user] = calls
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func (h *hub) findPendingLocked(user, from, call string) *pendingCall {
+	calls := h.pending[user]
+	for i := len(calls) - 1; i >= 0; i-- {
+		if calls[i].from == from && calls[i].call == call {
+			return calls[i]
+		}
+	}
+	return nil
+}
+
+func (h *hub) pendingCountLocked(user string) int {
+	n := 0
+	for _, pc := range h.pending[user] {
+		n += len(pc.msgs)
+	}
+	return n
+}
+
+// sweepLocked drops expired pending calls, at most a few times per TTL.
+func (h *hub) sweepLocked(now time.Time) {
+	if now.Sub(h.lastSweep) < h.cfg.PendingTTL/4 {
+		return
+	}
+	h.lastSweep = now
+	for user, calls := range h.pending {
+		kept := calls[:0]
+		for _, pc := range calls {
+			if now.Before(pc.deadline) {
+				kept = append(kept, pc)
+			} else {
+				h.stats.Expired += uint64(len(pc.msgs))
+			}
+		}
+		if len(kept) == 0 {
+			delete(h.pending, user)
+		} else {
+			h.pending[user] = kept
+		}
+	}
+}
+
+// notifyLocked sends a server message about user `about` to `to`'s current
+// conn, if any.
+func (h *hub) notifyLocked(to string, t signaling.Type, about, call string, data any) {
+	c := h.users[to]
+	if c == nil {
+		return
+	}
+	m, err := signaling.NewMessage(t, to, call, data)
+	if err != nil {
+		return
+	}
+	m.From = about
+	h.sendLocked(c, m)
+}
+
+func (h *hub) sendLocked(c *conn, m signaling.Message) {
+	if m.To == "" {
+		m.To = c.user
+	}
+	if !c.enqueue(m) {
+		h.endSlowLocked(c)
+	}
+}
+
+// endSlowLocked cuts off a conn whose queue is full.
+func (h *hub) endSlowLocked(c *conn) {
+	if h.users[c.user] == c {
+		delete(h.users, c.user)
+	}
+	if c.end(codeSlowConsumer, "send queue full") {
+		h.stats.SlowConsumers++
+		h.log.Warn("signaling: slow consumer cut off", "user", c.user, "conn", c.id)
+	}
+}
+
+// reject answers a rejected message with `error` and closes the conn when
+// it keeps sending rejected input.
+func (h *hub) reject(c *conn, m signaling.Message, code, text string) {
+	e, _ := signaling.NewMessage(signaling.TypeError, c.user, m.Call,
+		signaling.Error{Code: code, Message: text, Rejected: m.Type})
+	h.mu.Lock()
+	h.stats.Rejected++
+	h.sendLocked(c, e)
+	h.mu.Unlock()
+	if !c.strikes.Allow() {
+		h.mu.Lock()
+		if h.users[c.user] == c {
+			delete(h.users, c.user)
+		}
+		h.stats.Abusive++
+		h.mu.Unlock()
+		c.end(signaling.CodeAbusive, "too many rejected messages")
+		h.log.Warn("signaling: abusive connection closed", "user", c.user, "conn", c.id, "last", code)
+	}
+}
+
+// beginClose stops accepting conns and ends the live ones with "shutdown".
+func (h *hub) beginClose() {
+	h.mu.Lock()
+	h.closing = true
+	live := make([]*conn, 0, len(h.live))
+	for c := range h.live {
+		live = append(live, c)
+	}
+	h.users = make(map[string]*conn)
+	h.mu.Unlock()
+	for _, c := range live {
+		c.end(signaling.CodeShutdown, "server shutting down")
+	}
+}
+
+// killAll forcibly tears down every carrier still running.
+func (h *hub) killAll() {
+	h.mu.Lock()
+	live := make([]*conn, 0, len(h.live))
+	for c := range h.live {
+		live = append(live, c)
+	}
+	h.mu.Unlock()
+	for _, c := range live {
+		if c.kill != nil {
+			c.kill()
+		}
+	}
+}

@@ -1,0 +1,129 @@
+package server
+
+import (
+	"context"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dialtone-dev/dialtone/signaling"
+)
+
+func TestLocalRouting(t *testing.T) {
+	s := newTestServer(t, Config{})
+	alice := connectLocal(t, s, "alice", LocalOptions{})
+	bob := connectLocal(t, s, "bob", LocalOptions{})
+	assert.Equal(t, "alice", alice.Ready().User)
+
+	send(t, alice, msg(t, signaling.TypeInvite, "bob", "c1", signaling.Invite{DisplayName: "Alice"}))
+	in := recvType(t, bob, signaling.TypeInvite)
+	assert.Equal(t, "alice", in.From)
+	assert.Equal(t, "c1", in.Call)
+	var inv signaling.Invite
+	require.NoError(t, in.Unmarshal(&inv))
+	assert.Equal(t, "Alice", inv.DisplayName)
+	w := recvType(t, alice, signaling.TypeWaiting)
+	assert.Equal(t, "bob", w.From)
+	assert.Equal(t, "c1", w.Call)
+
+	send(t, bob, msg(t, signaling.TypeAccept, "alice", "c1", nil))
+	acc := recvType(t, alice, signaling.TypeAccept)
+	assert.Equal(t, "bob", acc.From)
+}
+
+// Drop 100 % loses everything; restoring the link restores delivery.
+func TestLocalFaultsDrop(t *testing.T) {
+	s := newTestServer(t, Config{})
+	alice := connectLocal(t, s, "alice", LocalOptions{})
+	bob := connectLocal(t, s, "bob", LocalOptions{})
+	alice.SetFaults(Faults{Drop: 1})
+	for i := 0; i < 10; i++ {
+		send(t, alice, msg(t, signaling.TypeSignal, "bob", "c", nil))
+	}
+	alice.SetFaults(Faults{})
+	send(t, alice, msg(t, signaling.TypeRinging, "bob", "c", nil))
+	recvType(t, bob, signaling.TypeRinging) // the first to arrive
+	assert.Equal(t, uint64(1), s.Stats().Routed)
+}
+
+// Delay and reordering hold messages back; a partial drop loses some.
+func TestLocalFaultsDelayReorder(t *testing.T) {
+	s := newTestServer(t, Config{})
+	alice := connectLocal(t, s, "alice", LocalOptions{Faults: Faults{Delay: 30 * time.Millisecond}})
+	bob := connectLocal(t, s, "bob", LocalOptions{})
+	start := time.Now()
+	send(t, alice, msg(t, signaling.TypeRinging, "bob", "c", nil))
+	recvType(t, bob, signaling.TypeRinging)
+	assert.GreaterOrEqual(t, time.Since(start), 30*time.Millisecond)
+
+	alice.SetFaults(Faults{Reorder: 0.5, ReorderDelay: 30 * time.Millisecond})
+	const n = 40
+	for i := 0; i < n; i++ {
+		send(t, alice, msg(t, signaling.TypeSignal, "bob", "c", map[string]int{"i": i}))
+	}
+	var order []int
+	for len(order) < n {
+		var v struct{ I int }
+		require.NoError(t, recvType(t, bob, signaling.TypeSignal).Unmarshal(&v))
+		order = append(order, v.I)
+	}
+	assert.False(t, sort.IntsAreSorted(order), "some messages overtaken: %v", order)
+
+	alice.SetFaults(Faults{Drop: 0.5})
+	for i := 0; i < n; i++ {
+		send(t, alice, msg(t, signaling.TypeSignal, "bob", "d", nil))
+	}
+	alice.SetFaults(Faults{})
+	send(t, alice, msg(t, signaling.TypeRinging, "bob", "end", nil))
+	got := 0
+	for {
+		m := recvT(t, bob)
+		if m.Type == signaling.TypeRinging {
+			break
+		}
+		got++
+	}
+	assert.Greater(t, got, 5)
+	assert.Less(t, got, n-5)
+}
+
+// Disconnect makes the user unreachable (offline / pending), Reconnect
+// brings it back with a new ready and Status up.
+func TestLocalDisconnectReconnect(t *testing.T) {
+	p := &recordingPusher{}
+	s := newTestServer(t, Config{Pusher: p})
+	alice := connectLocal(t, s, "alice", LocalOptions{})
+	bob := connectLocal(t, s, "bob", LocalOptions{})
+
+	bob.Disconnect()
+	st := waitStatus(t, bob, signaling.StateDown)
+	assert.ErrorIs(t, st.Err, signaling.ErrDisconnected)
+	assert.ErrorIs(t, bob.Send(context.Background(), msg(t, signaling.TypeRinging, "alice", "c", nil)), signaling.ErrDisconnected)
+	assert.False(t, s.Online("bob"))
+	send(t, alice, msg(t, signaling.TypeSignal, "bob", "c", nil))
+	recvType(t, alice, signaling.TypeOffline)
+	send(t, alice, msg(t, signaling.TypeInvite, "bob", "c2", nil))
+	recvType(t, alice, signaling.TypeWaiting)
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	require.NoError(t, bob.Reconnect(ctx))
+	waitStatus(t, bob, signaling.StateUp)
+	recvType(t, bob, signaling.TypeReady)
+	assert.Equal(t, "c2", recvType(t, bob, signaling.TypeInvite).Call)
+	require.NoError(t, bob.Close())
+	waitStatus(t, bob, signaling.StateClosed)
+	assert.ErrorIs(t, bob.Send(ctx, msg(t, signaling.TypeRinging, "alice", "c", nil)), signaling.ErrClosed)
+	assert.ErrorIs(t, bob.Reconnect(ctx), signaling.ErrClosed)
+}
+
+func TestConnectLocalBadUser(t *testing.T) {
+	s := newTestServer(t, Config{})
+	_, err := s.ConnectLocal(context.Background(), "", LocalOptions{})
+	assert.ErrorIs(t, err, ErrBadUser)
+	_, err = s.ConnectLocal(context.Background(), "a:b", LocalOptions{})
+	assert.ErrorIs(t, err, ErrBadUser)
+}

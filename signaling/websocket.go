@@ -1,0 +1,448 @@
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// DialConfig configures the WebSocket client. Every zero field takes the
+// default given beside it.
+type DialConfig struct {
+	// Token authenticates the client: sent as `Authorization: Bearer <Token>`
+	// (and as the `token` query parameter with TokenInQuery).
+	Token string
+	// TokenFunc, when set, is called before every connection attempt and
+	// its token used instead of Token, so reconnections carry a fresh one.
+	TokenFunc func(ctx context.Context) (string, error)
+	// TokenInQuery also sends the token as `?token=`, as browsers must.
+	TokenInQuery bool
+	// Header is added to the handshake request.
+	Header http.Header
+	// Dialer makes the WebSocket connection. Default: a Dialer with
+	// HandshakeTimeout 10 s and the environment's proxy.
+	Dialer *websocket.Dialer
+	// Logger receives the client's logs. Default: discard.
+	Logger *slog.Logger
+	// ReadyTimeout bounds the wait for `ready` after each connection.
+	// Default 10 s.
+	ReadyTimeout time.Duration
+	// PingInterval is how often the client pings. Default 20 s.
+	PingInterval time.Duration
+	// ReadTimeout drops the connection (and reconnects) when nothing,
+	// message or pong, arrived for this long. Default 45 s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds one write. Default 10 s.
+	WriteTimeout time.Duration
+	// Backoff schedules reconnection attempts.
+	Backoff Backoff
+	// NoReconnect makes a dropped connection terminal (StateClosed).
+	NoReconnect bool
+	// MaxMessageSize bounds the messages accepted from the server.
+	// Default 4 × DefaultMaxMessageSize.
+	MaxMessageSize int
+	// IncomingBuffer is the capacity of Incoming. Default 64. A reader that
+	// falls further behind stops the client reading, which eventually makes
+	// the server cut the connection off as a slow consumer.
+	IncomingBuffer int
+}
+
+func (c DialConfig) withDefaults() DialConfig {
+	if c.Dialer == nil {
+		c.Dialer = &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: 10 * time.Second}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.ReadyTimeout <= 0 {
+		c.ReadyTimeout = 10 * time.Second
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 20 * time.Second
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 45 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	c.Backoff = c.Backoff.withDefaults()
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = 4 * DefaultMaxMessageSize
+	}
+	if c.IncomingBuffer <= 0 {
+		c.IncomingBuffer = 64
+	}
+	return c
+}
+
+// Client is the WebSocket Transport made by Dial. After a dropped connection
+// it reconnects with exponential backoff and jitter, reporting StateDown and
+// StateUp on Status; it stops for good (StateClosed) on Close, when the
+// server rejects its credentials (ErrUnauthorized), or when a newer
+// connection of the same user replaces it (ErrReplaced).
+type Client struct {
+	url      string
+	cfg      DialConfig
+	log      *slog.Logger
+	incoming chan Message
+	status   *statusQueue
+	ctx      context.Context // cancelled by Close
+	cancel   context.CancelFunc
+	done     chan struct{}
+	wmu      sync.Mutex // one writer at a time (gorilla's rule)
+
+	mu     sync.Mutex
+	ws     *websocket.Conn // nil while down
+	ready  Ready
+	closed bool
+	err    error
+}
+
+var _ Transport = (*Client)(nil)
+
+// Dial connects to the signaling server at rawURL (ws:// or wss://) and
+// returns once the server's `ready` arrived. ctx bounds only this first
+// connection; the Client then lives until Close. The first attempt is not
+// retried: errors wrap ErrUnauthorized (HTTP 401), ErrConnect (network or
+// handshake failure, with the cause) or ErrReadyTimeout.
+func Dial(ctx context.Context, rawURL string, cfg DialConfig) (*Client, error) {
+	if _, err := url.Parse(rawURL); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConnect, err)
+	}
+	cfg = cfg.withDefaults()
+	c := &Client{
+		url: rawURL, cfg: cfg, log: cfg.Logger,
+		incoming: make(chan Message, cfg.IncomingBuffer),
+		status:   newStatusQueue(16),
+		done:     make(chan struct{}),
+	}
+	ws, ready, err := c.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.ws = ws
+	c.setReady(ready)
+	c.incoming <- ready
+	go c.run(ws)
+	return c, nil
+}
+
+// connect dials once and waits for `ready`.
+func (c *Client) connect(ctx context.Context) (*websocket.Conn, Message, error) {
+	u, err := url.Parse(c.url)
+	if err != nil {
+		return nil, Message{}, fmt.Errorf("%w: %w", ErrConnect, err)
+	}
+	token := c.cfg.Token
+	if c.cfg.TokenFunc != nil {
+		if token, err = c.cfg.TokenFunc(ctx); err != nil {
+			return nil, Message{}, fmt.Errorf("signaling: token: %w", err)
+		}
+	}
+	h := http.Header{}
+	for k, vs := range c.cfg.Header {
+		h[k] = append([]string(nil), vs...)
+	}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+		if c.cfg.TokenInQuery {
+			q := u.Query()
+			q.Set("token", token)
+			u.RawQuery = q.Encode()
+		}
+	}
+	ws, resp, err := c.cfg.Dialer.DialContext(ctx, u.String(), h)
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+			return nil, Message{}, ErrUnauthorized
+		}
+		if resp != nil {
+			return nil, Message{}, fmt.Errorf("%w: HTTP %s: %w", ErrConnect, resp.Status, err)
+		}
+		return nil, Message{}, fmt.Errorf("%w: %w", ErrConnect, err)
+	}
+	ws.SetReadLimit(int64(c.cfg.MaxMessageSize))
+	ready, err := c.waitReady(ctx, ws)
+	if err != nil {
+		_ = ws.Close()
+		return nil, Message{}, err
+	}
+	return ws, ready, nil
+}
+
+func (c *Client) waitReady(ctx context.Context, ws *websocket.Conn) (Message, error) {
+	_ = ws.SetReadDeadline(time.Now().Add(c.cfg.ReadyTimeout))
+	stop := context.AfterFunc(ctx, func() { _ = ws.NetConn().SetReadDeadline(time.Now()) })
+	defer stop()
+	for {
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			if ctx.Err() != nil {
+				return Message{}, ctx.Err()
+			}
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() {
+				return Message{}, ErrReadyTimeout
+			}
+			return Message{}, fmt.Errorf("%w: before ready: %w", ErrConnect, err)
+		}
+		m, err := Decode(b, c.cfg.MaxMessageSize)
+		if err != nil {
+			c.log.Warn("signaling: bad message before ready", "err", err)
+			continue
+		}
+		if m.Type == TypeReady {
+			return m, nil
+		}
+		if m.Type == TypeError {
+			var e Error
+			if m.Unmarshal(&e) == nil {
+				return Message{}, fmt.Errorf("%w: before ready: %w", ErrConnect, e)
+			}
+		}
+		c.log.Warn("signaling: message before ready ignored", "type", m.Type)
+	}
+}
+
+func (c *Client) setReady(m Message) {
+	var r Ready
+	if err := m.Unmarshal(&r); err != nil {
+		c.log.Warn("signaling: bad ready", "err", err)
+		return
+	}
+	c.mu.Lock()
+	c.ready = r
+	c.mu.Unlock()
+}
+
+// run owns the connection life: read until it drops, then reconnect.
+func (c *Client) run(ws *websocket.Conn) {
+	defer close(c.done)
+	defer func() {
+		c.mu.Lock()
+		err := c.err
+		c.closed = true
+		c.ws = nil
+		c.mu.Unlock()
+		c.status.push(Status{State: StateClosed, Err: err, Time: time.Now()})
+		close(c.incoming)
+		c.status.close()
+	}()
+	for {
+		err := c.serve(ws)
+		c.mu.Lock()
+		c.ws = nil
+		c.mu.Unlock()
+		_ = ws.Close()
+		if c.ctx.Err() != nil {
+			return
+		}
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) && ce.Code == CloseReplaced {
+			c.fail(ErrReplaced)
+			return
+		}
+		if c.cfg.NoReconnect {
+			c.fail(fmt.Errorf("%w: %w", ErrDisconnected, err))
+			return
+		}
+		c.log.Info("signaling: connection lost", "err", err)
+		c.status.push(Status{State: StateDown, Err: err, Time: time.Now()})
+		var ok bool
+		if ws, ok = c.reconnect(); !ok {
+			return
+		}
+	}
+}
+
+func (c *Client) fail(err error) {
+	c.mu.Lock()
+	c.err = err
+	c.mu.Unlock()
+}
+
+// reconnect tries until it connects, the credentials are rejected, or Close.
+func (c *Client) reconnect() (*websocket.Conn, bool) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	<-t.C
+	for attempt := 1; ; attempt++ {
+		t.Reset(c.cfg.Backoff.Delay(attempt, jitter()))
+		select {
+		case <-c.ctx.Done():
+			return nil, false
+		case <-t.C:
+		}
+		ws, ready, err := c.connect(c.ctx)
+		if err != nil {
+			if c.ctx.Err() != nil {
+				return nil, false
+			}
+			if errors.Is(err, ErrUnauthorized) {
+				c.fail(err)
+				return nil, false
+			}
+			c.log.Info("signaling: reconnect failed", "attempt", attempt, "err", err)
+			continue
+		}
+		c.mu.Lock()
+		c.ws = ws
+		c.mu.Unlock()
+		c.setReady(ready)
+		if !c.deliver(ready) {
+			_ = ws.Close()
+			return nil, false
+		}
+		c.status.push(Status{State: StateUp, Attempt: attempt, Time: time.Now()})
+		c.log.Info("signaling: reconnected", "attempt", attempt)
+		return ws, true
+	}
+}
+
+func (c *Client) deliver(m Message) bool {
+	select {
+	case c.incoming <- m:
+		return true
+	case <-c.ctx.Done():
+		return false
+	}
+}
+
+// serve reads from ws until it fails, with a pinger beside it.
+func (c *Client) serve(ws *websocket.Conn) error {
+	// Close may have missed a socket connected while it ran.
+	defer context.AfterFunc(c.ctx, func() { _ = ws.NetConn().Close() })()
+	extend := func() { _ = ws.SetReadDeadline(time.Now().Add(c.cfg.ReadTimeout)) }
+	extend()
+	ws.SetPongHandler(func(string) error { extend(); return nil })
+	stopPing := make(chan struct{})
+	pingDone := make(chan struct{})
+	go func() {
+		defer close(pingDone)
+		t := time.NewTicker(c.cfg.PingInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopPing:
+				return
+			case <-t.C:
+				if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.cfg.WriteTimeout)); err != nil {
+					_ = ws.Close()
+					return
+				}
+			}
+		}
+	}()
+	defer func() { close(stopPing); <-pingDone }()
+	for {
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			return err
+		}
+		extend()
+		m, err := Decode(b, c.cfg.MaxMessageSize)
+		if err != nil {
+			c.log.Warn("signaling: bad message from server", "err", err)
+			continue
+		}
+		if m.Type == TypeReady {
+			c.setReady(m)
+		}
+		if !c.deliver(m) {
+			return ErrClosed
+		}
+	}
+}
+
+// Send implements Transport. It writes m to the socket (bounded by ctx and
+// WriteTimeout); it fails with ErrDisconnected while the connection is down.
+func (c *Client) Send(ctx context.Context, m Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	closed, ws := c.closed, c.ws
+	c.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if ws == nil {
+		return ErrDisconnected
+	}
+	m.From = ""
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("signaling: encode %s: %w", m.Type, err)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	deadline := time.Now().Add(c.cfg.WriteTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = ws.SetWriteDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = ws.NetConn().SetWriteDeadline(time.Now()) })
+	err = ws.WriteMessage(websocket.TextMessage, b)
+	stop()
+	if err != nil {
+		// A failed or interrupted write leaves the socket unusable: drop it
+		// and let the reconnect loop take over.
+		_ = ws.Close()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w: %w", ErrDisconnected, err)
+	}
+	return nil
+}
+
+// Incoming implements Transport.
+func (c *Client) Incoming() <-chan Message { return c.incoming }
+
+// Status implements Transport.
+func (c *Client) Status() <-chan Status { return c.status.ch }
+
+// Ready implements Transport.
+func (c *Client) Ready() Ready {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ready
+}
+
+// Err returns why the client stopped for good, or nil.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Close implements Transport: it closes the connection (with a normal
+// close frame), stops reconnecting and every goroutine, and closes
+// Incoming and Status.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	ws := c.ws
+	c.mu.Unlock()
+	c.cancel()
+	if ws != nil {
+		_ = ws.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		_ = ws.Close()
+	}
+	<-c.done
+	return nil
+}
