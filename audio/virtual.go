@@ -141,36 +141,69 @@ func (v *Virtual) run(cb Callbacks, t Ticker) {
 		out = make([]int16, v.n)
 	}
 	src := v.cfg.Source
+	// Like a sound card's crystal, the device keeps sample time: a tick that
+	// arrives late (a busy machine, a ticker that dropped ticks) runs every
+	// period that has fallen due since, so the stream never loses or gains
+	// samples against the clock. Periods are counted from the first tick,
+	// with half a period of slack against tick jitter.
+	var base time.Time
+	var ran int64
 	for {
+		var now time.Time
 		select {
 		case <-v.quit:
 			return
-		case <-t.C():
+		case now = <-t.C():
 		}
-		if in != nil {
-			src = v.read(src, in)
-			cb.Capture(in)
+		if base.IsZero() {
+			base = now.Add(-v.cfg.Period - v.cfg.Period/2)
 		}
-		if out != nil {
-			clear(out)
-			if cb.Playback != nil {
-				cb.Playback(out)
-			}
-			if v.cfg.Sink != nil {
-				if _, err := v.cfg.Sink.WritePCM(out); err != nil {
-					v.log.Warn("audio: virtual sink write failed; discarding from now on", "device", v.info.Name, "err", err)
-					v.cfg.Sink = nil
-				}
-			}
+		due := int64(now.Sub(base)/v.cfg.Period) - ran
+		if due > maxCatchUp {
+			// Far behind (the process was stopped, a debugger): an overrun.
+			// Skip what cannot be caught up rather than burst it out.
+			v.log.Debug("audio: virtual device overrun; skipping periods", "device", v.info.Name, "periods", due-1)
+			ran += due - 1
+			due = 1
 		}
-		n := v.periods.Add(1)
-		if v.nwait.Load() > 0 {
-			v.wake(n)
+		for ; due > 0; due-- {
+			ran++
+			src = v.period(cb, src, in, out)
 		}
 		if ack != nil {
 			ack.handled()
 		}
 	}
+}
+
+// maxCatchUp bounds how many late periods one tick may run (200 ms at
+// 10 ms).
+const maxCatchUp = 20
+
+// period runs one capture + playback period and returns the source to use
+// next time.
+func (v *Virtual) period(cb Callbacks, src PCMReader, in, out []int16) PCMReader {
+	if in != nil {
+		src = v.read(src, in)
+		cb.Capture(in)
+	}
+	if out != nil {
+		clear(out)
+		if cb.Playback != nil {
+			cb.Playback(out)
+		}
+		if v.cfg.Sink != nil {
+			if _, err := v.cfg.Sink.WritePCM(out); err != nil {
+				v.log.Warn("audio: virtual sink write failed; discarding from now on", "device", v.info.Name, "err", err)
+				v.cfg.Sink = nil
+			}
+		}
+	}
+	n := v.periods.Add(1)
+	if v.nwait.Load() > 0 {
+		v.wake(n)
+	}
+	return src
 }
 
 // read fills p from src (silence when src is nil or exhausted) and returns

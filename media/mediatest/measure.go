@@ -34,9 +34,20 @@ func Delay(ref, out []int16) (samples int, corr float64) {
 		a[i] = b[i] * cmplx.Conj(a[i])
 	}
 	fft(a, true)
+	// Normalise each lag by the energy of the stretch of out it covers, so
+	// a loud passage of out that merely resembles ref cannot outscore the
+	// true alignment (this matters when ref is short against out).
+	prefix := make([]float64, len(out)+1)
+	for i, v := range out {
+		prefix[i+1] = prefix[i] + float64(v)*float64(v)
+	}
 	best, lag := math.Inf(-1), 0
 	for l := 0; l < len(out); l++ {
-		if v := real(a[l]); v > best {
+		e := prefix[min(len(out), l+len(ref))] - prefix[l]
+		if e <= 0 {
+			continue
+		}
+		if v := real(a[l]) / math.Sqrt(e); v > best {
 			best, lag = v, l
 		}
 	}

@@ -1,0 +1,411 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dialtone-dev/dialtone/audio"
+	"github.com/dialtone-dev/dialtone/media"
+	"github.com/dialtone-dev/dialtone/negotiation"
+	"github.com/dialtone-dev/dialtone/signaling"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+)
+
+// callAudio is the device side of one call. The device's clock drives
+// capture → Sender and Receiver (+ tone) → playback; the pointers are
+// swapped by the actor and read by the device callbacks without locks.
+type callAudio struct {
+	dev    *audio.Session
+	sender atomic.Pointer[media.Sender]
+	recv   atomic.Pointer[media.Receiver]
+	tone   atomic.Pointer[tonePlayer]
+	mix    []int16 // playback scratch; used only from the playback callback
+}
+
+// tonePlayer plays one tone or prompt into the playback mix and reports
+// when it has run out.
+type tonePlayer struct {
+	src      pcmSource
+	finished atomic.Bool
+	onDone   func()
+	once     sync.Once
+}
+
+type pcmSource interface {
+	ReadPCM(p []int16) (int, error)
+}
+
+func (a *callAudio) capture(p []int16) {
+	if s := a.sender.Load(); s != nil {
+		_, _ = s.WritePCM(p)
+	}
+}
+
+func (a *callAudio) playback(out []int16) {
+	if r := a.recv.Load(); r != nil {
+		_, _ = r.ReadPCM(out)
+	} else {
+		clear(out)
+	}
+	t := a.tone.Load()
+	if t == nil || t.finished.Load() {
+		return
+	}
+	if cap(a.mix) < len(out) {
+		a.mix = make([]int16, len(out))
+	}
+	mix := a.mix[:len(out)]
+	n, err := t.src.ReadPCM(mix)
+	for i := range n {
+		v := int32(out[i]) + int32(mix[i])
+		out[i] = int16(max(-32768, min(32767, v)))
+	}
+	if n < len(out) || err != nil {
+		if t.finished.CompareAndSwap(false, true) && t.onDone != nil {
+			t.once.Do(t.onDone)
+		}
+	}
+}
+
+// openAudio opens this call's devices (for ringback, then the call).
+func (c *Call) openAudio() error {
+	if c.audio != nil {
+		return nil
+	}
+	a := &callAudio{}
+	ac := c.cfg.Audio
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dev, err := audio.Open(ctx, audio.Config{
+		Callbacks: audio.Callbacks{Capture: a.capture, Playback: a.playback},
+		Backend:   ac.Backend,
+		Kind:      ac.Kind,
+		Capture:   ac.Capture,
+		Playback:  ac.Playback,
+		Period:    ac.Period,
+		Logger:    c.log,
+	})
+	if err != nil {
+		return fmt.Errorf("call: open audio: %w", err)
+	}
+	a.dev = dev
+	c.audio = a
+	return nil
+}
+
+func (c *Call) closeAudio() {
+	if c.audio == nil {
+		return
+	}
+	a := c.audio
+	c.audio = nil
+	a.sender.Store(nil)
+	a.recv.Store(nil)
+	a.tone.Store(nil)
+	if err := a.dev.Close(); err != nil {
+		c.log.Debug("closing audio", "err", err)
+	}
+}
+
+type toneKind int
+
+const (
+	toneRingback toneKind = iota + 1
+	toneBusy
+	toneError
+)
+
+func (c *Call) playTone(k toneKind) {
+	if c.audio == nil {
+		return
+	}
+	c.audio.tone.Store(&tonePlayer{src: c.newTone(k, 0)})
+}
+
+// playEndTone plays the busy or error tone for EndToneDuration and keeps
+// the audio device until it has been heard in full.
+func (c *Call) playEndTone(k toneKind) {
+	if c.audio == nil || c.cfg.EndToneDuration <= 0 {
+		c.stopTone()
+		return
+	}
+	src := c.newTone(k, c.cfg.EndToneDuration)
+	c.audio.tone.Store(&tonePlayer{src: src, onDone: func() { c.inbox.Put(evToneDone{}) }})
+	// A device that stalls must not hold the call forever.
+	c.arm(timerEndTone, c.cfg.EndToneDuration+2*time.Second)
+}
+
+func (c *Call) stopTone() {
+	if c.audio != nil {
+		c.audio.tone.Store(nil)
+	}
+}
+
+// session is the WebRTC side of one call: the PeerConnection, its
+// negotiator, the send track and the receivers.
+type session struct {
+	pc     *webrtc.PeerConnection
+	neg    *negotiation.Negotiator
+	track  *media.Track
+	sender *media.Sender
+	dc     *webrtc.DataChannel
+
+	rtcp     rtcpState
+	rtcpDone chan struct{}
+
+	// Owned by the call's actor (stats sampling).
+	prevStats                    Stats
+	prevSentBytes, prevRecvBytes uint64
+
+	mu     sync.Mutex
+	recvs  []*media.Receiver
+	closed bool
+}
+
+// startMedia builds the PeerConnection and starts negotiating. The caller
+// is impolite and the callee polite.
+func (c *Call) startMedia() error {
+	if c.media != nil {
+		return nil
+	}
+	if c.relay.waiting {
+		c.relay.startPending = true
+		return nil
+	}
+	m := &webrtc.MediaEngine{}
+	if err := media.RegisterCodecs(m, c.cfg.Codec.Codecs...); err != nil {
+		return fmt.Errorf("call: register codecs: %w", err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		return fmt.Errorf("call: interceptors: %w", err)
+	}
+	opts := []func(*webrtc.API){webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir)}
+	if c.cfg.SettingEngine != nil {
+		opts = append(opts, webrtc.WithSettingEngine(*c.cfg.SettingEngine))
+	}
+	api := webrtc.NewAPI(opts...)
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: c.iceServers()})
+	if err != nil {
+		return fmt.Errorf("call: peer connection: %w", err)
+	}
+	s := &session{pc: pc}
+	fail := func(err error) error {
+		if s.neg != nil {
+			_ = s.neg.Close()
+		}
+		_ = pc.Close()
+		return err
+	}
+	s.neg, err = negotiation.New(pc, negotiation.Config{
+		Polite: !c.outgoing,
+		Send: func(sig negotiation.Signal) error {
+			c.send(signaling.TypeSignal, sig)
+			return nil
+		},
+		Logger:            c.log,
+		DisconnectedGrace: c.cfg.DisconnectedGrace,
+		OnFailed:          func(err error) { c.inbox.Put(evNegFailed{err: err}) },
+		OnICEConnectionStateChange: func(st webrtc.ICEConnectionState) {
+			c.inbox.Put(evICEState{state: st})
+		},
+	})
+	if err != nil {
+		return fail(fmt.Errorf("call: negotiator: %w", err))
+	}
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		c.inbox.Put(evPeerState{state: st})
+	})
+	// The device side is fixed for the call's life; the callbacks below run
+	// on pion's goroutines and must not touch actor-owned fields.
+	dev := c.audio
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if tr.Kind() != webrtc.RTPCodecTypeAudio {
+			return
+		}
+		r, err := media.NewTrackReceiver(tr, media.ReceiverConfig{
+			Logger: c.log,
+			OnVoice: func(v media.VoiceEvent) {
+				c.inbox.Put(evTalking{remote: true, on: v.Talking, level: v.Level})
+			},
+		})
+		if err != nil {
+			c.log.Warn("cannot receive track", "codec", tr.Codec().MimeType, "err", err)
+			return
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = r.Close()
+			return
+		}
+		s.recvs = append(s.recvs, r)
+		s.mu.Unlock()
+		if dev != nil {
+			dev.recv.Store(r)
+		}
+	})
+
+	negotiated, id := true, uint16(0)
+	s.dc, err = pc.CreateDataChannel("text", &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id})
+	if err != nil {
+		return fail(fmt.Errorf("call: data channel: %w", err))
+	}
+	s.dc.OnMessage(func(msg webrtc.DataChannelMessage) {
+		if msg.IsString {
+			c.inbox.Put(evText{text: string(msg.Data)})
+		}
+	})
+
+	s.track = media.NewTrack("audio", "dialtone")
+	rtpSender, err := pc.AddTrack(s.track)
+	if err != nil {
+		return fail(fmt.Errorf("call: add track: %w", err))
+	}
+	s.sender, err = media.NewSender(s.track, media.SenderConfig{
+		FrameMillis: c.cfg.Codec.FrameMillis,
+		Bitrate:     c.cfg.Codec.Bitrate,
+		Complexity:  c.cfg.Codec.Complexity,
+		DisableFEC:  c.cfg.Codec.DisableFEC,
+		DTX:         c.cfg.Codec.DTX,
+		Logger:      c.log,
+		OnVoice: func(v media.VoiceEvent) {
+			c.inbox.Put(evTalking{remote: false, on: v.Talking, level: v.Level})
+		},
+	})
+	if err != nil {
+		return fail(fmt.Errorf("call: sender: %w", err))
+	}
+	s.sender.SetMuted(c.Muted())
+	s.rtcpDone = make(chan struct{})
+	go s.readRTCP(rtpSender, func() uint32 {
+		if enc := rtpSender.GetParameters().Encodings; len(enc) > 0 {
+			return uint32(enc[0].SSRC)
+		}
+		return 0
+	})
+	c.media = s
+	if a := c.audio; a != nil {
+		a.sender.Store(s.sender)
+	}
+	early := c.early
+	c.early = nil
+	for _, sig := range early {
+		c.handleSignal(sig)
+	}
+	return nil
+}
+
+// detachMedia unhooks the WebRTC side from the call and the audio device;
+// the caller closes it (session.close). The audio device stays for an end
+// tone.
+func (c *Call) detachMedia() *session {
+	s := c.media
+	if s == nil {
+		return nil
+	}
+	c.media = nil
+	if a := c.audio; a != nil {
+		a.sender.Store(nil)
+		a.recv.Store(nil)
+	}
+	return s
+}
+
+// close stops the negotiator, the send and receive paths and the
+// PeerConnection, and waits for the RTCP reader.
+func (s *session) close(log *slog.Logger) {
+	_ = s.neg.Close()
+	_ = s.sender.Close()
+	if err := s.pc.Close(); err != nil {
+		log.Debug("closing peer connection", "err", err)
+	}
+	if s.rtcpDone != nil {
+		<-s.rtcpDone
+	}
+	s.mu.Lock()
+	recvs := s.recvs
+	s.recvs = nil
+	s.closed = true
+	s.mu.Unlock()
+	for _, r := range recvs {
+		_ = r.Close()
+	}
+}
+
+// setDevice switches the capture or playback device of a live call. The
+// switch can take a moment (opening the new device), so it runs off the
+// actor's critical path only as long as the device open takes.
+func (c *Call) setDevice(capture bool, device string) error {
+	if c.State() == Ended {
+		return ErrEnded
+	}
+	if c.audio == nil {
+		// Not yet open (an incoming call still ringing): remember the choice.
+		if capture {
+			c.cfg.Audio.Capture = device
+		} else {
+			c.cfg.Audio.Playback = device
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if capture {
+		c.cfg.Audio.Capture = device
+		return c.audio.dev.SetCapture(ctx, device)
+	}
+	c.cfg.Audio.Playback = device
+	return c.audio.dev.SetPlayback(ctx, device)
+}
+
+func (c *Call) setMuted(on bool) {
+	c.mu.Lock()
+	c.muted = on
+	c.mu.Unlock()
+	if c.media != nil {
+		c.media.sender.SetMuted(on)
+	}
+}
+
+func (c *Call) sendText(text string) error {
+	if c.State() == Ended {
+		return ErrEnded
+	}
+	if c.media == nil || c.media.dc.ReadyState() != webrtc.DataChannelStateOpen {
+		return fmt.Errorf("call: send text: %w (data channel not open)", ErrState)
+	}
+	return c.media.dc.SendText(text)
+}
+
+func (c *Call) sendDTMF(digits string) error {
+	if c.State() == Ended {
+		return ErrEnded
+	}
+	if c.media == nil || c.State() != Connected {
+		return fmt.Errorf("call: send DTMF: %w", ErrState)
+	}
+	return errors.Join(ErrNoDTMF, fmt.Errorf("digits %q", digits))
+}
+
+// iceServers returns the ICE servers for a new PeerConnection.
+func (c *Call) iceServers() []webrtc.ICEServer {
+	if c.cfg.ICEServers != nil {
+		return c.cfg.ICEServers
+	}
+	return toWebRTC(c.phone.relayServers())
+}
+
+func toWebRTC(in []signaling.ICEServer) []webrtc.ICEServer {
+	out := make([]webrtc.ICEServer, 0, len(in))
+	for _, s := range in {
+		out = append(out, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	return out
+}

@@ -1,0 +1,170 @@
+package call
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// Stats is one sample of a call's quality, reported as EventStats every
+// Config.StatsInterval while the call is connected.
+type Stats struct {
+	Time time.Time
+
+	// RTT is the round-trip time: from RTCP receiver reports (LSR/DLSR)
+	// when the peer sends them, else from ICE consent checks.
+	RTT time.Duration
+	// Jitter is the RFC 3550 interarrival jitter of the received stream.
+	Jitter time.Duration
+	// Loss is the percentage of received-stream packets lost in the last
+	// interval (before FEC/PLC).
+	Loss float64
+	// RemoteLoss is the loss the peer reports for our stream, in percent
+	// (RTCP fraction lost). It drives Opus in-band FEC.
+	RemoteLoss float64
+	// SendBitrate and RecvBitrate are the payload bit rates over the last
+	// interval, in bit/s.
+	SendBitrate, RecvBitrate float64
+	// PacketsSent, PacketsReceived and PacketsLost are totals.
+	PacketsSent, PacketsReceived uint64
+	PacketsLost                  int64
+	// Concealed counts frames filled by packet-loss concealment; FECRecovered
+	// frames rebuilt from in-band FEC.
+	Concealed, FECRecovered uint64
+	// BufferDelay is the jitter buffer's current delay.
+	BufferDelay time.Duration
+	// Codec is the codec we send with.
+	Codec string
+	// MOS is an E-model (ITU-T G.107) estimate of conversational quality,
+	// 1–4.5; see the function MOS for the simplifications.
+	MOS float64
+}
+
+// codecDelay is the algorithmic + packetisation delay added to the network
+// path in the MOS estimate: one frame plus Opus's look-ahead.
+const opusLookahead = 6500 * time.Microsecond
+
+// rtcpState is what the RTCP reader learned, read by the stats sampler.
+type rtcpState struct {
+	rttNanos   atomic.Int64
+	remoteLoss atomic.Uint32 // fraction lost ×256, from the last RR
+}
+
+// readRTCP drains the sender's RTCP (pion's interceptors need it read) and
+// takes RTT and the peer's loss report from receiver reports.
+func (s *session) readRTCP(sender *webrtc.RTPSender, ssrc func() uint32) {
+	defer close(s.rtcpDone)
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			rr, ok := p.(*rtcp.ReceiverReport)
+			if !ok {
+				continue
+			}
+			for _, rep := range rr.Reports {
+				if rep.SSRC != ssrc() {
+					continue
+				}
+				s.rtcp.remoteLoss.Store(uint32(rep.FractionLost))
+				if s.sender != nil {
+					s.sender.SetPacketLoss(int(rep.FractionLost) * 100 / 256)
+				}
+				if rep.LastSenderReport != 0 {
+					now := ntpMiddle(time.Now())
+					rtt := now - rep.LastSenderReport - rep.Delay
+					if int32(rtt) > 0 {
+						s.rtcp.rttNanos.Store(int64(rtt) * int64(time.Second) / 65536)
+					}
+				}
+			}
+		}
+	}
+}
+
+// ntpMiddle is the middle 32 bits of the NTP timestamp of t (RFC 3550 LSR).
+func ntpMiddle(t time.Time) uint32 {
+	const ntpEpochOffset = 2208988800
+	secs := uint64(t.Unix()) + ntpEpochOffset
+	frac := uint64(t.Nanosecond()) << 32 / uint64(time.Second)
+	return uint32((secs<<32 | frac) >> 16)
+}
+
+// sampleStats takes one stats sample and reports it.
+func (c *Call) sampleStats() {
+	s := c.media
+	if s == nil {
+		return
+	}
+	now := time.Now()
+	st := Stats{Time: now}
+	ss := s.sender.Stats()
+	st.PacketsSent = ss.Packets
+	st.Codec = s.sender.Codec()
+	s.mu.Lock()
+	var recvPackets, recvBytes uint64
+	if n := len(s.recvs); n > 0 {
+		rs := s.recvs[n-1].Stats()
+		recvPackets = rs.Received
+		st.PacketsReceived = rs.Received
+		st.PacketsLost = rs.Lost
+		st.Concealed = rs.Concealed
+		st.FECRecovered = rs.FECRecovered
+		st.Jitter = time.Duration(rs.Jitter * float64(time.Millisecond))
+		st.BufferDelay = rs.Buffered
+	}
+	s.mu.Unlock()
+	pairRTT, inBytes := peerStats(s.pc)
+	recvBytes = inBytes
+
+	prev := s.prevStats
+	if !prev.Time.IsZero() {
+		dt := now.Sub(prev.Time).Seconds()
+		if dt > 0 {
+			st.SendBitrate = float64(ss.Bytes-s.prevSentBytes) * 8 / dt
+			st.RecvBitrate = float64(recvBytes-s.prevRecvBytes) * 8 / dt
+		}
+		expected := float64(recvPackets-prev.PacketsReceived) + float64(st.PacketsLost-prev.PacketsLost)
+		if expected > 0 {
+			st.Loss = math.Max(0, 100*float64(st.PacketsLost-prev.PacketsLost)/expected)
+		}
+	}
+	s.prevSentBytes, s.prevRecvBytes = ss.Bytes, recvBytes
+	st.RemoteLoss = float64(s.rtcp.remoteLoss.Load()) * 100 / 256
+	st.RTT = time.Duration(s.rtcp.rttNanos.Load())
+	if st.RTT == 0 {
+		st.RTT = pairRTT
+	}
+	frame := time.Duration(c.cfg.Codec.FrameMillis) * time.Millisecond
+	oneWay := st.RTT/2 + st.BufferDelay + frame + opusLookahead
+	st.MOS = MOS(float64(oneWay)/float64(time.Millisecond), st.Loss)
+	s.prevStats = st
+
+	c.mu.Lock()
+	c.stats = st
+	c.mu.Unlock()
+	c.emit(Event{Kind: EventStats, Stats: st})
+}
+
+// peerStats reads from pion's report the selected candidate pair's
+// consent-check round-trip time and the bytes received on audio streams.
+func peerStats(pc *webrtc.PeerConnection) (rtt time.Duration, inBytes uint64) {
+	for _, v := range pc.GetStats() {
+		switch v := v.(type) {
+		case webrtc.ICECandidatePairStats:
+			if v.Nominated && v.CurrentRoundTripTime > 0 {
+				rtt = time.Duration(v.CurrentRoundTripTime * float64(time.Second))
+			}
+		case webrtc.InboundRTPStreamStats:
+			if v.Kind == "audio" {
+				inBytes += v.BytesReceived
+			}
+		}
+	}
+	return rtt, inBytes
+}
