@@ -134,7 +134,8 @@ func (c *Call) Muted() bool {
 // Events delivers every event of the call, in order, from its creation on,
 // however late the first read or slow the reader: nothing is dropped and
 // the call never waits for the reader. It is closed after the call ended and
-// released its resources. Events is meant for one reader.
+// released its resources. Events is meant for one reader. Events not read
+// by the time the call is done are kept until Phone.Close.
 func (c *Call) Events() <-chan Event { return c.events.Out() }
 
 // Done is closed when the call has ended and released its audio device

@@ -305,3 +305,30 @@ func TestSignalingLostMidCall(t *testing.T) {
 	require.NoError(t, a.Conn.Reconnect(ctxT(t, 5*time.Second)))
 	assert.Equal(t, call.ReasonRemoteHangup, bw.waitEnd(t, setupWait))
 }
+
+// DTMF digits sent with SendDTMF travel as RFC 4733 telephone events and
+// arrive as EventDTMF, in order, while audio keeps flowing.
+func TestDTMF(t *testing.T) {
+	lab := newLab(t, server.Config{})
+	a := newPhone(t, lab, "alice", calltest.PhoneOptions{Mic: &looped{pcm: signalFor(7, 2)}})
+	b := newPhone(t, lab, "bob", calltest.PhoneOptions{})
+	ac, _, aw, bw := connect(t, a, b)
+	require.NoError(t, ac.SendDTMF(ctxT(t, time.Second), "12#"))
+	var got []rune
+	for len(got) < 3 {
+		n := len(got)
+		e := bw.waitFor(t, "DTMF digit", 5*time.Second, func(e call.Event) bool {
+			if e.Kind != call.EventDTMF {
+				return false
+			}
+			n--
+			return n < 0
+		})
+		got = append(got, e.Digit)
+	}
+	assert.Equal(t, "12#", string(got))
+	assert.ErrorIs(t, ac.SendDTMF(ctxT(t, time.Second), "x"), call.ErrBadDTMF)
+	ac.Hangup()
+	aw.waitEnd(t, setupWait)
+	bw.waitEnd(t, setupWait)
+}

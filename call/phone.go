@@ -29,11 +29,14 @@ type Phone struct {
 	incoming *mailbox.Mailbox[*Call]
 	outbox   *mailbox.Mailbox[signaling.Message]
 
-	mu     sync.Mutex
-	calls  map[string]*Call
-	relay  relayState
-	up     chan struct{} // closed while the transport is up; replaced on down
-	closed bool
+	mu    sync.Mutex
+	calls map[string]*Call
+	relay relayState
+	// retired are ended calls whose event queue may still hold events
+	// nobody has read; Close releases them.
+	retired []*Call
+	up      chan struct{} // closed while the transport is up; replaced on down
+	closed  bool
 
 	closing chan struct{}
 	wg      sync.WaitGroup // receive and send loops
@@ -157,6 +160,16 @@ func (p *Phone) Close() error {
 	for _, c := range calls {
 		c.post(cmdHangup{reason: ReasonHangup})
 	}
+	defer func() {
+		// Event queues nobody finished reading: release them.
+		p.mu.Lock()
+		retired := p.retired
+		p.retired = nil
+		p.mu.Unlock()
+		for _, c := range retired {
+			c.abandon()
+		}
+	}()
 	// Every step of a call's teardown is bounded (end tone, pion's own
 	// timeouts), so wait for all of them, including calls that ended
 	// before Close and are still releasing: nothing may outlive Close.
@@ -213,6 +226,14 @@ func (p *Phone) forget(c *Call) {
 	if p.calls[c.id] == c {
 		delete(p.calls, c.id)
 	}
+	kept := p.retired[:0]
+	for _, r := range p.retired {
+		if !r.events.Drained() {
+			kept = append(kept, r)
+		}
+	}
+	clear(p.retired[len(kept):])
+	p.retired = append(kept, c)
 	p.mu.Unlock()
 }
 

@@ -231,6 +231,9 @@ func (c *Call) startMedia() error {
 		}
 		r, err := media.NewTrackReceiver(tr, media.ReceiverConfig{
 			Logger: c.log,
+			OnDTMF: func(d rune, _ time.Duration) {
+				c.inbox.Put(evDTMF{digit: d})
+			},
 			OnVoice: func(v media.VoiceEvent) {
 				c.inbox.Put(evTalking{remote: true, on: v.Talking, level: v.Level})
 			},
@@ -391,7 +394,15 @@ func (c *Call) sendDTMF(digits string) error {
 	if c.media == nil || c.State() != Connected {
 		return fmt.Errorf("call: send DTMF: %w", ErrState)
 	}
-	return errors.Join(ErrNoDTMF, fmt.Errorf("digits %q", digits))
+	for _, d := range digits {
+		if err := c.media.sender.SendDTMF(d, c.cfg.DTMFDuration); err != nil {
+			if errors.Is(err, media.ErrNoDTMF) {
+				return fmt.Errorf("call: send DTMF: %w", ErrNoDTMF)
+			}
+			return fmt.Errorf("call: send DTMF %q: %w", d, err)
+		}
+	}
+	return nil
 }
 
 // iceServers returns the ICE servers for a new PeerConnection.

@@ -99,8 +99,10 @@ func LookupCodec(name string) (CodecInfo, error) {
 
 // RegisterCodecs registers on m the audio codecs this build supports, or only
 // those named in names (by name or MIME type) when names is not empty, in
-// preference order. It also registers the RFC 6464 audio-level header
-// extension so a [Track] can send levels.
+// preference order. It also registers RFC 4733 telephone-event (DTMF) at
+// the clock rates of those codecs (48000 with Opus, payload type 110; 8000
+// with PCMU, payload type 126 — the ones Chrome offers), and the RFC 6464
+// audio-level header extension so a [Track] can send levels.
 func RegisterCodecs(m *webrtc.MediaEngine, names ...string) error {
 	list := Codecs()
 	if len(names) > 0 {
@@ -111,6 +113,21 @@ func RegisterCodecs(m *webrtc.MediaEngine, names ...string) error {
 				return err
 			}
 			list = append(list, c)
+		}
+	}
+	// RFC 4733 DTMF: telephone-event at the clock rate of every registered
+	// codec (48000 pairs with Opus, 8000 with PCMU), after the audio codecs.
+	// pion only keeps the remote's exact matches (MIME type, clock rate,
+	// channels and shared fmtp keys) when there are any, so the clock rate
+	// must be explicit (pion's default for unknown types is 90000) and the
+	// fmtp is the bare event range browsers offer ("0-15").
+	rates := map[uint32]bool{}
+	for _, c := range list {
+		rates[c.ClockRate] = true
+	}
+	for _, rate := range []uint32{48000, 8000} {
+		if rates[rate] {
+			list = append(list, TelephoneEventInfo(rate))
 		}
 	}
 	for _, c := range list {
@@ -173,10 +190,14 @@ type EncoderConfig struct {
 	FrameMillis int
 	// Bitrate in bit/s for Opus (default 32000).
 	Bitrate int
-	// Complexity 0–10 for Opus (default 9; see the package benchmarks: 10
-	// costs about the same on x86 and 5 is slower because it switches to
-	// SILK).
+	// Complexity 1–10 for Opus (default DefaultOpusComplexity; see the
+	// package documentation for the cost/quality trade-off).
 	Complexity int
+	// Application is the Opus application mode (default OpusVoIP).
+	Application OpusApplication
+	// MaxBandwidth caps the Opus audio bandwidth (default
+	// OpusFullband: no cap).
+	MaxBandwidth OpusBandwidth
 	// DisableFEC keeps Opus in-band FEC off even when loss is reported.
 	DisableFEC bool
 	// DTX enables Opus discontinuous transmission in silence.
@@ -194,10 +215,43 @@ func (c EncoderConfig) withDefaults() (EncoderConfig, error) {
 		c.Bitrate = 32000
 	}
 	if c.Complexity == 0 {
-		c.Complexity = 9
+		c.Complexity = DefaultOpusComplexity
 	}
+	c.Complexity = max(1, min(c.Complexity, 10))
 	return c, nil
 }
+
+// DefaultOpusComplexity is the Opus encoder complexity used when none is
+// configured. See the package documentation (Capacity) for why it is low.
+const DefaultOpusComplexity = 3
+
+// OpusApplication is the Opus encoder's application mode.
+type OpusApplication int
+
+// Opus application modes (see the package documentation, Capacity).
+const (
+	// OpusVoIP favours speech intelligibility: SILK or hybrid on speech,
+	// in-band FEC and DTX available. The default.
+	OpusVoIP OpusApplication = iota
+	// OpusAudio favours fidelity to the input: CELT on speech at low
+	// complexity, hybrid at high complexity.
+	OpusAudio
+	// OpusLowDelay (restricted low delay) is CELT only: cheapest to
+	// encode and 2.5 ms less codec delay, but no in-band FEC and no DTX,
+	// and worse than SILK at low bitrates.
+	OpusLowDelay
+)
+
+// OpusBandwidth caps the audio bandwidth Opus may code.
+type OpusBandwidth int
+
+// Opus bandwidth caps.
+const (
+	OpusFullband      OpusBandwidth = iota // 20 kHz: no cap (default)
+	OpusSuperWideband                      // 12 kHz
+	OpusWideband                           // 8 kHz: SILK only on speech ("HD voice")
+	OpusNarrowband                         // 4 kHz: telephone band
+)
 
 // NewEncoder returns an encoder for the named codec.
 func NewEncoder(name string, cfg EncoderConfig) (Encoder, error) {

@@ -112,7 +112,7 @@ type e2eResult struct {
 // both ends paced by 10 ms device-like clocks, and measures what came out.
 func runE2E(t *testing.T, speech bool, frameMs int, lossPct float64, lossHint int) e2eResult {
 	t.Helper()
-	const prefix, sigLen, tail = 50, 300, 30 // in 10 ms chunks
+	const prefix, sigLen, tail = 30, 200, 20 // in 10 ms chunks: 2 s of signal, four 0.5 s windows
 	signal := mediatest.MultiTone(sigLen*480, 11)
 	if speech {
 		signal = mediatest.SpeechLike(sigLen*480, 11)
@@ -120,7 +120,7 @@ func runE2E(t *testing.T, speech bool, frameMs int, lossPct float64, lossHint in
 	input := make([]int16, (prefix+sigLen+tail)*480)
 	copy(input[prefix*480:], signal)
 
-	track := &lossyTrack{Track: NewTrack("audio", "e2e"), rng: rand.New(rand.NewPCG(uint64(lossPct*10), 42)), pct: lossPct, skip: 60}
+	track := &lossyTrack{Track: NewTrack("audio", "e2e"), rng: rand.New(rand.NewPCG(uint64(lossPct*10), 42)), pct: lossPct, skip: 30}
 	rcvCh := make(chan *Receiver, 1)
 	loopbackPair(t, track, func(tr *webrtc.TrackRemote) {
 		r, err := NewTrackReceiver(tr, ReceiverConfig{FrameMillis: frameMs})

@@ -19,4 +19,14 @@ var (
 	ErrUnsupportedWAV = errors.New("media: unsupported WAV format (need 16-bit PCM)")
 	// ErrBadPacket is returned for an RTP payload the decoder rejects.
 	ErrBadPacket = errors.New("media: malformed packet")
+	// ErrNoDTMF is returned by Sender.SendDTMF when telephone-event was not
+	// negotiated (or, for writers that do not negotiate, no
+	// SenderConfig.DTMFPayloadType is set).
+	ErrNoDTMF = errors.New("media: telephone-event (DTMF) not negotiated")
+	// ErrDTMFDigit is returned by Sender.SendDTMF for a rune that is not a
+	// DTMF digit (0-9, *, #, A-D).
+	ErrDTMFDigit = errors.New("media: not a DTMF digit")
+	// ErrDTMFQueueFull is returned by Sender.SendDTMF when too many digits
+	// are already waiting to be sent.
+	ErrDTMFQueueFull = errors.New("media: DTMF queue full")
 )

@@ -61,7 +61,10 @@ type jitterState struct {
 	maxTS    int64 // codec units, extended
 	tick     int   // 48 kHz samples per RTP tick
 	seen     [seenSize]int64
+	other    [seenSize]int64 // sequence numbers of non-audio packets (DTMF…)
 	received uint64
+	bytes    uint64
+	others   uint64
 	dup      uint64
 	late     uint64
 	resyncs  uint64
@@ -136,14 +139,61 @@ func (j *jitterState) samplesToDur(n int64) time.Duration {
 	return time.Duration(n) * time.Second / SampleRate
 }
 
+func (j *jitterState) init(p *rtp.Packet) {
+	j.havePkts = true
+	j.baseSeq, j.maxSeq, j.maxTS = int64(p.SequenceNumber), int64(p.SequenceNumber), int64(p.Timestamp)
+	for i := range j.seen {
+		j.seen[i] = -1
+		j.other[i] = -1
+	}
+}
+
+// pushOther books a packet of the audio stream's SSRC that is not audio (a
+// telephone-event packet): its sequence number counts as received, so the
+// gap it leaves among the audio packets is neither loss nor a reason to
+// conceal, but it never enters the buffer and its timestamp (an event's
+// start, repeated) feeds neither the jitter estimate nor the timeline. It
+// reports false for a duplicate.
+func (j *jitterState) pushOther(p *rtp.Packet) bool {
+	if !j.havePkts {
+		j.init(p)
+	}
+	seq := j.maxSeq + int64(int16(p.SequenceNumber-uint16(j.maxSeq)))
+	if d := seq - j.maxSeq; d > resyncSeq || d < -resyncSeq {
+		j.resyncs++
+		j.reset()
+		return j.pushOther(p)
+	}
+	slot := &j.seen[seq&(seenSize-1)]
+	if *slot == seq {
+		j.dup++
+		return false
+	}
+	*slot = seq
+	j.other[seq&(seenSize-1)] = seq
+	j.received++
+	j.others++
+	j.bytes += uint64(len(p.Payload))
+	if seq > j.maxSeq {
+		j.lossEWMA = j.lossEWMA*0.99 + 0.01*float64(min(seq-j.maxSeq-1, 50))
+		j.maxSeq = seq
+	}
+	return true
+}
+
+// skipOther moves the next expected audio sequence number past non-audio
+// packets.
+func (j *jitterState) skipOther() {
+	for j.other[j.nextSeq&(seenSize-1)] == j.nextSeq {
+		j.nextSeq++
+	}
+}
+
 // push files one packet. dur is its duration in 48 kHz samples (0 unknown).
 func (j *jitterState) push(p *rtp.Packet, dur int, now time.Time) {
 	if !j.havePkts {
 		j.havePkts = true
-		j.baseSeq, j.maxSeq, j.maxTS = int64(p.SequenceNumber), int64(p.SequenceNumber), int64(p.Timestamp)
-		for i := range j.seen {
-			j.seen[i] = -1
-		}
+		j.init(p)
 	}
 	seq, ts := j.extend(p)
 	if d := seq - j.maxSeq; d > resyncSeq || d < -resyncSeq ||
@@ -161,6 +211,7 @@ func (j *jitterState) push(p *rtp.Packet, dur int, now time.Time) {
 	}
 	*slot = seq
 	j.received++
+	j.bytes += uint64(len(p.Payload))
 	if seq > j.maxSeq {
 		j.lossEWMA = j.lossEWMA*0.99 + 0.01*float64(min(seq-j.maxSeq-1, 50))
 		j.maxSeq = seq
@@ -302,6 +353,7 @@ func (j *jitterState) next(now time.Time, fecCapable bool) action {
 		j.release(j.packets[0].payload)
 		j.packets = j.packets[1:]
 	}
+	j.skipOther()
 	if len(j.packets) == 0 {
 		// Nothing to play: late, lost, or the sender paused. Hold the
 		// position while a stretch is due (a late packet may still make
@@ -317,6 +369,12 @@ func (j *jitterState) next(now time.Time, fecCapable bool) action {
 			n = j.frameDef
 		}
 		j.playPos += int64(n)
+		if j.nextSeq == j.maxSeq+1 && j.other[j.maxSeq&(seenSize-1)] == j.maxSeq {
+			// Nothing is missing: the sender sends telephone-event
+			// packets in place of audio. Silence, not concealment.
+			j.plcRun = int(maxPLCRun * SampleRate / time.Second)
+			return action{kind: actSilence, n: n}
+		}
 		return j.conceal(n)
 	}
 	h := j.packets[0]

@@ -208,6 +208,7 @@ func TestJitterClockDrift(t *testing.T) {
 		scale float64 // sender packet spacing relative to ours
 	}{{"sender-fast", 1 / 1.005}, {"sender-slow", 1.005}} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // CPU-bound simulation: use both cores
 			const minutes = 2
 			sig := mediatest.SpeechLike(minutes*60*SampleRate, 7)
 			pk := capture(t, sig, nil)

@@ -20,7 +20,23 @@ type opusEncoder struct {
 }
 
 func newOpusEncoder(cfg EncoderConfig) (*opusEncoder, error) {
-	enc, err := opus.NewEncoder(SampleRate, 1, opus.AppVoIP)
+	app := opus.AppVoIP
+	switch cfg.Application {
+	case OpusAudio:
+		app = opus.AppAudio
+	case OpusLowDelay:
+		app = opus.AppRestrictedLowdelay
+	}
+	bw := opus.Fullband
+	switch cfg.MaxBandwidth {
+	case OpusSuperWideband:
+		bw = opus.SuperWideband
+	case OpusWideband:
+		bw = opus.Wideband
+	case OpusNarrowband:
+		bw = opus.Narrowband
+	}
+	enc, err := opus.NewEncoder(SampleRate, 1, app)
 	if err != nil {
 		return nil, fmt.Errorf("media: opus encoder: %w", err)
 	}
@@ -28,6 +44,7 @@ func newOpusEncoder(cfg EncoderConfig) (*opusEncoder, error) {
 	for _, set := range []func() error{
 		func() error { return enc.SetBitrate(cfg.Bitrate) },
 		func() error { return enc.SetComplexity(cfg.Complexity) },
+		func() error { return enc.SetMaxBandwidth(bw) },
 		func() error { return enc.SetDTX(cfg.DTX) },
 		func() error { return enc.SetInBandFEC(false) },
 		func() error { return enc.SetPacketLossPerc(0) },

@@ -34,6 +34,18 @@ type ReceiverConfig struct {
 	// OnVoice, if set, is called from ReadPCM when the remote party starts
 	// or stops talking. It must return quickly.
 	OnVoice func(VoiceEvent)
+	// OnDTMF, if set, is called once per RFC 4733 DTMF event received
+	// (digit 0-9, *, #, A-D, and its duration), from the goroutine that
+	// feeds the Receiver (the track reader, or the caller of Push), after
+	// its first end packet; the retransmitted end packets do not call it
+	// again. It must return quickly.
+	OnDTMF func(digit rune, duration time.Duration)
+	// DTMFPayloadType is the telephone-event payload type in Push mode (0:
+	// none). NewTrackReceiver learns it from the negotiated codecs instead.
+	DTMFPayloadType uint8
+	// DTMFClockRate is the telephone-event clock rate in Push mode
+	// (default: the audio codec's).
+	DTMFClockRate uint32
 	// Now is the clock used to time arrivals and playout (default
 	// time.Now); simulations replace it.
 	Now func() time.Time
@@ -43,7 +55,10 @@ type ReceiverConfig struct {
 
 // ReceiverStats describes the receive path.
 type ReceiverStats struct {
-	Received     uint64        // unique packets received (late ones included)
+	Received     uint64        // unique packets received (late and telephone-event ones included)
+	Bytes        uint64        // payload bytes of those packets
+	NonAudio     uint64        // of Received: packets of another payload type (telephone-event…), not played
+	DTMFEvents   uint64        // DTMF events reported (OnDTMF calls)
 	Lost         int64         // RFC 3550 cumulative lost: expected − received
 	Late         uint64        // arrived after their slot was played
 	Duplicate    uint64        // seen before
@@ -68,8 +83,11 @@ type Receiver struct {
 	now  func() time.Time
 	info CodecInfo
 
-	mu sync.Mutex // guards js
-	js jitterState
+	mu      sync.Mutex // guards js, audioPT, dtmf, dtmfN
+	js      jitterState
+	audioPT int // -1 until the first audio packet
+	dtmf    dtmfIn
+	dtmfN   uint64
 
 	rmu    sync.Mutex // serialises ReadPCM (decoder and output buffer)
 	dec    Decoder
@@ -120,6 +138,7 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 		out: make([]int16, 0, 5760*2), tmp: make([]int16, 5760*2), vad: NewVAD(cfg.VAD),
 	}
 	r.level.Store(math.Float64bits(SilenceDBov))
+	r.audioPT = -1
 	r.js.tick = info.samplesPerTick()
 	r.js.clock = float64(info.ClockRate)
 	r.js.frameDef = SampleRate * cfg.FrameMillis / 1000
@@ -131,11 +150,24 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 
 // NewTrackReceiver returns a Receiver that reads track in its own goroutine
 // until Close (or until the track ends). The codec comes from the track.
+//
+// Packets of another payload type than the audio codec's are told apart
+// with the codec pion reports for them: telephone-event packets are decoded
+// as DTMF (see ReceiverConfig.OnDTMF), others are counted and dropped.
 func NewTrackReceiver(track *webrtc.TrackRemote, cfg ReceiverConfig) (*Receiver, error) {
-	cfg.Codec = track.Codec().MimeType
+	first := track.Codec()
+	if !isTelephoneEvent(first.MimeType) {
+		cfg.Codec = first.MimeType
+	}
+	// else the first packet was DTMF: cfg.Codec (or the default) it is,
+	// with its payload type learned from the first audio packet.
+	cfg.DTMFPayloadType, cfg.DTMFClockRate = 0, 0
 	r, err := NewReceiver(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if !isTelephoneEvent(first.MimeType) {
+		r.audioPT = int(first.PayloadType)
 	}
 	r.track = track
 	r.done = make(chan struct{})
@@ -146,6 +178,12 @@ func NewTrackReceiver(track *webrtc.TrackRemote, cfg ReceiverConfig) (*Receiver,
 func (r *Receiver) readLoop() {
 	defer close(r.done)
 	bad := 0
+	// What each payload type is, as pion's negotiated codecs say: the
+	// track's Codec() follows the payload type of the packet just read.
+	var kinds [128]struct {
+		known, dtmf bool
+		clock       uint32
+	}
 	for {
 		pkt, _, err := r.track.ReadRTP()
 		if err != nil {
@@ -161,23 +199,102 @@ func (r *Receiver) readLoop() {
 			continue
 		}
 		bad = 0
-		r.Push(pkt)
+		r.mu.Lock()
+		audioPT := r.audioPT
+		r.mu.Unlock()
+		pt := pkt.PayloadType & 0x7f
+		if int(pt) == audioPT || (audioPT < 0 && !kinds[pt].known && !isTelephoneEvent(r.track.Codec().MimeType)) {
+			r.push(pkt, pktAudio, 0)
+			continue
+		}
+		k := &kinds[pt]
+		if !k.known {
+			if c := r.track.Codec(); c.PayloadType == webrtc.PayloadType(pt) {
+				k.known, k.dtmf, k.clock = true, isTelephoneEvent(c.MimeType), c.ClockRate
+			}
+		}
+		if k.dtmf {
+			r.push(pkt, pktDTMF, k.clock)
+		} else {
+			r.push(pkt, pktOther, 0)
+		}
 	}
 }
+
+type pktKind int
+
+const (
+	pktAudio pktKind = iota
+	pktDTMF
+	pktOther
+)
 
 // Codec returns the codec being decoded.
 func (r *Receiver) Codec() CodecInfo { return r.info }
 
 // Push files one RTP packet (the payload is copied; p stays the caller's).
-// Packets of another payload type than the first one's are ignored.
+// Packets of ReceiverConfig.DTMFPayloadType are decoded as DTMF; packets of
+// another payload type than the first audio packet's are counted (they
+// fill their place in the sequence) and otherwise ignored.
 func (r *Receiver) Push(p *rtp.Packet) {
-	if p == nil || r.closed.Load() {
+	if p == nil {
 		return
 	}
-	dur := r.dec.Duration(p.Payload) // pure Go for both codecs: no decoder state used
+	switch {
+	case r.cfg.DTMFPayloadType != 0 && p.PayloadType == r.cfg.DTMFPayloadType:
+		r.push(p, pktDTMF, r.cfg.DTMFClockRate)
+	default:
+		r.push(p, pktAudio, 0)
+	}
+}
+
+// push files p as kind (audio packets of an unexpected payload type become
+// pktOther).
+func (r *Receiver) push(p *rtp.Packet, kind pktKind, dtmfClock uint32) {
+	if r.closed.Load() {
+		return
+	}
+	dur := 0
+	if kind == pktAudio {
+		dur = r.dec.Duration(p.Payload) // pure Go for both codecs: no decoder state used
+	}
+	if dtmfClock == 0 {
+		dtmfClock = r.info.ClockRate
+	}
+	perTE := float64(r.info.ClockRate) / float64(dtmfClock)
+	var evs [2]dtmfEvent
+	found := evs[:0]
 	r.mu.Lock()
-	r.js.push(p, dur, r.now())
+	if kind == pktAudio {
+		if r.audioPT < 0 {
+			r.audioPT = int(p.PayloadType)
+		}
+		if int(p.PayloadType) != r.audioPT {
+			kind = pktOther
+		}
+	}
+	switch kind {
+	case pktAudio:
+		r.js.push(p, dur, r.now())
+		if ev, ok := r.dtmf.audio(p.Timestamp, perTE, r.info.ClockRate); ok {
+			found = append(found, ev)
+		}
+	case pktDTMF:
+		if r.js.pushOther(p) {
+			if d, ok := parseDTMF(p.Payload); ok {
+				found = r.dtmf.packet(d, p.Timestamp, dtmfClock, perTE, found)
+			}
+		}
+	default:
+		r.js.pushOther(p)
+	}
+	r.dtmfN += uint64(len(found))
 	r.mu.Unlock()
+	if r.cfg.OnDTMF != nil {
+		for _, ev := range found {
+			r.cfg.OnDTMF(ev.digit, ev.dur)
+		}
+	}
 }
 
 // ReadPCM fills all of p with the next audio: decoded packets, FEC or
@@ -304,7 +421,7 @@ func (r *Receiver) Stats() ReceiverStats {
 		lost = (j.maxSeq - j.baseSeq + 1) - int64(j.received)
 	}
 	return ReceiverStats{
-		Received: j.received, Lost: lost, Late: j.late, Duplicate: j.dup,
+		Received: j.received, Bytes: j.bytes, NonAudio: j.others, DTMFEvents: r.dtmfN, Lost: lost, Late: j.late, Duplicate: j.dup,
 		Concealed: j.concealed, FECRecovered: j.fec, Discarded: j.discarded, Resyncs: j.resyncs,
 		Jitter:     j.jitter / j.clock * 1000,
 		Delay:      time.Duration(j.delayEWMA),

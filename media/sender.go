@@ -22,8 +22,12 @@ type SenderConfig struct {
 	FrameMillis int
 	// Bitrate is the Opus bitrate in bit/s (default 32000).
 	Bitrate int
-	// Complexity is the Opus complexity 1–10 (default 9).
+	// Complexity is the Opus complexity 1–10 (default DefaultOpusComplexity).
 	Complexity int
+	// Application is the Opus application mode (default OpusVoIP).
+	Application OpusApplication
+	// MaxBandwidth caps the Opus audio bandwidth (default OpusFullband).
+	MaxBandwidth OpusBandwidth
 	// DisableFEC keeps Opus in-band FEC off even when SetPacketLoss reports loss.
 	DisableFEC bool
 	// DTX lets Opus stop sending in silence (the receiver plays silence
@@ -37,6 +41,15 @@ type SenderConfig struct {
 	// OnVoice, if set, is called from WritePCM (the capture callback) when
 	// voice activity starts or stops. It must return quickly.
 	OnVoice func(VoiceEvent)
+	// DTMFPayloadType and DTMFClockRate describe telephone-event for writers
+	// that do not report a negotiation (a [*Track] does): 0 disables DTMF
+	// (SendDTMF returns ErrNoDTMF); the clock rate defaults to the audio
+	// codec's.
+	DTMFPayloadType uint8
+	DTMFClockRate   uint32
+	// DTMFGap is the minimum audio between two queued DTMF digits
+	// (default 70 ms, the W3C RTCDTMFSender's interToneGap).
+	DTMFGap time.Duration
 	// Logger receives rare diagnostics (default: discard).
 	Logger *slog.Logger
 }
@@ -50,6 +63,8 @@ type SenderStats struct {
 	DTX         uint64 // frames not sent because the encoder was in DTX
 	Unbound     uint64 // frames dropped before negotiation completed
 	WriteErrors uint64 // failed writes
+	DTMFEvents  uint64 // DTMF digits fully sent (end packets included)
+	DTMFPackets uint64 // telephone-event packets written (also in Packets and Bytes)
 }
 
 // Sender is the send path of one call: PCM in (any chunk size, usually 10 ms
@@ -79,6 +94,12 @@ type Sender struct {
 	extBuf  [1]byte
 	vad     *VAD
 	lossSet int
+	dtmf    dtmfOut
+	dtmfBuf [4]byte
+
+	qmu    sync.Mutex // guards dtmfQ, dtmfBusy
+	dtmfQ  []dtmfTone
+	dtmfOn atomic.Bool // an event is playing (Sender.mu owns dtmf)
 
 	muted  atomic.Bool
 	closed atomic.Bool
@@ -86,7 +107,7 @@ type Sender struct {
 	loss   atomic.Int32  // loss percent requested by SetPacketLoss
 	talk   atomic.Bool
 
-	frames, packets, bytes, mutedN, dtxN, unbound, werr atomic.Uint64
+	frames, packets, bytes, mutedN, dtxN, unbound, werr, dtmfEvents, dtmfPackets atomic.Uint64
 }
 
 // NewSender returns a Sender writing to w (usually a [*Track]).
@@ -105,6 +126,9 @@ func NewSender(w RTPWriter, cfg SenderConfig) (*Sender, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DTMFGap <= 0 {
+		cfg.DTMFGap = 70 * time.Millisecond
 	}
 	s := &Sender{
 		w: w, cfg: cfg, log: cfg.Logger,
@@ -141,6 +165,7 @@ func (s *Sender) Stats() SenderStats {
 	return SenderStats{
 		Frames: s.frames.Load(), Packets: s.packets.Load(), Bytes: s.bytes.Load(),
 		Muted: s.mutedN.Load(), DTX: s.dtxN.Load(), Unbound: s.unbound.Load(), WriteErrors: s.werr.Load(),
+		DTMFEvents: s.dtmfEvents.Load(), DTMFPackets: s.dtmfPackets.Load(),
 	}
 }
 
@@ -231,6 +256,11 @@ func (s *Sender) processFrame() (VoiceEvent, bool, error) {
 	info := s.enc.Info()
 	ts := s.ts
 	s.ts += uint32(len(s.frame) / info.samplesPerTick())
+	if sent, err := s.dtmfFrame(ts, info); sent {
+		// DTMF replaces this audio frame (also while muted: keypresses
+		// are not microphone audio).
+		return ev, changed, err
+	}
 	if muted {
 		s.mutedN.Add(1)
 		s.gap = true
@@ -293,6 +323,7 @@ func (s *Sender) ensureEncoder(codec string) error {
 	}
 	enc, err := NewEncoder(codec, EncoderConfig{
 		FrameMillis: s.cfg.FrameMillis, Bitrate: s.cfg.Bitrate, Complexity: s.cfg.Complexity,
+		Application: s.cfg.Application, MaxBandwidth: s.cfg.MaxBandwidth,
 		DisableFEC: s.cfg.DisableFEC, DTX: s.cfg.DTX,
 	})
 	if err != nil {
@@ -300,4 +331,160 @@ func (s *Sender) ensureEncoder(codec string) error {
 	}
 	s.enc, s.encName, s.lossSet = enc, codec, -1
 	return nil
+}
+
+// maxDTMFQueue bounds the digits SendDTMF may queue.
+const maxDTMFQueue = 128
+
+// dtmfTarget returns the telephone-event payload type and clock rate to
+// send with, and ErrNotBound / ErrNoDTMF when there is none.
+func (s *Sender) dtmfTarget(audioClock uint32) (uint8, uint32, error) {
+	if s.nw != nil {
+		neg, ok := s.nw.Negotiated()
+		if !ok {
+			return 0, 0, ErrNotBound
+		}
+		if neg.DTMF.ClockRate == 0 {
+			return 0, 0, ErrNoDTMF
+		}
+		return uint8(neg.DTMF.PayloadType), neg.DTMF.ClockRate, nil
+	}
+	if s.cfg.DTMFPayloadType == 0 {
+		return 0, 0, ErrNoDTMF
+	}
+	clock := s.cfg.DTMFClockRate
+	if clock == 0 {
+		clock = audioClock
+	}
+	return s.cfg.DTMFPayloadType, clock, nil
+}
+
+// SendDTMF queues one RFC 4733 DTMF digit (0-9, *, #, A-D; a-d accepted)
+// lasting duration (clamped to [MinDTMFDuration, MaxDTMFDuration]). It
+// returns at once; the digit goes out on the next frames WritePCM sends, in
+// place of the audio, after the digits queued before it and a DTMFGap of
+// audio. It returns ErrNotBound before negotiation, ErrNoDTMF when the far
+// end did not negotiate telephone-event, ErrDTMFDigit, ErrDTMFQueueFull or
+// ErrClosed.
+func (s *Sender) SendDTMF(digit rune, duration time.Duration) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	code, err := dtmfCode(digit)
+	if err != nil {
+		return err
+	}
+	var clock uint32 = SampleRate
+	if c, err := LookupCodec(s.cfg.Codec); err == nil {
+		clock = c.ClockRate
+	}
+	if _, _, err := s.dtmfTarget(clock); err != nil {
+		return err
+	}
+	duration = max(MinDTMFDuration, min(duration, MaxDTMFDuration))
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if len(s.dtmfQ) >= maxDTMFQueue {
+		return ErrDTMFQueueFull
+	}
+	s.dtmfQ = append(s.dtmfQ, dtmfTone{code: code, dur: duration})
+	return nil
+}
+
+// DTMFPending returns the number of DTMF digits queued or playing.
+func (s *Sender) DTMFPending() int {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	n := len(s.dtmfQ)
+	if s.dtmfOn.Load() {
+		n++
+	}
+	return n
+}
+
+// dtmfFrame plays the DTMF state machine for the frame starting at RTP
+// timestamp ts. It reports whether it used the frame (so no audio is sent).
+// Called with s.mu held.
+func (s *Sender) dtmfFrame(ts uint32, info CodecInfo) (bool, error) {
+	o := &s.dtmf
+	if !o.active {
+		if o.gapLeft > 0 {
+			o.gapLeft -= len(s.frame)
+			return false, nil
+		}
+		s.qmu.Lock()
+		if len(s.dtmfQ) == 0 {
+			s.qmu.Unlock()
+			return false, nil
+		}
+		tone := s.dtmfQ[0]
+		s.dtmfQ = s.dtmfQ[1:]
+		s.dtmfOn.Store(true)
+		s.qmu.Unlock()
+		_, teClock, err := s.dtmfTarget(info.ClockRate)
+		if err != nil {
+			// Renegotiated away since SendDTMF: drop the digit.
+			s.dtmfOn.Store(false)
+			s.log.Warn("media: DTMF digit dropped", "err", err)
+			return false, nil
+		}
+		*o = dtmfOut{
+			active: true, code: tone.code, first: true, segTS: ts, teClock: teClock, rtpClock: info.ClockRate,
+			total: uint32(uint64(tone.dur) * uint64(teClock) / uint64(time.Second)),
+		}
+	}
+	pt, _, err := s.dtmfTarget(info.ClockRate)
+	if err != nil {
+		*o = dtmfOut{}
+		s.dtmfOn.Store(false)
+		s.gap = true
+		return false, nil
+	}
+	frameTE := uint32(uint64(len(s.frame)) * uint64(o.teClock) / SampleRate)
+	p := dtmfPayload{event: o.code, volume: 10}
+	segTS := o.segTS
+	switch {
+	case o.ends > 0: // retransmission of the final packet
+		o.ends++
+		p.end, p.duration = true, uint16(o.segDur)
+	case o.done+o.segDur+frameTE >= o.total:
+		o.segDur = o.total - o.done
+		o.ends = 1
+		p.end, p.duration = true, uint16(o.segDur)
+	case o.segDur+frameTE > 0xffff:
+		// The 16-bit duration is full: close this segment and start the
+		// next one where it ends (RFC 4733 §2.5.1.3).
+		p.duration = 0xffff
+		o.segDur = o.segDur + frameTE - 0xffff
+		o.done += 0xffff
+		o.segTS += uint32(uint64(0xffff) * uint64(o.rtpClock) / uint64(o.teClock))
+	default:
+		o.segDur += frameTE
+		p.duration = uint16(o.segDur)
+	}
+	s.pkt.Header = rtp.Header{
+		Version: 2, Marker: o.first, PayloadType: pt,
+		SequenceNumber: s.seq, Timestamp: segTS, Extensions: s.pkt.Header.Extensions[:0],
+	}
+	s.pkt.Payload = p.marshal(s.dtmfBuf[:0])
+	if o.ends >= dtmfEndRepeats {
+		*o = dtmfOut{gapLeft: SampleRate * int(s.cfg.DTMFGap/time.Millisecond) / 1000}
+		s.dtmfOn.Store(false)
+		s.dtmfEvents.Add(1)
+		s.gap = true
+	}
+	if err := s.w.WriteRTP(&s.pkt); err != nil {
+		if errors.Is(err, ErrNotBound) {
+			s.unbound.Add(1)
+			return true, nil
+		}
+		s.werr.Add(1)
+		return true, fmt.Errorf("media: write rtp: %w", err)
+	}
+	o.first = false
+	s.seq++
+	s.packets.Add(1)
+	s.dtmfPackets.Add(1)
+	s.bytes.Add(uint64(len(s.pkt.Payload)))
+	return true, nil
 }

@@ -22,6 +22,10 @@ type Negotiated struct {
 	// AudioLevelID is the negotiated RFC 6464 header extension ID (0: not
 	// negotiated).
 	AudioLevelID uint8
+	// DTMF is the negotiated RFC 4733 telephone-event codec, with the
+	// payload type the far end expects (ClockRate 0: not negotiated). Bind
+	// prefers the one whose clock rate matches Codec's.
+	DTMF CodecInfo
 }
 
 // NegotiatedWriter is an RTPWriter that knows the negotiated codec; a Sender
@@ -50,6 +54,7 @@ type trackBinding struct {
 	id     string
 	ssrc   uint32
 	pt     uint8
+	dtmfPT int // -1: telephone-event not negotiated
 	neg    Negotiated
 	stream webrtc.TrackLocalWriter
 }
@@ -86,10 +91,15 @@ func (t *Track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 	for _, want := range t.codecs {
 		for _, got := range ctx.CodecParameters() {
 			if strings.EqualFold(got.MimeType, want.MimeType) && got.ClockRate == want.ClockRate {
+				neg := Negotiated{Codec: want, AudioLevelID: ext}
+				dtmfPT := -1
+				if te, ok := pickTelephoneEvent(ctx.CodecParameters(), want); ok {
+					neg.DTMF, dtmfPT = te, int(te.PayloadType)
+				}
 				t.mu.Lock()
 				t.bindings = append(t.bindings, trackBinding{
-					id: ctx.ID(), ssrc: uint32(ctx.SSRC()), pt: uint8(got.PayloadType),
-					neg: Negotiated{Codec: want, AudioLevelID: ext}, stream: ctx.WriteStream(),
+					id: ctx.ID(), ssrc: uint32(ctx.SSRC()), pt: uint8(got.PayloadType), dtmfPT: dtmfPT,
+					neg: neg, stream: ctx.WriteStream(),
 				})
 				t.mu.Unlock()
 				return got, nil
@@ -122,9 +132,32 @@ func (t *Track) Negotiated() (Negotiated, bool) {
 	return t.bindings[0].neg, true
 }
 
+// pickTelephoneEvent finds the negotiated telephone-event codec to send with
+// audio codec want: the one with want's clock rate, else any (its
+// duration field then counts in its own clock, as libwebrtc does). One
+// whose payload type equals want's is unusable (Track.WriteRTP could not
+// tell the packets apart).
+func pickTelephoneEvent(codecs []webrtc.RTPCodecParameters, want CodecInfo) (CodecInfo, bool) {
+	var found CodecInfo
+	ok := false
+	for _, c := range codecs {
+		if !isTelephoneEvent(c.MimeType) || c.ClockRate == 0 || c.PayloadType == want.PayloadType {
+			continue
+		}
+		if !ok || (c.ClockRate == want.ClockRate && found.ClockRate != want.ClockRate) {
+			found = TelephoneEventInfo(c.ClockRate)
+			found.PayloadType, found.SDPFmtpLine = c.PayloadType, c.SDPFmtpLine
+			ok = true
+		}
+	}
+	return found, ok
+}
+
 // WriteRTP writes p to every binding whose codec matches the first one's
-// (the SSRC and payload type are set per binding; p is not modified). It
-// returns ErrNotBound before negotiation completes.
+// (the SSRC and payload type are set per binding; p is not modified). A
+// packet whose payload type is Negotiated().DTMF.PayloadType is a
+// telephone-event packet and goes out with each binding's telephone-event
+// payload type. It returns ErrNotBound before negotiation completes.
 func (t *Track) WriteRTP(p *rtp.Packet) error {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -133,11 +166,18 @@ func (t *Track) WriteRTP(p *rtp.Packet) error {
 	}
 	var errs []error
 	h := p.Header
+	dtmf := t.bindings[0].dtmfPT >= 0 && int(p.PayloadType) == t.bindings[0].dtmfPT
 	for _, b := range t.bindings {
 		if b.neg.Codec.Name != t.bindings[0].neg.Codec.Name {
 			continue
 		}
 		h.SSRC, h.PayloadType = b.ssrc, b.pt
+		if dtmf {
+			if b.dtmfPT < 0 {
+				continue
+			}
+			h.PayloadType = uint8(b.dtmfPT)
+		}
 		// Interceptors may append extensions: never into our backing array.
 		h.Extensions = p.Extensions[:len(p.Extensions):len(p.Extensions)]
 		if _, err := b.stream.WriteRTP(&h, p.Payload); err != nil {

@@ -14,6 +14,10 @@ if [[ "${CI:-}" == "true" || "${DIALTONE_FULL:-}" == "1" ]]; then
 		have_pkg "$p" || need+=("$p")
 	done
 fi
+# chromium: the web phone's browser end-to-end test (examples/server, TestBrowser).
+if [[ "${CI:-}" == "true" || "${DIALTONE_FULL:-}" == "1" ]]; then
+	have_pkg chromium || need+=(chromium)
+fi
 if ! command -v go >/dev/null 2>&1; then
 	need+=(golang-go)
 fi

@@ -17,8 +17,11 @@ type Mailbox[T any] struct {
 	wake   chan struct{}
 	out    chan T
 	done   chan struct{}
+	exited chan struct{}
 	start  sync.Once
 	stop   sync.Once
+
+	running bool // guarded by mu: the goroutine was started
 }
 
 // New makes a mailbox. Its goroutine starts with the first call to Out (so a
@@ -26,10 +29,24 @@ type Mailbox[T any] struct {
 // queued item has been read, or at once after Abandon.
 func New[T any]() *Mailbox[T] {
 	return &Mailbox[T]{
-		wake: make(chan struct{}, 1),
-		out:  make(chan T),
-		done: make(chan struct{}),
+		wake:   make(chan struct{}, 1),
+		out:    make(chan T),
+		done:   make(chan struct{}),
+		exited: make(chan struct{}),
 	}
+}
+
+// Drained reports that the mailbox has been closed and everything in it
+// read (or abandoned): its goroutine, if it ever ran, has ended.
+func (m *Mailbox[T]) Drained() bool {
+	select {
+	case <-m.exited:
+		return true
+	default:
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed && len(m.items) == 0 && !m.running
 }
 
 // Put appends v. It never blocks. Items put after Close are discarded and
@@ -52,8 +69,15 @@ func (m *Mailbox[T]) Put(v T) bool {
 // Out is the read side. It is closed after Close once drained, or after
 // Abandon.
 func (m *Mailbox[T]) Out() <-chan T {
-	m.start.Do(func() { go m.run() })
+	m.start.Do(m.launch)
 	return m.out
+}
+
+func (m *Mailbox[T]) launch() {
+	m.mu.Lock()
+	m.running = true
+	m.mu.Unlock()
+	go m.run()
 }
 
 // Len is the number of items waiting (not counting one in hand).
@@ -81,10 +105,11 @@ func (m *Mailbox[T]) Abandon() {
 	m.stop.Do(func() { close(m.done) })
 	// A mailbox never read has no goroutine to close out; start one so a
 	// later reader of Out sees it closed rather than blocking forever.
-	m.start.Do(func() { go m.run() })
+	m.start.Do(m.launch)
 }
 
 func (m *Mailbox[T]) run() {
+	defer close(m.exited)
 	defer close(m.out)
 	for {
 		m.mu.Lock()

@@ -63,3 +63,18 @@ func TestAbandonEndsGoroutine(t *testing.T) {
 		}
 	}
 }
+
+func TestDrained(t *testing.T) {
+	m := New[int]()
+	assert.False(t, m.Drained())
+	m.Put(1)
+	m.Close()
+	assert.False(t, m.Drained(), "an unread item is left")
+	for range m.Out() {
+	}
+	assert.True(t, m.Drained())
+
+	empty := New[int]()
+	empty.Close()
+	assert.True(t, empty.Drained(), "closed, empty and never read")
+}

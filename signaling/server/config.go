@@ -1,6 +1,8 @@
 package server
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/http"
@@ -78,6 +80,14 @@ type Config struct {
 	// WriteTimeout bounds one write. Default 10 s.
 	WriteTimeout time.Duration
 
+	// Broker connects this Server to the other nodes of a cluster (presence
+	// and cross-node delivery): NewMemoryBroker for one process,
+	// NewRedisBroker for several. Default: none, a single node.
+	Broker Broker
+	// NodeID names this node in the cluster; it must be unique among the
+	// nodes sharing the Broker. Default: random.
+	NodeID string
+
 	// Logger receives the server's logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -131,6 +141,11 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.NodeID == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		c.NodeID = hex.EncodeToString(b[:])
 	}
 	return c
 }

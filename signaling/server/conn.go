@@ -14,7 +14,9 @@ import (
 type conn struct {
 	id   uint64
 	user string
-	out  chan signaling.Message
+	// out holds pointers: a queue of SendQueue (256) Messages by value
+	// would cost ~22 KB per connection, idle or not.
+	out  chan *signaling.Message
 	done chan struct{} // closed when the conn ends, for whatever reason
 
 	limiter *rate.Limiter // messages accepted
@@ -39,7 +41,7 @@ func (c *conn) enqueue(m signaling.Message) bool {
 	default:
 	}
 	select {
-	case c.out <- m:
+	case c.out <- &m:
 		return true
 	default:
 		return false

@@ -23,6 +23,14 @@
 //     when the user connects.
 //   - `relay` requests answered with `relay-config`: ICE servers with
 //     time-limited TURN credentials in the TURN REST API format.
+//   - Metrics: [Server.Metrics] serves Prometheus metrics from the server's
+//     own registry.
+//   - Scale-out: with a [Broker] ([NewMemoryBroker], [NewRedisBroker])
+//     several Servers form a cluster: presence and delivery across nodes,
+//     replacement of a user's connection on another node, pending invites
+//     delivered when the user connects anywhere.
+//   - [NewTURN]: an embedded TURN relay (pion/turn) accepting the
+//     credentials the server hands out.
 //
 // The routing core knows nothing about WebSockets: a WebSocket connection
 // and an in-process connection ([Server.ConnectLocal], for tests and

@@ -23,4 +23,12 @@ var (
 	ErrNoAuthenticator = errors.New("server: no authenticator configured")
 	// ErrPushStatus is returned by Webhook.Push for a non-2xx answer.
 	ErrPushStatus = errors.New("server: push hook answered with an error status")
+	// ErrBroker wraps a Broker failure that refuses a connection (the node
+	// could not join the cluster or record the user's presence).
+	ErrBroker = errors.New("server: cluster broker failed")
+	// ErrNodeExists is returned by a Broker's Join for a node ID already
+	// joined.
+	ErrNodeExists = errors.New("server: node ID already in the cluster")
+	// ErrTURNConfig is returned by NewTURN for an unusable TURNConfig.
+	ErrTURNConfig = errors.New("server: invalid TURN config")
 )

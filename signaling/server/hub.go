@@ -40,6 +40,15 @@ type hub struct {
 	pending   map[string][]*pendingCall
 	lastSweep time.Time
 	stats     Stats
+
+	metrics *metrics
+
+	// Cluster (nil broker: single node). See broker.go.
+	broker    Broker
+	node      string
+	outbox    *outbox
+	brokerErr error // set when joining failed: conns are refused
+	leaveOnce sync.Once
 }
 
 // pendingCall holds the messages of one call for a user who is not connected.
@@ -52,19 +61,28 @@ type pendingCall struct {
 
 func newHub(s *Server) *hub {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &hub{
+	h := &hub{
 		srv: s, cfg: &s.cfg, log: s.cfg.Logger, now: time.Now,
 		ctx: ctx, cancel: cancel,
 		users:   make(map[string]*conn),
 		live:    make(map[*conn]struct{}),
 		pending: make(map[string][]*pendingCall),
+		broker:  s.cfg.Broker,
+		node:    s.cfg.NodeID,
 	}
+	h.metrics = newMetrics(h)
+	return h
 }
 
 func (h *hub) newConn(user string, kill func()) *conn {
+	h.mu.Lock()
+	h.nextID++
+	id := h.nextID
+	h.mu.Unlock()
 	return &conn{
+		id:      id,
 		user:    user,
-		out:     make(chan signaling.Message, h.cfg.SendQueue),
+		out:     make(chan *signaling.Message, h.cfg.SendQueue),
 		done:    make(chan struct{}),
 		limiter: rate.NewLimiter(h.cfg.RateLimit, h.cfg.RateBurst),
 		strikes: rate.NewLimiter(1, h.cfg.MaxStrikes),
@@ -80,13 +98,17 @@ func (h *hub) attach(c *conn) error {
 	if err != nil {
 		return err
 	}
+	prev, err := h.claim(c)
+	if err != nil {
+		h.log.Warn("signaling: connection refused", "user", c.user, "err", err)
+		return err
+	}
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()
+		h.unclaim(c)
 		return ErrServerClosed
 	}
-	h.nextID++
-	c.id = h.nextID
 	old := h.users[c.user]
 	h.users[c.user] = c
 	h.live[c] = struct{}{}
@@ -95,11 +117,13 @@ func (h *hub) attach(c *conn) error {
 	c.enqueue(ready)
 	flushed := h.flushLocked(c)
 	h.mu.Unlock()
+	h.announce(c, prev)
 
 	if old != nil {
 		h.mu.Lock()
 		h.stats.Replaced++
 		h.mu.Unlock()
+		h.metrics.errorInc(signaling.CodeReplaced)
 		old.end(signaling.CodeReplaced, "another connection of this user took over")
 		h.log.Info("signaling: connection replaced", "user", c.user, "old", old.id, "new", c.id)
 	}
@@ -153,6 +177,7 @@ func (h *hub) release(c *conn) {
 	delete(h.live, c)
 	h.mu.Unlock()
 	if ok {
+		h.unclaim(c)
 		h.conns.Done()
 	}
 }
@@ -166,7 +191,7 @@ func (h *hub) handle(c *conn, raw []byte) {
 		h.reject(c, signaling.Message{}, signaling.CodeRateLimited, "rate limit exceeded, message dropped")
 		return
 	}
-	m, err := signaling.Decode(raw, h.cfg.MaxMessageSize)
+	m, err := decodeFrame(raw, h.cfg.MaxMessageSize)
 	if err != nil {
 		code := signaling.CodeMalformed
 		switch {
@@ -221,6 +246,7 @@ func (h *hub) route(c *conn, m signaling.Message) {
 	if dst := h.users[m.To]; dst != nil {
 		if dst.enqueue(m) {
 			h.stats.Routed++
+			h.metrics.routedInc(m.Type)
 			if m.Type == signaling.TypeInvite {
 				h.sendLocked(c, signaling.Message{Type: signaling.TypeWaiting, From: m.To, To: c.user, Call: m.Call})
 			}
@@ -228,21 +254,32 @@ func (h *hub) route(c *conn, m signaling.Message) {
 		}
 		h.endSlowLocked(dst)
 	}
+	if h.broker != nil {
+		h.routeRemoteLocked(m)
+		return
+	}
+	h.absentLocked(c, m)
+}
+
+// absentLocked handles m for a recipient connected nowhere: keep it for a
+// push (invite) or a call already pending, else answer the sender (c, nil
+// if it is gone) `offline`.
+func (h *hub) absentLocked(c *conn, m signaling.Message) {
 	now := h.now()
 	h.sweepLocked(now)
 	if h.cfg.Pusher != nil && m.Type == signaling.TypeInvite {
 		if h.pendingCountLocked(m.To) >= h.cfg.MaxPending {
 			h.stats.Offline++
-			h.sendLocked(c, signaling.Message{Type: signaling.TypeOffline, From: m.To, To: c.user, Call: m.Call})
+			h.sendLocked(c, signaling.Message{Type: signaling.TypeOffline, From: m.To, To: m.From, Call: m.Call})
 			return
 		}
-		pc := &pendingCall{from: c.user, call: m.Call, deadline: now.Add(h.cfg.PendingTTL), msgs: []signaling.Message{m}}
+		pc := &pendingCall{from: m.From, call: m.Call, deadline: now.Add(h.cfg.PendingTTL), msgs: []signaling.Message{m}}
 		h.pending[m.To] = append(h.pending[m.To], pc)
 		h.stats.Pending++
 		h.startPushLocked(m, pc)
 		return
 	}
-	if pc := h.findPendingLocked(m.To, c.user, m.Call); pc != nil && now.Before(pc.deadline) {
+	if pc := h.findPendingLocked(m.To, m.From, m.Call); pc != nil && now.Before(pc.deadline) {
 		if h.pendingCountLocked(m.To) < h.cfg.MaxPending {
 			pc.msgs = append(pc.msgs, m)
 			h.stats.Pending++
@@ -253,7 +290,7 @@ func (h *hub) route(c *conn, m signaling.Message) {
 		return
 	}
 	h.stats.Offline++
-	h.sendLocked(c, signaling.Message{Type: signaling.TypeOffline, From: m.To, To: c.user, Call: m.Call})
+	h.sendLocked(c, signaling.Message{Type: signaling.TypeOffline, From: m.To, To: m.From, Call: m.Call})
 }
 
 func (h *hub) startPushLocked(m signaling.Message, pc *pendingCall) {
@@ -268,6 +305,7 @@ func (h *hub) startPushLocked(m signaling.Message, pc *pendingCall) {
 		cancel()
 		h.mu.Lock()
 		defer h.mu.Unlock()
+		h.metrics.pushInc(err == nil)
 		if err != nil {
 			h.stats.PushFailed++
 			h.log.Warn("signaling: push failed", "user", p.User, "call", p.Call, "err", err)
@@ -358,7 +396,7 @@ func (h *hub) sweepLocked(now time.Time) {
 // conn, if any.
 func (h *hub) notifyLocked(to string, t signaling.Type, about, call string, data any) {
 	c := h.users[to]
-	if c == nil {
+	if c == nil && h.broker == nil {
 		return
 	}
 	m, err := signaling.NewMessage(t, to, call, data)
@@ -366,10 +404,18 @@ func (h *hub) notifyLocked(to string, t signaling.Type, about, call string, data
 		return
 	}
 	m.From = about
+	if c == nil {
+		h.notifyRemoteLocked(m)
+		return
+	}
 	h.sendLocked(c, m)
 }
 
+// sendLocked queues m on c (nil: nobody to tell).
 func (h *hub) sendLocked(c *conn, m signaling.Message) {
+	if c == nil {
+		return
+	}
 	if m.To == "" {
 		m.To = c.user
 	}
@@ -385,6 +431,7 @@ func (h *hub) endSlowLocked(c *conn) {
 	}
 	if c.end(codeSlowConsumer, "send queue full") {
 		h.stats.SlowConsumers++
+		h.metrics.errorInc(codeSlowConsumer)
 		h.log.Warn("signaling: slow consumer cut off", "user", c.user, "conn", c.id)
 	}
 }
@@ -398,6 +445,7 @@ func (h *hub) reject(c *conn, m signaling.Message, code, text string) {
 	h.stats.Rejected++
 	h.sendLocked(c, e)
 	h.mu.Unlock()
+	h.metrics.errorInc(code)
 	if !c.strikes.Allow() {
 		h.mu.Lock()
 		if h.users[c.user] == c {
@@ -405,6 +453,7 @@ func (h *hub) reject(c *conn, m signaling.Message, code, text string) {
 		}
 		h.stats.Abusive++
 		h.mu.Unlock()
+		h.metrics.errorInc(signaling.CodeAbusive)
 		c.end(signaling.CodeAbusive, "too many rejected messages")
 		h.log.Warn("signaling: abusive connection closed", "user", c.user, "conn", c.id, "last", code)
 	}

@@ -134,7 +134,8 @@ func (lc *LocalConn) pump(c *conn) {
 	defer lc.srv.hub.release(c)
 	for {
 		select {
-		case m := <-c.out:
+		case mp := <-c.out:
+			m := *mp
 			if m.Type == signaling.TypeReady {
 				lc.down.push(linkItem{msg: m}, true)
 				continue
@@ -169,7 +170,7 @@ func (lc *LocalConn) ended(c *conn) {
 		for drained := false; !drained; {
 			select {
 			case m := <-c.out:
-				lc.down.push(linkItem{msg: m}, true)
+				lc.down.push(linkItem{msg: *m}, true)
 			default:
 				drained = true
 			}

@@ -21,6 +21,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg.withDefaults()}
 	s.hub = newHub(s)
 	s.ws = newUpgrader(s)
+	s.hub.joinCluster()
 	return s
 }
 
@@ -50,7 +51,7 @@ func (s *Server) Stats() Stats {
 	return s.hub.stats
 }
 
-// Online reports whether user has a live connection.
+// Online reports whether user has a live connection to this node.
 func (s *Server) Online(user string) bool {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
@@ -64,8 +65,8 @@ func (s *Server) ready(user string) signaling.Ready {
 }
 
 // Shutdown stops accepting connections, tells every client (an `error` with
-// code "shutdown" and a going-away close), and waits for the connections to
-// close. When ctx ends first it tears the rest down and returns ctx.Err().
+// code "shutdown" and a going-away close), waits for the connections to
+// close, and leaves the cluster (Config.Broker). When ctx ends first it tears the rest down and returns ctx.Err().
 // Shutdown does not close the net/http server serving the handler.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.hub.beginClose()
@@ -74,6 +75,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.hub.conns.Wait()
 		s.hub.cancel()
 		s.hub.pushes.Wait()
+		s.hub.leaveCluster()
 		close(done)
 	}()
 	select {

@@ -2,11 +2,11 @@ package server
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -27,7 +27,9 @@ func newUpgrader(s *Server) wsUpgrader {
 		HandshakeTimeout: s.cfg.WriteTimeout,
 		ReadBufferSize:   4096,
 		WriteBufferSize:  4096,
-		CheckOrigin:      check,
+		// Idle connections hold no write buffer: one is taken per message.
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     check,
 	}}
 }
 
@@ -99,6 +101,13 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close()
 		return
 	}
+	// Serve on fresh goroutines and return: the HTTP server's goroutine,
+	// with its grown stack and request buffers, is not kept per connection.
+	go s.wsServe(ws, c)
+}
+
+// wsServe runs an attached connection until it ends, then releases it.
+func (s *Server) wsServe(ws *websocket.Conn, c *conn) {
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -108,8 +117,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.hub.detach(c)
 	<-writerDone
 	_ = ws.Close()
+	s.cfg.Logger.Debug("signaling: connection closed", "user", c.user, "conn", c.id)
 	s.hub.release(c)
-	log.Debug("signaling: connection closed", "user", user, "conn", c.id)
 }
 
 // wsRead reads frames until the socket fails, enforcing the size limits:
@@ -156,18 +165,23 @@ func (s *Server) wsRead(ws *websocket.Conn, c *conn) {
 func (s *Server) wsWrite(ws *websocket.Conn, c *conn) {
 	ping := time.NewTicker(s.cfg.PingInterval)
 	defer ping.Stop()
+	var buf []byte // reused: one encoding per message, no allocation once grown
 	write := func(m signaling.Message) error {
-		b, err := json.Marshal(m)
+		var err error
+		buf, err = appendFrame(buf[:0], m)
 		if err != nil {
 			return err
 		}
+		if cap(buf) > 64<<10 {
+			defer func() { buf = nil }() // do not pin a rare huge buffer
+		}
 		_ = ws.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		return ws.WriteMessage(websocket.TextMessage, b)
+		return ws.WriteMessage(websocket.TextMessage, buf)
 	}
 	for {
 		select {
 		case m := <-c.out:
-			if err := write(m); err != nil {
+			if err := write(*m); err != nil {
 				s.hub.detach(c)
 				_ = ws.Close()
 				return
@@ -188,7 +202,7 @@ func (s *Server) wsWrite(ws *websocket.Conn, c *conn) {
 				for drained := false; !drained; {
 					select {
 					case m := <-c.out:
-						if write(m) != nil {
+						if write(*m) != nil {
 							_ = ws.Close()
 							return
 						}
