@@ -1,0 +1,482 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dialtone-dev/dialtone/audio"
+	"github.com/dialtone-dev/dialtone/call"
+	"github.com/dialtone-dev/dialtone/call/calltest"
+	"github.com/dialtone-dev/dialtone/examples/server/internal/site"
+	"github.com/dialtone-dev/dialtone/media"
+	"github.com/dialtone-dev/dialtone/signaling"
+)
+
+// The browser test runs Chromium, the example server and a Go phone in a
+// network namespace that has nothing but loopback, so neither the browser
+// nor anything else in the test can reach beyond 127.0.0.1. The test binary
+// re-executes itself under `unshare -n` for that; netnsEnv marks the child.
+const (
+	netnsEnv       = "DIALTONE_BROWSER_NETNS" // "1" in the child; "off" runs without a namespace
+	chromiumEnv    = "DIALTONE_CHROMIUM"      // path of the Chromium binary
+	defaultBrowser = "/usr/lib/chromium/chromium"
+	goTone         = 1000.0 // Hz, what the Go phone's microphone plays
+)
+
+// chromiumPath returns the browser to test with. Without one the test
+// fails under CI=true and is skipped elsewhere.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv(chromiumEnv)
+	if p == "" {
+		p = defaultBrowser
+	}
+	if _, err := os.Stat(p); err != nil {
+		msg := fmt.Sprintf("no Chromium at %s (apt-get install --no-install-recommends chromium, or set %s)", p, chromiumEnv)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return p
+}
+
+// unshareCommand finds how to make a loopback-only network namespace here:
+// as root `unshare -n`, else through a user namespace (`unshare -rn`).
+func unshareCommand() ([]string, error) {
+	var errs []error
+	for _, args := range [][]string{{"unshare", "-n"}, {"unshare", "-r", "-n"}} {
+		probe := append(clone(args), "sh", "-c", "ip link set lo up")
+		out, err := exec.Command(probe[0], probe[1:]...).CombinedOutput()
+		if err == nil {
+			return args, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out)))
+	}
+	return nil, errors.Join(errs...)
+}
+
+func clone(s []string) []string { return append([]string(nil), s...) }
+
+// TestBrowser calls between a real Chromium running the web phone and a Go
+// call.Phone, both ways, through the example server, and checks the audio
+// by content in both directions.
+func TestBrowser(t *testing.T) {
+	chromium := chromiumPath(t)
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	switch os.Getenv(netnsEnv) {
+	case "1", "off":
+		browserTest(t, chromium)
+		return
+	}
+	unshare, err := unshareCommand()
+	if err != nil {
+		msg := fmt.Sprintf("cannot make a loopback-only network namespace (set %s=off to run without one): %v", netnsEnv, err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	args := append(clone(unshare), "sh", "-c", `ip link set lo up && exec "$0" "$@"`, exe,
+		"-test.run=^TestBrowser$", "-test.v", "-test.timeout=100s")
+	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), netnsEnv+"=1")
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	t.Logf("child test in a loopback-only network namespace (%s), %v:\n%s", strings.Join(unshare, " "), time.Since(start).Round(time.Millisecond), out)
+	require.NoError(t, err, "browser test failed in the namespace")
+	require.Contains(t, string(out), "--- PASS: TestBrowser", "the child ran the test")
+}
+
+// browserTest is the test proper; it runs inside the namespace.
+func browserTest(t *testing.T, chromium string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
+	defer cancel()
+	t0 := time.Now()
+
+	// The example server, in development mode, on 127.0.0.1.
+	st, err := site.New(ctx, site.Config{Dev: true})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	base := "http://" + ln.Addr().String()
+	srvCtx, stopSrv := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- st.Serve(srvCtx, ln, nil) }()
+	t.Cleanup(func() {
+		stopSrv()
+		assert.NoError(t, <-served)
+	})
+
+	// The Go phone: a WebSocket client with a token from /token, WebRTC on
+	// loopback, a virtual microphone playing 1 kHz and a recording speaker.
+	g := newGoPhone(ctx, t, base, "gophone")
+
+	// Chromium with fake media devices, in a fresh profile and TMPDIR.
+	page := newBrowser(ctx, t, chromium)
+	tLoad := time.Now()
+	require.NoError(t, chromedp.Do(page,
+		chromedp.Navigate(base+"/"),
+		chromedp.SendKeys("#login-user", "browser"),
+		chromedp.Click("#login-button"),
+	))
+	waitJS(t, page, `dialtone.phone.wsUp === true`, 10*time.Second)
+	t.Logf("page loaded and logged in: %v (since test start %v)", since(tLoad), since(t0))
+
+	t.Run("GoCallsBrowser", func(t *testing.T) {
+		start := time.Now()
+		c, err := g.phone.Dial(ctx, "browser", call.WithDisplayName("Go phone"))
+		require.NoError(t, err)
+		w := watch(c)
+		require.NoError(t, chromedp.Do(page, chromedp.WaitVisible("#answer")))
+		ringing := since(start)
+		require.NoError(t, chromedp.Do(page, chromedp.Click("#answer")))
+		answered := time.Now()
+		_, err = w.waitState(ctx, call.Connected, 15*time.Second)
+		require.NoError(t, err, "Go side connected")
+		waitJS(t, page, `dialtone.state() === 'connected'`, 10*time.Second)
+		t.Logf("dial → page ringing %v; answer click → Go connected %v", ringing, w.at(call.Connected).Sub(answered).Round(time.Millisecond))
+
+		// Browser → Go: Chrome's fake microphone beeps; find the beeps in
+		// what the Go phone played.
+		mark := g.speaker.Len()
+		need := mark + 3*audio.SampleRate
+		require.NoError(t, waitRecorder(ctx, g.speaker, need, 10*time.Second))
+		heard := g.speaker.Samples()[mark:need]
+		beeps := findBeeps(heard)
+		t.Logf("Go heard from Chrome's fake mic: %+v", beeps)
+		assert.GreaterOrEqual(t, beeps.Bursts, 5, "periodic beeps")
+		assert.InDelta(t, fakeBeepPeriod.Seconds(), beeps.Period.Seconds(), beepPeriodMargin.Seconds(), "beep period")
+		assert.InDelta(t, fakeBeepFreq, beeps.Freq, 15, "beep frequency")
+		assert.Greater(t, beeps.Purity, 0.2, "beep energy at its frequency")
+		assert.Less(t, toneShare(heard, goTone), 0.05, "our own 1 kHz tone does not come back")
+
+		// Go → browser: the 1 kHz tone arrives (getStats energy and an
+		// AnalyserNode on the remote stream).
+		type level struct {
+			DB     float64 `json:"db"`
+			PeakHz float64 `json:"peakHz"`
+		}
+		var lv level
+		lv, err = chromedp.Run(page, chromedp.Poll[level](
+			`(() => { const r = dialtone.levels().remote; return r && r.db > -40 && Math.abs(r.peakHz - 1000) < 30 ? r : null })()`,
+			chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
+		require.NoError(t, err, "page analyser hears 1 kHz")
+		t.Logf("page analyser on the remote stream: %.1f dBFS, peak at %.0f Hz", lv.DB, lv.PeakHz)
+		stats := waitStats(t, page, `s.totalAudioEnergy > 0.01 && s.audioLevel > 0.05 && s.packetsReceived > 50`)
+		t.Logf("page getStats: %s", stats)
+
+		// Text both ways over the pre-negotiated data channel.
+		require.NoError(t, c.SendText(ctx, "hello from Go"))
+		waitJS(t, page, `dialtone.texts().includes('hello from Go')`, 5*time.Second)
+		waitJS(t, page, `dialtone.sendText('hello from the browser')`, 5*time.Second)
+		_, err = w.wait(ctx, 5*time.Second, func(e call.Event) bool {
+			return e.Kind == call.EventText && e.Text == "hello from the browser"
+		})
+		require.NoError(t, err, "Go got the browser's text")
+
+		// Hang up in the page: Go sees remote-hangup.
+		require.NoError(t, chromedp.Do(page, chromedp.Click("#hangup")))
+		reason, err := c.Wait(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, call.ReasonRemoteHangup, reason)
+		waitJS(t, page, `dialtone.state() === 'idle' && dialtone.lastCall().reason === 'hangup'`, 5*time.Second)
+		w.stop()
+	})
+
+	t.Run("BrowserCallsGo", func(t *testing.T) {
+		start := time.Now()
+		require.NoError(t, chromedp.Do(page,
+			chromedp.SetValue("#dial-user", "gophone"),
+			chromedp.Click("#dial-button"),
+		))
+		var c *call.Call
+		select {
+		case c = <-g.phone.Incoming():
+		case <-time.After(10 * time.Second):
+			t.Fatal("no incoming call on the Go phone")
+		}
+		ringing := since(start)
+		assert.Equal(t, "browser", c.Peer())
+		assert.Equal(t, "browser", c.DisplayName())
+		w := watch(c)
+		accepted := time.Now()
+		require.NoError(t, c.Accept(ctx))
+		_, err := w.waitState(ctx, call.Connected, 15*time.Second)
+		require.NoError(t, err, "Go side connected")
+		waitJS(t, page, `dialtone.state() === 'connected'`, 10*time.Second)
+		t.Logf("click → Go ringing %v; accept → Go connected %v", ringing, w.at(call.Connected).Sub(accepted).Round(time.Millisecond))
+
+		mark := g.speaker.Len()
+		need := mark + 2*audio.SampleRate
+		require.NoError(t, waitRecorder(ctx, g.speaker, need, 10*time.Second))
+		beeps := findBeeps(g.speaker.Samples()[mark:need])
+		t.Logf("Go heard: %+v", beeps)
+		assert.GreaterOrEqual(t, beeps.Bursts, 3, "periodic beeps")
+		assert.InDelta(t, fakeBeepPeriod.Seconds(), beeps.Period.Seconds(), beepPeriodMargin.Seconds(), "beep period")
+		assert.InDelta(t, fakeBeepFreq, beeps.Freq, 15, "beep frequency")
+		assert.Greater(t, beeps.Purity, 0.2, "beep energy at its frequency")
+		stats := waitStats(t, page, `s.totalAudioEnergy > 0.01 && s.packetsReceived > 50`)
+		t.Logf("page getStats: %s", stats)
+
+		// Hang up from Go: the page ends remote-hangup.
+		c.Hangup()
+		reason, err := c.Wait(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, call.ReasonHangup, reason)
+		waitJS(t, page, `dialtone.state() === 'idle' && dialtone.lastCall().reason === 'remote-hangup'`, 5*time.Second)
+		w.stop()
+	})
+
+	if t.Failed() {
+		events, _ := chromedp.Run(page, chromedp.Evaluate[[]string](`dialtone.phone.events`))
+		t.Logf("page log:\n%s", strings.Join(events, "\n"))
+	}
+	t.Logf("whole browser test: %v", since(t0))
+}
+
+// Chrome's fake microphone (--use-fake-device-for-media-stream) plays a
+// short beep (a 400 Hz square-ish wave, ~20 ms) every 500 ms. Measured
+// here through the whole path (Chrome's audio processing, Opus both ways):
+// bursts of 30–50 ms, 400 ± 5 Hz holding 30–55 % of a burst's energy,
+// onsets usually 500 ± 20 ms apart. The spacing is measured on the Go
+// phone's playout timeline, which stretches when the jitter buffer conceals
+// a late packet (under -race on 2 busy cores one gap was 700 ms), hence the
+// wide period tolerance; the frequency is the sharp check.
+const (
+	fakeBeepFreq     = 400.0
+	fakeBeepPeriod   = 500 * time.Millisecond
+	beepPeriodMargin = 80 * time.Millisecond
+)
+
+func since(t time.Time) time.Duration { return time.Since(t).Round(time.Millisecond) }
+
+// goPhone is the Go side of the test.
+type goPhone struct {
+	phone   *call.Phone
+	speaker *audio.Recorder
+}
+
+func newGoPhone(ctx context.Context, t *testing.T, base, user string) *goPhone {
+	t.Helper()
+	resp, err := http.Get(base + "/token?user=" + url.QueryEscape(user))
+	require.NoError(t, err)
+	var tok struct {
+		Token string `json:"token"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&tok))
+	require.NoError(t, resp.Body.Close())
+
+	tr, err := signaling.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws", signaling.DialConfig{Token: tok.Token})
+	require.NoError(t, err)
+	g := &goPhone{speaker: &audio.Recorder{}}
+	backend := audio.NewVirtualBackend(audio.VirtualBackendConfig{Devices: []audio.VirtualDevice{
+		{ID: "mic", Direction: audio.Capture, Default: true,
+			Source: media.NewTone(media.ToneSpec{Frequencies: []float64{goTone}, Level: -12})},
+		{ID: "speaker", Direction: audio.Playback, Default: true, Sink: g.speaker},
+	}})
+	g.phone, err = call.New(tr, call.Config{
+		DisplayName:     user,
+		SettingEngine:   calltest.Loopback(),
+		Audio:           call.AudioConfig{Backend: backend},
+		EndToneDuration: -1,
+		Logger:          testLogger(t),
+	})
+	if err != nil {
+		_ = tr.Close()
+		_ = backend.Close()
+		require.NoError(t, err)
+	}
+	t.Cleanup(func() {
+		assert.NoError(t, g.phone.Close())
+		assert.NoError(t, backend.Close())
+	})
+	return g
+}
+
+// newBrowser starts Chromium and returns a chromedp context for its first
+// tab. Everything is torn down by t.Cleanup.
+func newBrowser(ctx context.Context, t *testing.T, chromium string) context.Context {
+	t.Helper()
+	tmp := t.TempDir()
+	profile := t.TempDir()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", "new"),
+		chromedp.NoSandbox,
+		chromedp.UserDataDir(profile),
+		chromedp.Env("TMPDIR="+tmp),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		// Replaces chromedp's default value, so repeat it.
+		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("no-proxy-server", true),
+		chromedp.Flag("disable-gpu", true),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	page, cancelPage := chromedp.NewContext(allocCtx)
+	start := time.Now()
+	require.NoError(t, chromedp.Do(page)) // starts the browser
+	t.Logf("Chromium started in %v", since(start))
+	t.Cleanup(func() {
+		cancelPage()
+		cancelAlloc()
+	})
+	return page
+}
+
+// waitJS polls a JavaScript expression in the page until it is truthy.
+func waitJS(t *testing.T, page context.Context, expr string, timeout time.Duration) {
+	t.Helper()
+	_, err := chromedp.Run(page, chromedp.Poll[chromedp.Void](expr,
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(timeout)))
+	require.NoError(t, err, "waiting for %s", expr)
+}
+
+// waitStats waits until the page's latest getStats sample s satisfies cond
+// and returns it as JSON.
+func waitStats(t *testing.T, page context.Context, cond string) string {
+	t.Helper()
+	raw, err := chromedp.Run(page, chromedp.Poll[[]byte](`(() => { const s = dialtone.stats(); return (`+cond+`) ? s : null })()`,
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
+	require.NoError(t, err, "page stats: %s", cond)
+	return string(raw)
+}
+
+func waitRecorder(ctx context.Context, r *audio.Recorder, n int, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return r.Wait(ctx, n)
+}
+
+// watcher keeps every event of a call and lets the test wait for one.
+type watcher struct {
+	mu      sync.Mutex
+	events  []call.Event
+	changed chan struct{}
+	done    chan struct{}
+}
+
+func watch(c *call.Call) *watcher {
+	w := &watcher{changed: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for e := range c.Events() {
+			w.mu.Lock()
+			w.events = append(w.events, e)
+			close(w.changed)
+			w.changed = make(chan struct{})
+			w.mu.Unlock()
+		}
+	}()
+	return w
+}
+
+// wait returns the first event (past or future) that matches.
+func (w *watcher) wait(ctx context.Context, timeout time.Duration, match func(call.Event) bool) (call.Event, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	seen := 0
+	for {
+		w.mu.Lock()
+		evs, changed := w.events[seen:], w.changed
+		seen = len(w.events)
+		w.mu.Unlock()
+		for _, e := range evs {
+			if match(e) {
+				return e, nil
+			}
+		}
+		select {
+		case <-changed:
+		case <-w.done:
+			// The call is over: one last look at what arrived.
+			w.mu.Lock()
+			evs = w.events[seen:]
+			w.mu.Unlock()
+			for _, e := range evs {
+				if match(e) {
+					return e, nil
+				}
+			}
+			return call.Event{}, errors.New("call ended before the awaited event")
+		case <-ctx.Done():
+			return call.Event{}, ctx.Err()
+		}
+	}
+}
+
+func (w *watcher) waitState(ctx context.Context, s call.State, timeout time.Duration) (call.Event, error) {
+	e, err := w.wait(ctx, timeout, func(e call.Event) bool {
+		return e.Kind == call.EventState && (e.State == s || e.State == call.Ended)
+	})
+	if err == nil && e.State != s {
+		return e, fmt.Errorf("call ended (%s, %v) before %s", e.Reason, e.Err, s)
+	}
+	return e, err
+}
+
+// at is when the call entered state s (zero if it did not).
+func (w *watcher) at(s call.State) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, e := range w.events {
+		if e.Kind == call.EventState && e.State == s {
+			return e.Time
+		}
+	}
+	return time.Time{}
+}
+
+// stop waits for the call's event stream to close (the call released its
+// resources), so no goroutine outlives the subtest.
+func (w *watcher) stop() {
+	select {
+	case <-w.done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// testLogger logs to the test at debug level when DIALTONE_DEBUG is set.
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("DIALTONE_DEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
