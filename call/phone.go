@@ -12,6 +12,7 @@ import (
 
 	"github.com/dialtone-dev/dialtone/internal/mailbox"
 	"github.com/dialtone-dev/dialtone/signaling"
+	"github.com/pion/webrtc/v4"
 )
 
 // Phone is a registered user agent: it holds one signaling connection,
@@ -37,6 +38,10 @@ type Phone struct {
 	retired []*Call
 	up      chan struct{} // closed while the transport is up; replaced on down
 	closed  bool
+
+	apiOnce sync.Once
+	api     *webrtc.API
+	apiErr  error
 
 	closing chan struct{}
 	wg      sync.WaitGroup // receive and send loops

@@ -178,19 +178,10 @@ func (c *Call) startMedia() error {
 		c.relay.startPending = true
 		return nil
 	}
-	m := &webrtc.MediaEngine{}
-	if err := media.RegisterCodecs(m, c.cfg.Codec.Codecs...); err != nil {
-		return fmt.Errorf("call: register codecs: %w", err)
+	api, err := c.phone.webrtcAPI()
+	if err != nil {
+		return err
 	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
-		return fmt.Errorf("call: interceptors: %w", err)
-	}
-	opts := []func(*webrtc.API){webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir)}
-	if c.cfg.SettingEngine != nil {
-		opts = append(opts, webrtc.WithSettingEngine(*c.cfg.SettingEngine))
-	}
-	api := webrtc.NewAPI(opts...)
 	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: c.iceServers()})
 	if err != nil {
 		return fmt.Errorf("call: peer connection: %w", err)
@@ -419,4 +410,30 @@ func toWebRTC(in []signaling.ICEServer) []webrtc.ICEServer {
 		out = append(out, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}
 	return out
+}
+
+// webrtcAPI builds, once per phone, the pion API every call's
+// PeerConnection comes from: the codecs, the default interceptors (RTCP
+// reports, NACK, TWCC, stats) and the SettingEngine. pion copies the
+// MediaEngine and builds fresh interceptors per PeerConnection, so sharing
+// it is safe, and it keeps that work off each call's set-up.
+func (p *Phone) webrtcAPI() (*webrtc.API, error) {
+	p.apiOnce.Do(func() {
+		m := &webrtc.MediaEngine{}
+		if err := media.RegisterCodecs(m, p.cfg.Codec.Codecs...); err != nil {
+			p.apiErr = fmt.Errorf("call: register codecs: %w", err)
+			return
+		}
+		ir := &interceptor.Registry{}
+		if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+			p.apiErr = fmt.Errorf("call: interceptors: %w", err)
+			return
+		}
+		opts := []func(*webrtc.API){webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir)}
+		if p.cfg.SettingEngine != nil {
+			opts = append(opts, webrtc.WithSettingEngine(*p.cfg.SettingEngine))
+		}
+		p.api = webrtc.NewAPI(opts...)
+	})
+	return p.api, p.apiErr
 }
