@@ -10,9 +10,10 @@ import (
 // Delay finds the lag (in samples, ≥ 0) at which out best matches ref, i.e.
 // out[i+lag] ≈ g·ref[i], by FFT cross-correlation over the whole of both
 // signals, and returns it with the normalised correlation (−1…1) of the
-// overlapping parts at that lag. When out is at least as long as ref, only
-// lags where all of ref lies inside out are searched, each normalised by
-// the energy of out there; otherwise lags up to len(out)−1 are searched. A few
+// overlapping parts at that lag. When out is longer than ref, only lags
+// where all of ref lies inside out are searched, each normalised by the
+// energy of out there (so a short ref is found in a long recording);
+// otherwise lags up to len(out)−1 are searched on the raw correlation. A few
 // seconds of 48 kHz audio take a few tens of milliseconds.
 func Delay(ref, out []int16) (samples int, corr float64) {
 	if len(ref) == 0 || len(out) == 0 {
@@ -37,7 +38,7 @@ func Delay(ref, out []int16) (samples int, corr float64) {
 	}
 	fft(a, true)
 	best, lag := math.Inf(-1), 0
-	if len(out) < len(ref) {
+	if len(out) <= len(ref) {
 		for l := 0; l < len(out); l++ {
 			if v := real(a[l]); v > best {
 				best, lag = v, l
@@ -45,7 +46,7 @@ func Delay(ref, out []int16) (samples int, corr float64) {
 		}
 		return lag, Correlation(ref, out, lag)
 	}
-	// out is the longer one: consider only lags where all of ref overlaps
+	// out is longer: consider only lags where all of ref overlaps
 	// out, and normalise each by the energy of the stretch of out it covers,
 	// so a loud passage of out that merely resembles ref cannot outscore
 	// the true alignment (this matters when ref is short against out).
