@@ -196,6 +196,9 @@ func (c *Call) startMedia() error {
 	}
 	s.neg, err = negotiation.New(pc, negotiation.Config{
 		Polite: !c.outgoing,
+		// The caller offers as soon as it hears `accept`; the callee answers
+		// its own track into that offer instead of racing it with its own.
+		WaitForOffer: !c.outgoing,
 		Send: func(sig negotiation.Signal) error {
 			c.send(signaling.TypeSignal, sig)
 			return nil

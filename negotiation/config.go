@@ -36,6 +36,14 @@ type Config struct {
 	// logged (see Known limits in the package documentation).
 	Send func(Signal) error
 
+	// WaitForOffer makes this side leave the first offer to the far side:
+	// negotiation-needed before the first remote description is ignored,
+	// and tracks added before then are answered into the far side's
+	// m-lines. A callee that knows the caller offers first avoids a glare
+	// (and its extra offer) on every call set-up. Renegotiation after that
+	// is unaffected.
+	WaitForOffer bool
+
 	// Logger receives debug and warning logs. Default: discard.
 	Logger *slog.Logger
 

@@ -207,6 +207,13 @@ func (n *Negotiator) busy() bool {
 // may have waited in the inbox while we made an offer): pion re-checks, and
 // fires again if still needed, when the exchange returns it to stable.
 func (n *Negotiator) onNegotiationNeeded() {
+	if n.cfg.WaitForOffer && n.pc.CurrentRemoteDescription() == nil {
+		// The far side makes the first offer; our tracks join its m-lines
+		// in our answer (pion's re-check after it fires again for anything
+		// left over).
+		n.log.Debug("negotiationneeded before the first remote offer: waiting for it")
+		return
+	}
 	if n.busy() {
 		n.log.Debug("negotiationneeded while busy: left to pion's re-check")
 		return

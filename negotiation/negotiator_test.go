@@ -73,3 +73,21 @@ func TestSendFailureRetry(t *testing.T) {
 	converged(t, a, b, nil, bTracks)
 	assert.Equal(t, uint64(2), b.n.Counters().OffersSent)
 }
+
+// TestWaitForOffer: both sides add their track at once, as a caller and a
+// callee do on answer; the callee waits for the caller's offer and answers
+// its own track into it: one offer, no glare, no rollback, every track
+// across.
+func TestWaitForOffer(t *testing.T) {
+	a, b := newPair(t, pairOptions{cfg: func(c *Config) {
+		c.WaitForOffer = c.Polite
+	}})
+	var aTracks, bTracks []webrtc.TrackLocal
+	require.NoError(t, addTrack(t, &bTracks, "callee")(b))
+	require.NoError(t, addTrack(t, &aTracks, "caller")(a))
+	converged(t, a, b, aTracks, bTracks)
+	assert.Equal(t, uint64(1), a.n.Counters().OffersSent)
+	assert.Zero(t, b.n.Counters().OffersSent, "the waiting side never offered")
+	assert.Zero(t, b.n.Counters().Rollbacks)
+	assert.Zero(t, a.n.Counters().IgnoredOffers)
+}
