@@ -49,9 +49,6 @@ func simCall(t testing.TB, codec string, frameMs int, signal []int16, lossPct fl
 // TestSimLossSNR measures FEC/PLC on a simulated clock (deterministic):
 // SNR of the speech-like signal at 0/10/20 % random loss.
 func TestSimLossSNR(t *testing.T) {
-	if raceEnabled {
-		t.Skip("codec-bound measurement; slow under -race")
-	}
 	speech := mediatest.SpeechLike(10*SampleRate, 5)
 	snr := map[float64]float64{}
 	for _, c := range []struct {
