@@ -31,7 +31,7 @@ func heard(t *testing.T, ref, rec []int16) (corr, snr float64) {
 	t.Helper()
 	require.GreaterOrEqual(t, len(rec), 2*sec, "too little audio recorded")
 	tail := rec[len(rec)-2*sec:]
-	loop := append(append(append([]int16{}, ref...), ref...), ref...)
+	loop := append(append([]int16{}, ref...), ref...) // every 2 s stretch of it is a rotation of ref: equal energy at every full-overlap lag
 	lag, _ := mediatest.Delay(tail, loop)
 	lag %= len(ref) // the loop repeats: stay in its first copy
 	const win, slide = sec / 5, sec / 20

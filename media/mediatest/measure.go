@@ -10,10 +10,7 @@ import (
 // Delay finds the lag (in samples, ≥ 0) at which out best matches ref, i.e.
 // out[i+lag] ≈ g·ref[i], by FFT cross-correlation over the whole of both
 // signals, and returns it with the normalised correlation (−1…1) of the
-// overlapping parts at that lag. When out is longer than ref, only lags
-// where all of ref lies inside out are searched, each normalised by the
-// energy of out there (so a short ref is found in a long recording);
-// otherwise lags up to len(out)−1 are searched on the raw correlation. A few
+// overlapping parts at that lag. Lags up to len(out)−1 are searched. A few
 // seconds of 48 kHz audio take a few tens of milliseconds.
 func Delay(ref, out []int16) (samples int, corr float64) {
 	if len(ref) == 0 || len(out) == 0 {
@@ -38,28 +35,8 @@ func Delay(ref, out []int16) (samples int, corr float64) {
 	}
 	fft(a, true)
 	best, lag := math.Inf(-1), 0
-	if len(out) <= len(ref) {
-		for l := 0; l < len(out); l++ {
-			if v := real(a[l]); v > best {
-				best, lag = v, l
-			}
-		}
-		return lag, Correlation(ref, out, lag)
-	}
-	// out is longer: consider only lags where all of ref overlaps
-	// out, and normalise each by the energy of the stretch of out it covers,
-	// so a loud passage of out that merely resembles ref cannot outscore
-	// the true alignment (this matters when ref is short against out).
-	po := make([]float64, len(out)+1)
-	for i, v := range out {
-		po[i+1] = po[i] + float64(v)*float64(v)
-	}
-	for l := 0; l+len(ref) <= len(out); l++ {
-		e := po[l+len(ref)] - po[l]
-		if e <= 0 {
-			continue
-		}
-		if v := real(a[l]) / math.Sqrt(e); v > best {
+	for l := 0; l < len(out); l++ {
+		if v := real(a[l]); v > best {
 			best, lag = v, l
 		}
 	}
@@ -137,28 +114,20 @@ type Window struct {
 }
 
 // Windows measures delay and SNR separately for consecutive windows of
-// size samples of ref. The delay is found once over the whole of ref (a
-// long stretch makes the cross-correlation peak unambiguous even for
-// periodic signals; it is limited to 0…maxLag), then followed from window
-// to window within ±30 ms of the previous window's delay. Measuring in
-// windows keeps the SNR meaningful when a jitter buffer changed its delay
-// during the recording; following the delay keeps a short window of a
-// tonal signal from locking onto a wrong period.
+// size samples of ref, searching lags 0…maxLag in out. Measuring in windows
+// keeps the SNR meaningful when a jitter buffer changed its delay once
+// during the recording.
 func Windows(ref, out []int16, size, maxLag int) []Window {
-	const follow = 30 * SampleRate / 1000
 	var ws []Window
-	lag, _ := Delay(ref, out)
-	lag = min(lag, maxLag)
 	for s := 0; s+size <= len(ref); s += size {
-		from := max(0, s+lag-follow)
-		to := min(len(out), s+lag+follow+size)
-		if to-from < size {
+		end := min(len(out), s+size+maxLag)
+		if end <= s {
 			break
 		}
 		r := ref[s : s+size]
-		d, c := Delay(r, out[from:to])
-		lag = from + d - s
-		ws = append(ws, Window{Start: s, Delay: lag, Corr: c, SNR: SNR(r, out[from:], d)})
+		o := out[s:end]
+		d, c := Delay(r, o)
+		ws = append(ws, Window{Start: s, Delay: d, Corr: c, SNR: SNR(r, o, d)})
 	}
 	return ws
 }
