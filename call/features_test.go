@@ -14,33 +14,12 @@ import (
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
+	"github.com/dialtone-dev/dialtone/media/mediatest"
 	"github.com/dialtone-dev/dialtone/signaling"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// toneShare is the fraction of pcm's energy at freq (Goertzel over the
-// whole buffer): ≈1 for a pure tone, ≈0 for silence or other content.
-func toneShare(pcm []int16, freq float64) float64 {
-	if len(pcm) == 0 {
-		return 0
-	}
-	w := 2 * math.Pi * freq / 48000
-	coeff := 2 * math.Cos(w)
-	var s1, s2, energy float64
-	for _, v := range pcm {
-		x := float64(v)
-		s0 := x + coeff*s1 - s2
-		s2, s1 = s1, s0
-		energy += x * x
-	}
-	if energy == 0 {
-		return 0
-	}
-	power := s1*s1 + s2*s2 - coeff*s1*s2
-	return 2 * power / (float64(len(pcm)) * energy)
-}
 
 func TestTonesRingbackAndBusyPlayedBeforeRelease(t *testing.T) {
 	lab := newLab(t, server.Config{})
@@ -58,7 +37,7 @@ func TestTonesRingbackAndBusyPlayedBeforeRelease(t *testing.T) {
 	start := a.Speaker.Len()
 	require.NoError(t, a.Speaker.Wait(ctxT(t, 5*time.Second), start+sec/2))
 	ring := a.Speaker.Samples()[start : start+sec/2]
-	assert.Greater(t, toneShare(ring[sec/10:], 425), 0.8, "ringback is 425 Hz")
+	assert.Greater(t, mediatest.ToneShare(ring[sec/10:], 425), 0.8, "ringback is 425 Hz")
 	bc := nextIncoming(t, b, setupWait)
 	bw := watch(bc)
 	require.NoError(t, bc.Accept(ctxT(t, setupWait)))
@@ -79,7 +58,7 @@ func TestTonesRingbackAndBusyPlayedBeforeRelease(t *testing.T) {
 	t.Logf("recorded %d ms of end tone", len(tail)*1000/sec)
 	assert.GreaterOrEqual(t, len(tail), int(cfg.EndToneDuration.Seconds()*sec*0.9),
 		"the busy tone must be heard in full before the device is released")
-	assert.Greater(t, toneShare(tail, 425), 0.5)
+	assert.Greater(t, mediatest.ToneShare(tail, 425), 0.5)
 
 	ac.Hangup()
 	aw.waitEnd(t, setupWait)

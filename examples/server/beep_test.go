@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/dialtone-dev/dialtone/media/mediatest"
 )
 
 // beepReport describes periodic tone bursts found in a recording (48 kHz
@@ -82,31 +84,11 @@ func findBeeps(pcm []int16) beepReport {
 // largest share of pcm's energy, and that share.
 func dominant(pcm []int16, lo, hi, step float64) (freq, share float64) {
 	for f := lo; f <= hi; f += step {
-		if s := toneShare(pcm, f); s > share {
+		if s := mediatest.ToneShare(pcm, f); s > share {
 			freq, share = f, s
 		}
 	}
 	return freq, share
-}
-
-// toneShare is the fraction of pcm's energy at freq (Goertzel), normalised
-// so that a pure sine at freq over a whole number of periods gives 1 and
-// white noise about 2/len(pcm).
-func toneShare(pcm []int16, freq float64) float64 {
-	w := 2 * math.Pi * freq / 48000
-	coeff := 2 * math.Cos(w)
-	var s1, s2, energy float64
-	for _, v := range pcm {
-		x := float64(v)
-		s0 := x + coeff*s1 - s2
-		s2, s1 = s1, s0
-		energy += x * x
-	}
-	if energy == 0 {
-		return 0
-	}
-	power := s1*s1 + s2*s2 - coeff*s1*s2
-	return 2 * power / (float64(len(pcm)) * energy)
 }
 
 // dbov is the RMS level of pcm in dB relative to full scale.

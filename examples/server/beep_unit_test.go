@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dialtone-dev/dialtone/media/mediatest"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -43,6 +44,6 @@ func TestFindBeeps(t *testing.T) {
 	assert.LessOrEqual(t, findBeeps(tone).Bursts, 1, "a steady tone is one burst at most")
 	assert.Zero(t, findBeeps(make([]int16, n)).Bursts, "silence")
 	assert.Less(t, findBeeps(noise(3000)).Purity, 0.05, "noise has no dominant frequency")
-	assert.InDelta(t, 1, toneShare(tone[:48000], 1000), 0.01)
-	assert.Less(t, toneShare(tone[:48000], 400), 0.01)
+	assert.InDelta(t, 1, mediatest.ToneShare(tone[:48000], 1000), 0.01)
+	assert.Less(t, mediatest.ToneShare(tone[:48000], 400), 0.01)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/dialtone-dev/dialtone/call/calltest"
 	"github.com/dialtone-dev/dialtone/examples/server/internal/site"
 	"github.com/dialtone-dev/dialtone/media"
+	"github.com/dialtone-dev/dialtone/media/mediatest"
 	"github.com/dialtone-dev/dialtone/signaling"
 )
 
@@ -172,7 +173,7 @@ func browserTest(t *testing.T, chromium string) {
 		assert.InDelta(t, fakeBeepPeriod.Seconds(), beeps.Period.Seconds(), beepPeriodMargin.Seconds(), "beep period")
 		assert.InDelta(t, fakeBeepFreq, beeps.Freq, 15, "beep frequency")
 		assert.Greater(t, beeps.Purity, 0.2, "beep energy at its frequency")
-		assert.Less(t, toneShare(heard, goTone), 0.05, "our own 1 kHz tone does not come back")
+		assert.Less(t, mediatest.ToneShare(heard, goTone), 0.05, "our own 1 kHz tone does not come back")
 
 		// Go → browser: the 1 kHz tone arrives (getStats energy and an
 		// AnalyserNode on the remote stream).

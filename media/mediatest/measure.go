@@ -243,3 +243,23 @@ func fft(a []complex128, inverse bool) {
 		}
 	}
 }
+
+// ToneShare is the fraction of pcm's energy at freq Hz (Goertzel over the
+// whole buffer, 48 kHz), normalised so that a pure sine at freq over a whole
+// number of periods gives 1, silence 0 and white noise about 2/len(pcm).
+func ToneShare(pcm []int16, freq float64) float64 {
+	w := 2 * math.Pi * freq / SampleRate
+	coeff := 2 * math.Cos(w)
+	var s1, s2, energy float64
+	for _, v := range pcm {
+		x := float64(v)
+		s0 := x + coeff*s1 - s2
+		s2, s1 = s1, s0
+		energy += x * x
+	}
+	if energy == 0 {
+		return 0
+	}
+	power := s1*s1 + s2*s2 - coeff*s1*s2
+	return 2 * power / (float64(len(pcm)) * energy)
+}

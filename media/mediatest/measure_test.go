@@ -69,3 +69,9 @@ func BenchmarkDelay3s(b *testing.B) {
 		Delay(ref, out)
 	}
 }
+
+func TestToneShare(t *testing.T) {
+	assert.InDelta(t, 1, ToneShare(Sine(SampleRate, 1000, 0.25), 1000), 0.01)
+	assert.Less(t, ToneShare(Sine(SampleRate, 1000, 0.25), 425), 0.01)
+	assert.Zero(t, ToneShare(make([]int16, 480), 1000))
+}
