@@ -50,6 +50,7 @@ type Call struct {
 	timers  map[timerKind]*time.Timer
 	early   []negotiation.Signal // signals that arrived before media existed
 	closing chan struct{}        // closed when the detached session has been closed
+	texts   []cmdText            // SendText calls waiting for the data channel to open
 	lastErr error
 }
 
@@ -178,6 +179,9 @@ func (c *Call) Hangup() {
 // muted the far end hears silence (comfort noise) and RTP timestamps keep
 // running.
 func (c *Call) Mute(on bool) {
+	c.mu.Lock()
+	c.muted = on
+	c.mu.Unlock()
 	c.post(cmdMute{on: on})
 }
 
@@ -193,8 +197,10 @@ func (c *Call) SetOutput(ctx context.Context, device string) error {
 	return c.ask(ctx, func(reply chan error) input { return cmdDevice{capture: false, device: device, reply: reply} })
 }
 
-// SendText sends a text message over the call's data channel. The call
-// must be connected.
+// SendText sends a text message over the call's data channel. Called while
+// the call is still connecting (or just connected, before the data channel
+// has opened), it waits for the channel; it fails with ErrState before the
+// call is answered and ErrEnded after it ended.
 func (c *Call) SendText(ctx context.Context, text string) error {
 	return c.ask(ctx, func(reply chan error) input { return cmdText{text: text, reply: reply} })
 }
@@ -303,6 +309,7 @@ type (
 		level      float64
 	}
 	evToneDone struct{}
+	evTextOpen struct{}
 )
 
 type timerKind int
@@ -356,7 +363,9 @@ func (c *Call) handle(in input) {
 	case cmdMute:
 		c.setMuted(in.on)
 	case cmdText:
-		in.reply <- c.sendText(in.text)
+		c.sendText(in)
+	case evTextOpen:
+		c.flushText()
 	case cmdDTMF:
 		in.reply <- c.sendDTMF(in.digits)
 	case cmdDevice:
@@ -699,6 +708,10 @@ func (c *Call) end(reason Reason, err error) {
 	for k := range c.timers {
 		c.disarm(k)
 	}
+	for _, t := range c.texts {
+		t.reply <- ErrEnded
+	}
+	c.texts = nil
 	c.emit(Event{Kind: EventState, State: Ended, Reason: reason, Err: err})
 	c.phone.forget(c)
 	// Closing a PeerConnection can take seconds (an unreachable TURN

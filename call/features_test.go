@@ -311,3 +311,27 @@ func TestDTMF(t *testing.T) {
 	aw.waitEnd(t, setupWait)
 	bw.waitEnd(t, setupWait)
 }
+
+// Text sent the moment the call is connected (before the data channel has
+// opened) waits for the channel instead of failing; Muted reflects Mute at
+// once.
+func TestTextRightAfterConnectAndMuteState(t *testing.T) {
+	lab := newLab(t, server.Config{})
+	a := newPhone(t, lab, "alice", calltest.PhoneOptions{})
+	b := newPhone(t, lab, "bob", calltest.PhoneOptions{})
+	ac, err := a.Dial(ctxT(t, time.Second), "bob")
+	require.NoError(t, err)
+	aw := watch(ac)
+	bc := nextIncoming(t, b, setupWait)
+	bw := watch(bc)
+	require.ErrorIs(t, bc.SendText(ctxT(t, time.Second), "too early"), call.ErrState, "not answered yet")
+	require.NoError(t, bc.Accept(ctxT(t, setupWait)))
+	require.NoError(t, bc.SendText(ctxT(t, setupWait), "first words"), "sent while connecting")
+	assert.Equal(t, "first words", aw.waitFor(t, "text", setupWait, func(e call.Event) bool { return e.Kind == call.EventText }).Text)
+	ac.Mute(true)
+	assert.True(t, ac.Muted())
+	ac.Hangup()
+	aw.waitEnd(t, setupWait)
+	bw.waitEnd(t, setupWait)
+	assert.ErrorIs(t, ac.SendText(ctxT(t, time.Second), "late"), call.ErrEnded)
+}

@@ -43,9 +43,10 @@ type Phone struct {
 	api     *webrtc.API
 	apiErr  error
 
-	closing chan struct{}
-	wg      sync.WaitGroup // receive and send loops
-	actors  sync.WaitGroup // every call's actor, until it has released everything
+	closing  chan struct{}
+	sendDone chan struct{}  // closed when the sender has drained the outbox
+	wg       sync.WaitGroup // receive and send loops
+	actors   sync.WaitGroup // every call's actor, until it has released everything
 }
 
 // New makes a Phone on a connected transport (one that has received
@@ -65,6 +66,7 @@ func New(tr signaling.Transport, cfg Config) (*Phone, error) {
 		calls:    make(map[string]*Call),
 		up:       make(chan struct{}),
 		closing:  make(chan struct{}),
+		sendDone: make(chan struct{}),
 	}
 	close(p.up)
 	p.setRelay(tr.Ready().ICEServers, tr.Ready().RelayTTL)
@@ -179,11 +181,14 @@ func (p *Phone) Close() error {
 	// timeouts), so wait for all of them, including calls that ended
 	// before Close and are still releasing: nothing may outlive Close.
 	p.actors.Wait()
-	// Give the hang-ups a bounded moment to leave before the transport goes.
+	// Every message queued so far (the hang-ups just made, a decline sent
+	// right before Close) leaves before the transport goes: the sender ends
+	// once the closed outbox is drained. Bounded, for a dead connection.
 	p.outbox.Close()
 	select {
-	case <-p.sentAll():
+	case <-p.sendDone:
 	case <-time.After(2 * time.Second):
+		p.log.Warn("signaling messages still queued at close were dropped")
 	}
 	close(p.closing)
 	err := p.tr.Close()
@@ -194,24 +199,6 @@ func (p *Phone) Close() error {
 		c.abandon()
 	}
 	return err
-}
-
-// sentAll is closed once the outbox has been drained by the sender.
-func (p *Phone) sentAll() <-chan struct{} {
-	ch := make(chan struct{})
-	go func() {
-		defer close(ch)
-		t := time.NewTicker(5 * time.Millisecond)
-		defer t.Stop()
-		for p.outbox.Len() > 0 {
-			select {
-			case <-t.C:
-			case <-p.closing:
-				return
-			}
-		}
-	}()
-	return ch
 }
 
 // liveLocked returns a call that is not ended, if any.
@@ -252,6 +239,7 @@ func (p *Phone) post(m signaling.Message) {
 
 func (p *Phone) send() {
 	defer p.wg.Done()
+	defer close(p.sendDone)
 	for m := range p.outbox.Out() {
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), p.cfg.SendTimeout)

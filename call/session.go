@@ -254,6 +254,7 @@ func (c *Call) startMedia() error {
 	if err != nil {
 		return fail(fmt.Errorf("call: data channel: %w", err))
 	}
+	s.dc.OnOpen(func() { c.inbox.Put(evTextOpen{}) })
 	s.dc.OnMessage(func(msg webrtc.DataChannelMessage) {
 		if msg.IsString {
 			c.inbox.Put(evText{text: string(msg.Data)})
@@ -371,14 +372,32 @@ func (c *Call) setMuted(on bool) {
 	}
 }
 
-func (c *Call) sendText(text string) error {
-	if c.State() == Ended {
-		return ErrEnded
+func (c *Call) sendText(cmd cmdText) {
+	switch c.State() {
+	case Ended:
+		cmd.reply <- ErrEnded
+		return
+	case Connecting, Connected, Reconnecting:
+	default:
+		cmd.reply <- fmt.Errorf("call: send text: %w (not answered yet)", ErrState)
+		return
 	}
 	if c.media == nil || c.media.dc.ReadyState() != webrtc.DataChannelStateOpen {
-		return fmt.Errorf("call: send text: %w (data channel not open)", ErrState)
+		c.texts = append(c.texts, cmd)
+		return
 	}
-	return c.media.dc.SendText(text)
+	cmd.reply <- c.media.dc.SendText(cmd.text)
+}
+
+// flushText sends the texts that waited for the data channel to open.
+func (c *Call) flushText() {
+	if c.media == nil || c.media.dc.ReadyState() != webrtc.DataChannelStateOpen {
+		return
+	}
+	for _, t := range c.texts {
+		t.reply <- c.media.dc.SendText(t.text)
+	}
+	c.texts = nil
 }
 
 func (c *Call) sendDTMF(digits string) error {

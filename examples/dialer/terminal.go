@@ -1,0 +1,220 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dialtone-dev/dialtone/call"
+	"github.com/dialtone-dev/dialtone/media"
+)
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := file.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// keyboard turns stdin into keys. On a terminal it switches off line
+// buffering and echo with stty, so every key arrives at once; otherwise it
+// reads lines and delivers their characters followed by '\n'. keys is
+// closed at the end of input. The reading goroutine cannot be stopped (a
+// read on stdin does not wake up); the process's exit ends it.
+type keyboard struct {
+	keys  chan rune
+	saved string // stty state to restore; "" when unchanged
+}
+
+func newKeyboard(in io.Reader, raw bool) *keyboard {
+	k := &keyboard{keys: make(chan rune, 64)}
+	if raw {
+		if saved, err := stty("-g"); err == nil {
+			if _, err := stty("-icanon", "-echo", "min", "1", "time", "0"); err == nil {
+				k.saved = strings.TrimSpace(saved)
+			}
+		}
+	}
+	go k.read(in)
+	return k
+}
+
+func (k *keyboard) read(in io.Reader) {
+	defer close(k.keys)
+	r := bufio.NewReader(in)
+	for {
+		c, _, err := r.ReadRune()
+		if err != nil {
+			return
+		}
+		k.keys <- c
+	}
+}
+
+// raw reports whether keys arrive one by one from a terminal.
+func (k *keyboard) raw() bool { return k.saved != "" }
+
+// restore gives the terminal its line mode back.
+func (k *keyboard) restore() {
+	if k.saved != "" {
+		_, _ = stty(k.saved)
+		k.saved = ""
+	}
+}
+
+func stty(args ...string) (string, error) {
+	cmd := exec.Command("stty", args...)
+	cmd.Stdin = os.Stdin
+	out, err := cmd.Output()
+	return string(out), err
+}
+
+// display prints messages and the call's status line: redrawn in place on
+// a terminal, printed once a second (with each stats sample) otherwise.
+type display struct {
+	mu    sync.Mutex
+	w     io.Writer
+	tty   bool
+	meter *meter
+
+	c         *call.Call
+	state     call.State
+	connected time.Time
+	st        call.Stats
+	haveStats bool
+	typing    bool
+	text      string
+	drawn     bool // a status line is on screen (tty)
+}
+
+func newDisplay(w io.Writer, tty bool, m *meter) *display {
+	return &display{w: w, tty: tty, meter: m}
+}
+
+// ticker paces redraws on a terminal; otherwise it never fires.
+func (d *display) ticker() *time.Ticker {
+	if d.tty {
+		return time.NewTicker(100 * time.Millisecond)
+	}
+	t := time.NewTicker(time.Hour)
+	t.Stop()
+	return t
+}
+
+func (d *display) setCall(c *call.Call) {
+	d.mu.Lock()
+	d.c = c
+	d.state = c.State()
+	d.mu.Unlock()
+}
+
+// println prints a message line (above the status line on a terminal).
+func (d *display) println(format string, args ...any) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.eraseLocked()
+	fmt.Fprintf(d.w, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	d.drawLocked()
+}
+
+func (d *display) onState(ev call.Event) {
+	d.mu.Lock()
+	d.state = ev.State
+	if ev.State == call.Connected && d.connected.IsZero() {
+		d.connected = ev.Time
+	}
+	d.mu.Unlock()
+	msg := ev.State.String()
+	if ev.State == call.Ended {
+		msg += " (" + string(ev.Reason) + ")"
+	}
+	d.println("call %s", msg)
+}
+
+func (d *display) onStats(st call.Stats) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.st, d.haveStats = st, true
+	if !d.tty {
+		fmt.Fprintln(d.w, d.lineLocked())
+		return
+	}
+	d.drawLocked()
+}
+
+func (d *display) setTyping(text string, on bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.typing, d.text = on, text
+	d.drawLocked()
+}
+
+func (d *display) redraw() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.drawLocked()
+}
+
+// clear removes the status line for good.
+func (d *display) clear() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.eraseLocked()
+	d.c = nil
+}
+
+func (d *display) eraseLocked() {
+	if d.tty && d.drawn {
+		fmt.Fprint(d.w, "\r\x1b[K")
+		d.drawn = false
+	}
+}
+
+func (d *display) drawLocked() {
+	if !d.tty || d.c == nil {
+		return
+	}
+	fmt.Fprint(d.w, "\r\x1b[K"+d.lineLocked())
+	d.drawn = true
+}
+
+// lineLocked is the status line: state, time, meters, network figures.
+func (d *display) lineLocked() string {
+	if d.typing {
+		return "text> " + d.text
+	}
+	var b strings.Builder
+	b.WriteString(d.state.String())
+	if !d.connected.IsZero() {
+		el := time.Since(d.connected).Truncate(time.Second)
+		fmt.Fprintf(&b, " %02d:%02d", int(el.Minutes()), int(el.Seconds())%60)
+	}
+	mic, spk := d.meter.levels()
+	fmt.Fprintf(&b, "  mic %s  spk %s", bar(mic), bar(spk))
+	if d.haveStats {
+		fmt.Fprintf(&b, "  rtt %.0f ms  loss %.1f%%  MOS %.2f", float64(d.st.RTT)/float64(time.Millisecond), d.st.Loss, d.st.MOS)
+	}
+	if d.c != nil && d.c.Muted() {
+		b.WriteString("  [muted]")
+	}
+	return b.String()
+}
+
+// bar draws a level meter from −60 dBov (empty) to 0 dBov (full).
+func bar(dbov float64) string {
+	const width = 10
+	n := 0
+	if dbov > media.SilenceDBov {
+		n = int((dbov + 60) / 60 * width)
+	}
+	n = max(0, min(width, n))
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
+}
