@@ -451,11 +451,14 @@ func (p *Phone) webrtcAPI() (*webrtc.API, error) {
 			p.apiErr = fmt.Errorf("call: interceptors: %w", err)
 			return
 		}
-		opts := []func(*webrtc.API){webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir)}
+		var se webrtc.SettingEngine
 		if p.cfg.SettingEngine != nil {
-			opts = append(opts, webrtc.WithSettingEngine(*p.cfg.SettingEngine))
+			se = *p.cfg.SettingEngine
 		}
-		p.api = webrtc.NewAPI(opts...)
+		if se.LoggerFactory == nil {
+			se.LoggerFactory = pionLogs{log: p.log}
+		}
+		p.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	})
 	return p.api, p.apiErr
 }
