@@ -36,6 +36,11 @@ type Config struct {
 	// within RelayTimeout the call goes on with host candidates and logs it.
 	ICEServers []webrtc.ICEServer
 
+	// RelayOnly sends all media through the TURN relay (ICE transport
+	// policy "relay"): the peer never learns this phone's addresses. It
+	// needs TURN in ICEServers or in the server's relay config.
+	RelayOnly bool
+
 	// SettingEngine, when set, configures every PeerConnection (network
 	// types, interface filter, vnet, ICE timeouts). Tests and calltest use
 	// it to keep calls on loopback or a simulated network.

@@ -335,3 +335,32 @@ func TestTextRightAfterConnectAndMuteState(t *testing.T) {
 	bw.waitEnd(t, setupWait)
 	assert.ErrorIs(t, ac.SendText(ctxT(t, time.Second), "late"), call.ErrEnded)
 }
+
+// RelayOnly calls go through the server's embedded TURN relay, with the
+// time-limited credentials the server hands out in `ready`: only relay
+// candidates exist, so a connected call with audio proves the relay path.
+func TestRelayOnlyThroughEmbeddedTURN(t *testing.T) {
+	secret := []byte("turn-secret")
+	turn, err := server.NewTURN(server.TURNConfig{
+		ListenAddr:         "127.0.0.1:0",
+		Secret:             secret,
+		AllowLoopbackPeers: true,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = turn.Close() })
+	lab := newLab(t, server.Config{TURNURLs: turn.URLs(), TURNSecret: secret})
+
+	cfg := fast()
+	cfg.RelayOnly = true
+	sigA := signalFor(8, 2)
+	a := newPhone(t, lab, "alice", calltest.PhoneOptions{Config: cfg, Mic: &looped{pcm: sigA}})
+	b := newPhone(t, lab, "bob", calltest.PhoneOptions{Config: cfg})
+	ac, _, aw, bw := connect(t, a, b)
+	require.NoError(t, b.Speaker.Wait(ctxT(t, 10*time.Second), b.Speaker.Len()+2*sec+sec/4))
+	corr, snr := heard(t, sigA, b.Speaker.Samples())
+	t.Logf("through the relay: corr %.3f SNR %.1f dB", corr, snr)
+	assert.Greater(t, corr, 0.9)
+	ac.Hangup()
+	aw.waitEnd(t, setupWait)
+	bw.waitEnd(t, setupWait)
+}

@@ -182,7 +182,11 @@ func (c *Call) startMedia() error {
 	if err != nil {
 		return err
 	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: c.iceServers()})
+	pcCfg := webrtc.Configuration{ICEServers: c.iceServers()}
+	if c.cfg.RelayOnly {
+		pcCfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := api.NewPeerConnection(pcCfg)
 	if err != nil {
 		return fmt.Errorf("call: peer connection: %w", err)
 	}
