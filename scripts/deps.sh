@@ -29,3 +29,11 @@ if ((${#need[@]})); then
 	$sudo apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# The module needs Go 1.26; any go ≥ 1.21 fetches that toolchain by itself
+# (GOTOOLCHAIN=auto, through the module proxy). Older distribution Go
+# packages (Debian 12 ships 1.19) cannot.
+if ! go_minor=$(go env GOVERSION 2>/dev/null | sed -n 's/^go1\.\([0-9]*\).*/\1/p') || [[ -z "$go_minor" || "$go_minor" -lt 21 ]]; then
+	echo "deps: Go >= 1.21 is needed (found: $(go version 2>/dev/null || echo none)); install it from https://go.dev/dl/" >&2
+	exit 1
+fi
