@@ -95,7 +95,7 @@ type Client struct {
 	cfg      DialConfig
 	log      *slog.Logger
 	incoming chan Message
-	status   *statusQueue
+	status   *StatusQueue
 	ctx      context.Context // cancelled by Close
 	cancel   context.CancelFunc
 	done     chan struct{}
@@ -123,7 +123,7 @@ func Dial(ctx context.Context, rawURL string, cfg DialConfig) (*Client, error) {
 	c := &Client{
 		url: rawURL, cfg: cfg, log: cfg.Logger,
 		incoming: make(chan Message, cfg.IncomingBuffer),
-		status:   newStatusQueue(16),
+		status:   NewStatusQueue(16),
 		done:     make(chan struct{}),
 	}
 	ws, ready, err := c.connect(ctx)
@@ -238,9 +238,9 @@ func (c *Client) run(ws *websocket.Conn) {
 		c.closed = true
 		c.ws = nil
 		c.mu.Unlock()
-		c.status.push(Status{State: StateClosed, Err: err, Time: time.Now()})
+		c.status.Push(Status{State: StateClosed, Err: err, Time: time.Now()})
 		close(c.incoming)
-		c.status.close()
+		c.status.Close()
 	}()
 	for {
 		err := c.serve(ws)
@@ -261,7 +261,7 @@ func (c *Client) run(ws *websocket.Conn) {
 			return
 		}
 		c.log.Info("signaling: connection lost", "err", err)
-		c.status.push(Status{State: StateDown, Err: err, Time: time.Now()})
+		c.status.Push(Status{State: StateDown, Err: err, Time: time.Now()})
 		var ok bool
 		if ws, ok = c.reconnect(); !ok {
 			return
@@ -307,7 +307,7 @@ func (c *Client) reconnect() (*websocket.Conn, bool) {
 			_ = ws.Close()
 			return nil, false
 		}
-		c.status.push(Status{State: StateUp, Attempt: attempt, Time: time.Now()})
+		c.status.Push(Status{State: StateUp, Attempt: attempt, Time: time.Now()})
 		c.log.Info("signaling: reconnected", "attempt", attempt)
 		return ws, true
 	}
@@ -414,7 +414,7 @@ func (c *Client) Send(ctx context.Context, m Message) error {
 func (c *Client) Incoming() <-chan Message { return c.incoming }
 
 // Status implements Transport.
-func (c *Client) Status() <-chan Status { return c.status.ch }
+func (c *Client) Status() <-chan Status { return c.status.C() }
 
 // Ready implements Transport.
 func (c *Client) Ready() Ready {

@@ -37,7 +37,7 @@ type LocalConn struct {
 	user     string
 	opts     LocalOptions
 	incoming chan signaling.Message
-	status   statusQueue
+	status   *signaling.StatusQueue
 	stop     chan struct{}
 	stopOnce sync.Once
 	up, down *link
@@ -74,14 +74,14 @@ func (s *Server) ConnectLocal(ctx context.Context, user string, opts LocalOption
 	lc := &LocalConn{
 		srv: s, user: user, opts: opts,
 		incoming: make(chan signaling.Message, opts.IncomingBuffer),
-		status:   statusQueue{ch: make(chan signaling.Status, 16)},
+		status:   signaling.NewStatusQueue(16),
 		stop:     make(chan struct{}),
 		slots:    make(chan struct{}, opts.IncomingBuffer),
 	}
 	lc.up = newLink(lc.stop, opts.Faults, opts.Seed, lc.deliverUp, nil)
 	lc.down = newLink(lc.stop, opts.Faults, opts.Seed+1, lc.deliverDown, func() {
 		close(lc.incoming)
-		lc.status.close()
+		lc.status.Close()
 	})
 	if err := lc.attach(ctx); err != nil {
 		_ = lc.Close()
@@ -197,7 +197,7 @@ func (lc *LocalConn) coreEnded(c *conn, code string) {
 	case signaling.CodeShutdown:
 		lc.terminate(signaling.ErrServerShutdown)
 	default:
-		lc.status.push(signaling.Status{State: signaling.StateDown, Err: signaling.Error{Code: code}, Time: time.Now()})
+		lc.status.Push(signaling.Status{State: signaling.StateDown, Err: signaling.Error{Code: code}, Time: time.Now()})
 	}
 }
 
@@ -216,7 +216,7 @@ func (lc *LocalConn) terminate(err error) {
 	if c != nil {
 		lc.srv.hub.detach(c)
 	}
-	lc.status.push(signaling.Status{State: signaling.StateClosed, Err: err, Time: time.Now()})
+	lc.status.Push(signaling.Status{State: signaling.StateClosed, Err: err, Time: time.Now()})
 	lc.stopOnce.Do(func() { close(lc.stop) })
 }
 
@@ -304,7 +304,7 @@ func (lc *LocalConn) SendRaw(raw []byte) error {
 func (lc *LocalConn) Incoming() <-chan signaling.Message { return lc.incoming }
 
 // Status implements signaling.Transport.
-func (lc *LocalConn) Status() <-chan signaling.Status { return lc.status.ch }
+func (lc *LocalConn) Status() <-chan signaling.Status { return lc.status.C() }
 
 // Ready implements signaling.Transport.
 func (lc *LocalConn) Ready() signaling.Ready {
@@ -344,7 +344,7 @@ func (lc *LocalConn) Disconnect() {
 		return
 	}
 	lc.srv.hub.detach(c)
-	lc.status.push(signaling.Status{State: signaling.StateDown, Err: signaling.ErrDisconnected, Time: time.Now()})
+	lc.status.Push(signaling.Status{State: signaling.StateDown, Err: signaling.ErrDisconnected, Time: time.Now()})
 }
 
 // Reconnect attaches again after Disconnect (or after the server cut the
@@ -363,7 +363,7 @@ func (lc *LocalConn) Reconnect(ctx context.Context) error {
 	if err := lc.attach(ctx); err != nil {
 		return err
 	}
-	lc.status.push(signaling.Status{State: signaling.StateUp, Attempt: 1, Time: time.Now()})
+	lc.status.Push(signaling.Status{State: signaling.StateUp, Attempt: 1, Time: time.Now()})
 	return nil
 }
 
@@ -380,49 +380,13 @@ func (lc *LocalConn) Close() error {
 		lc.srv.hub.detach(c)
 	}
 	if !wasClosed {
-		lc.status.push(signaling.Status{State: signaling.StateClosed, Time: time.Now()})
+		lc.status.Push(signaling.Status{State: signaling.StateClosed, Time: time.Now()})
 	}
 	lc.stopOnce.Do(func() { close(lc.stop) })
 	lc.up.wait()
 	lc.down.wait()
 	lc.pumps.Wait()
 	return nil
-}
-
-// statusQueue is a Status channel that never blocks its sender: when the
-// reader is far behind, the oldest change is dropped.
-type statusQueue struct {
-	mu     sync.Mutex
-	ch     chan signaling.Status
-	closed bool
-}
-
-func (q *statusQueue) push(s signaling.Status) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.closed {
-		return
-	}
-	for {
-		select {
-		case q.ch <- s:
-			return
-		default:
-		}
-		select {
-		case <-q.ch:
-		default:
-		}
-	}
-}
-
-func (q *statusQueue) close() {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if !q.closed {
-		q.closed = true
-		close(q.ch)
-	}
 }
 
 // current returns the current core conn (nil while down).
