@@ -63,8 +63,9 @@ func BenchmarkDial(b *testing.B) {
 // BenchmarkConcurrentCalls holds N two-way calls (2N phones, all in this
 // process, each with its own virtual devices, Opus both ways) for a few
 // seconds and reports how many calls were held and the audio
-// concealment rate on their receivers, the sign of a process that cannot
-// keep up. Run with -benchtime=1x and DIALTONE_CALLS=N.
+// concealment rate on their receivers over 5 s of steady state, the sign of
+// a process that cannot keep up. Run with -benchtime=1x, DIALTONE_CALLS=N
+// and optionally DIALTONE_COMPLEXITY=c (Opus complexity).
 func BenchmarkConcurrentCalls(b *testing.B) {
 	n := envInt("DIALTONE_CALLS", 20)
 	lab := calltest.NewLab(server.Config{RateLimit: 1e6, RateBurst: 1e6})
@@ -72,6 +73,7 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cfg := call.Config{EndToneDuration: -1, StatsInterval: time.Second}
+	cfg.Codec.Complexity = envInt("DIALTONE_COMPLEXITY", 0) // 0: the default
 	calls := make([]*call.Call, 0, n)
 	for i := range n {
 		a, err := lab.NewPhone(ctx, fmt.Sprintf("a%d", i), calltest.PhoneOptions{Config: cfg, Mic: &looped{pcm: signalFor(uint64(i), 1)}})
@@ -93,14 +95,24 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 		}
 		calls = append(calls, c)
 	}
+	// Measure the steady state only: let the last set-ups settle, then
+	// compare two stats samples 5 s apart.
+	<-time.After(1500 * time.Millisecond)
+	snapshot := func() (concealed, received uint64) {
+		for _, c := range calls {
+			st := c.Stats()
+			concealed += st.Concealed
+			received += st.PacketsReceived
+		}
+		return concealed, received
+	}
+	c0, r0 := snapshot()
 	b.ResetTimer()
 	<-time.After(5 * time.Second)
 	b.StopTimer()
-	var concealed, received uint64
+	c1, r1 := snapshot()
+	concealed, received := c1-c0, r1-r0
 	for _, c := range calls {
-		st := c.Stats()
-		concealed += st.Concealed
-		received += st.PacketsReceived
 		c.Hangup()
 	}
 	b.ReportMetric(float64(n), "calls")
