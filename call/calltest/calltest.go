@@ -13,7 +13,6 @@ import (
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/signaling/server"
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -34,17 +33,9 @@ func NewLab(cfg server.Config) *Lab {
 	return &Lab{Server: server.New(cfg)}
 }
 
-// Loopback returns a SettingEngine that keeps WebRTC on 127.0.0.1: UDP4
-// only, the loopback interface only, loopback candidates included, no
-// mDNS. Every test PeerConnection should use it (or a vnet).
-func Loopback() *webrtc.SettingEngine {
-	se := &webrtc.SettingEngine{}
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	return se
-}
+// Loopback returns call.Loopback(): WebRTC on 127.0.0.1 only. Every test
+// PeerConnection should use it (or a Network).
+func Loopback() *webrtc.SettingEngine { return call.Loopback() }
 
 // PhoneOptions configures one lab phone.
 type PhoneOptions struct {

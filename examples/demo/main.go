@@ -48,7 +48,6 @@ import (
 
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
-	"github.com/dialtone-dev/dialtone/call/calltest"
 	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
 	"github.com/dialtone-dev/dialtone/signaling"
@@ -317,7 +316,7 @@ func connect(ctx context.Context, p *party, url string, secret []byte, log *slog
 	}
 	p.phone, err = call.New(tr, call.Config{
 		DisplayName:   p.name,
-		SettingEngine: calltest.Loopback(), // both phones are here: keep media on 127.0.0.1
+		SettingEngine: call.Loopback(), // both phones are here: keep media on 127.0.0.1
 		Audio:         call.AudioConfig{Backend: &tapBackend{Backend: p.backend, mic: p.mic, speaker: p.speaker}},
 		Logger:        log.With("part", "phone", "user", p.name),
 	})

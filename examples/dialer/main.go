@@ -67,7 +67,6 @@ import (
 
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
-	"github.com/dialtone-dev/dialtone/call/calltest"
 	"github.com/dialtone-dev/dialtone/signaling"
 )
 
@@ -184,7 +183,7 @@ func signIn(ctx context.Context, opts options, sound *sound, log *slog.Logger) (
 		Logger: log.With("part", "phone"),
 	}
 	if opts.loopback {
-		cfg.SettingEngine = calltest.Loopback()
+		cfg.SettingEngine = call.Loopback()
 	}
 	p, err := call.New(tr, cfg)
 	if err != nil {

@@ -39,7 +39,6 @@ import (
 
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
-	"github.com/dialtone-dev/dialtone/call/calltest"
 	"github.com/dialtone-dev/dialtone/signaling"
 )
 
@@ -160,7 +159,7 @@ func signIn(ctx context.Context, opts options, sound audio.Backend, log *slog.Lo
 		Logger:          log.With("part", "phone"),
 	}
 	if opts.loopback {
-		cfg.SettingEngine = calltest.Loopback()
+		cfg.SettingEngine = call.Loopback()
 	}
 	p, err := call.New(tr, cfg)
 	if err != nil {
