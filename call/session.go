@@ -450,8 +450,17 @@ func (p *Phone) webrtcAPI() (*webrtc.API, error) {
 			p.apiErr = fmt.Errorf("call: register codecs: %w", err)
 			return
 		}
+		// Only what a voice call uses: RTCP sender/receiver reports (RTT,
+		// loss → Opus FEC) and pion's stats. NACK retransmission and
+		// transport-wide congestion feedback, in pion's default set, buy
+		// nothing for 20 ms Opus frames (a retransmission arrives after the
+		// frame was concealed) and cost per-packet work and buffers.
 		ir := &interceptor.Registry{}
-		if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+			p.apiErr = fmt.Errorf("call: interceptors: %w", err)
+			return
+		}
+		if err := webrtc.ConfigureStatsInterceptor(ir); err != nil {
 			p.apiErr = fmt.Errorf("call: interceptors: %w", err)
 			return
 		}
