@@ -9,6 +9,7 @@ import (
 
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
+	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 	"github.com/stretchr/testify/require"
 )
@@ -76,9 +77,9 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 	cfg.Codec.Complexity = envInt("DIALTONE_COMPLEXITY", 0) // 0: the default
 	calls := make([]*call.Call, 0, n)
 	for i := range n {
-		a, err := lab.NewPhone(ctx, fmt.Sprintf("a%d", i), calltest.PhoneOptions{Config: cfg, Mic: &looped{pcm: signalFor(uint64(i), 1)}})
+		a, err := lab.NewPhone(ctx, fmt.Sprintf("a%d", i), calltest.PhoneOptions{Config: cfg, Mic: media.LoopSamples(signalFor(uint64(i), 1))})
 		require.NoError(b, err)
-		bp, err := lab.NewPhone(ctx, fmt.Sprintf("b%d", i), calltest.PhoneOptions{Config: cfg, Mic: &looped{pcm: signalFor(uint64(i+1000), 1)}})
+		bp, err := lab.NewPhone(ctx, fmt.Sprintf("b%d", i), calltest.PhoneOptions{Config: cfg, Mic: media.LoopSamples(signalFor(uint64(i+1000), 1))})
 		require.NoError(b, err)
 		go func() {
 			if in, ok := <-bp.Incoming(); ok {

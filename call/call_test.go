@@ -6,7 +6,9 @@ import (
 
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
+	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
+	"github.com/dialtone-dev/dialtone/signaling"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -75,8 +77,8 @@ func TestHappyPathAudioBothWaysAndHangup(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			lab := newLab(t, server.Config{})
 			sigA, sigB := signalFor(1, 2), signalFor(2, 2)
-			a := newPhone(t, lab, "alice", calltest.PhoneOptions{Mic: &looped{pcm: sigA}})
-			b := newPhone(t, lab, "bob", calltest.PhoneOptions{Mic: &looped{pcm: sigB}})
+			a := newPhone(t, lab, "alice", calltest.PhoneOptions{Mic: media.LoopSamples(sigA)})
+			b := newPhone(t, lab, "bob", calltest.PhoneOptions{Mic: media.LoopSamples(sigB)})
 			ac, bc, aw, bw := connect(t, a, b)
 
 			// Let a couple of seconds of audio flow, then check both ways by content.
@@ -115,8 +117,14 @@ func TestBusyLeavesCurrentCallUntouched(t *testing.T) {
 	cc, err := c.Dial(ctxT(t, time.Second), "bob")
 	require.NoError(t, err)
 	cw := watch(cc)
-	assert.Equal(t, call.ReasonBusy, cw.waitEnd(t, setupWait))
+	require.Equal(t, call.ReasonBusy, cw.waitEnd(t, setupWait))
+	// A late decline for the failed call cannot overwrite its reason.
+	m, err := signaling.NewMessage(signaling.TypeDecline, "carol", cc.ID(), signaling.Hangup{Reason: "declined"})
+	require.NoError(t, err)
+	require.NoError(t, b.Conn.Send(ctxT(t, time.Second), m))
 	<-cc.Done()
+	assert.Equal(t, call.ReasonBusy, cc.Reason())
+	assert.Equal(t, 1, countEnds(cw))
 	assert.Equal(t, call.Connected, ac.State())
 	assert.Equal(t, call.Connected, bc.State())
 	select {

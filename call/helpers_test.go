@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
@@ -182,25 +181,6 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
-
-// looped plays pcm forever, from the start again when it runs out.
-type looped struct {
-	mu  sync.Mutex
-	pcm []int16
-	pos int
-}
-
-func (l *looped) ReadPCM(p []int16) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i := range p {
-		p[i] = l.pcm[l.pos]
-		l.pos = (l.pos + 1) % len(l.pcm)
-	}
-	return len(p), nil
-}
-
-var _ audio.PCMReader = (*looped)(nil)
 
 // signalFor makes a distinct, deterministic test signal per speaker.
 func signalFor(seed uint64, seconds int) []int16 {

@@ -191,31 +191,6 @@ func TestLateMessagesOfPreviousCallIgnored(t *testing.T) {
 	bw.waitEnd(t, setupWait)
 }
 
-// After a failure (busy), a late decline for the same call does not
-// overwrite the reason.
-func TestTerminalReasonNotOverwritten(t *testing.T) {
-	lab := newLab(t, server.Config{})
-	a := newPhone(t, lab, "alice", calltest.PhoneOptions{})
-	b := newPhone(t, lab, "bob", calltest.PhoneOptions{})
-	c := newPhone(t, lab, "carol", calltest.PhoneOptions{})
-	ac, _, aw, bw := connect(t, a, b)
-
-	cc, err := c.Dial(ctxT(t, time.Second), "bob")
-	require.NoError(t, err)
-	cw := watch(cc)
-	require.Equal(t, call.ReasonBusy, cw.waitEnd(t, setupWait))
-	m, err := signaling.NewMessage(signaling.TypeDecline, "carol", cc.ID(), signaling.Hangup{Reason: "declined"})
-	require.NoError(t, err)
-	require.NoError(t, b.Conn.Send(ctxT(t, time.Second), m))
-	<-cc.Done()
-	assert.Equal(t, call.ReasonBusy, cc.Reason())
-	assert.Equal(t, 1, countEnds(cw))
-
-	ac.Hangup()
-	aw.waitEnd(t, setupWait)
-	bw.waitEnd(t, setupWait)
-}
-
 func countEnds(w *watcher) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()

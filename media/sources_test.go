@@ -178,3 +178,18 @@ func TestAudioLevelExtension(t *testing.T) {
 	require.Len(t, ext, 1)
 	assert.Equal(t, byte(13), ext[0]&0x7f) // −13.46 dBov
 }
+
+func TestSampleSource(t *testing.T) {
+	pcm := []int16{1, 2, 3}
+	once := NewSampleSource(pcm)
+	out := make([]int16, 5)
+	n, err := once.ReadPCM(out)
+	assert.Equal(t, 3, n)
+	assert.ErrorIs(t, err, io.EOF)
+	assert.Equal(t, []int16{1, 2, 3, 0, 0}, out)
+
+	n, err = LoopSamples(pcm).ReadPCM(out)
+	require.NoError(t, err)
+	assert.Equal(t, 5, n)
+	assert.Equal(t, []int16{1, 2, 3, 1, 2}, out)
+}

@@ -108,6 +108,20 @@ func OpenWAV(path string) (*WAVSource, error) {
 	return ReadWAV(f)
 }
 
+// NewSampleSource returns a source playing pcm, 48 kHz mono samples, the
+// way a WAV file's source plays its file: once, or over and over after
+// SetLoop(true). pcm is not copied.
+func NewSampleSource(pcm []int16) *WAVSource {
+	return &WAVSource{pcm: pcm, SourceRate: SampleRate, SourceChannels: 1}
+}
+
+// LoopSamples returns NewSampleSource(pcm) set to loop.
+func LoopSamples(pcm []int16) *WAVSource {
+	s := NewSampleSource(pcm)
+	s.loop = true
+	return s
+}
+
 // SetLoop makes the source start over at the end instead of ending.
 func (w *WAVSource) SetLoop(loop bool) {
 	w.mu.Lock()

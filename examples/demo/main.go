@@ -170,7 +170,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	} else {
 		alice.backend = virtualAudio("alice", alicePrompt)
 	}
-	bob.backend = virtualAudio("bob", &loop{pcm: mediatest.SpeechLike(20*sampleRate, 2)})
+	bob.backend = virtualAudio("bob", media.LoopSamples(mediatest.SpeechLike(20*sampleRate, 2)))
 	for _, p := range []*party{alice, bob} {
 		if err := connect(ctx, p, url, secret, log); err != nil {
 			return err
@@ -283,7 +283,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 // alicePrompt is what alice's virtual microphone plays.
 func alicePrompt(wav string) (audio.PCMReader, error) {
 	if wav == "" {
-		return &loop{pcm: mediatest.SpeechLike(20*sampleRate, 1)}, nil
+		return media.LoopSamples(mediatest.SpeechLike(20*sampleRate, 1)), nil
 	}
 	src, err := media.OpenWAV(wav)
 	if err != nil {

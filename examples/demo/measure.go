@@ -210,21 +210,3 @@ func (d *tapDevice) Start(cb audio.Callbacks) error {
 	}
 	return d.Device.Start(cb)
 }
-
-// loop is a PCM source that plays a buffer over and over.
-type loop struct {
-	mu  sync.Mutex
-	pcm []int16
-	pos int
-}
-
-func (l *loop) ReadPCM(p []int16) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for n := 0; n < len(p); {
-		c := copy(p[n:], l.pcm[l.pos:])
-		n += c
-		l.pos = (l.pos + c) % len(l.pcm)
-	}
-	return len(p), nil
-}

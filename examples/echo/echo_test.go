@@ -13,6 +13,7 @@ import (
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
+	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 	"github.com/stretchr/testify/assert"
@@ -97,7 +98,7 @@ func TestEcho(t *testing.T) {
 	// longer than any lag searched); her microphone and speaker stamp every
 	// period with the time it passed.
 	sig := echoTone(5*sec, 9)
-	mic, spk := &stamped{src: &loop{pcm: sig}}, &stamped{}
+	mic, spk := &stamped{src: media.LoopSamples(sig)}, &stamped{}
 	sound := audio.NewVirtualBackend(audio.VirtualBackendConfig{Devices: []audio.VirtualDevice{
 		{ID: "mic", Direction: audio.Capture, Default: true, Source: mic},
 		{ID: "speaker", Direction: audio.Playback, Default: true, Sink: spk},
@@ -209,22 +210,4 @@ func TestFlags(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 250*time.Millisecond, o.delay)
 	assert.Equal(t, "echo", o.user)
-}
-
-// loop plays a buffer over and over.
-type loop struct {
-	mu  sync.Mutex
-	pcm []int16
-	pos int
-}
-
-func (l *loop) ReadPCM(p []int16) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for n := 0; n < len(p); {
-		c := copy(p[n:], l.pcm[l.pos:])
-		n += c
-		l.pos = (l.pos + c) % len(l.pcm)
-	}
-	return len(p), nil
 }
