@@ -34,7 +34,6 @@ func (l *loopback) playback(out []int16) {
 type fixture struct {
 	clock *ManualClock
 	b     *VirtualBackend
-	mic   *counter
 	room  room
 	sinks map[string]*Recorder
 }

@@ -51,7 +51,6 @@ type Call struct {
 	early   []negotiation.Signal // signals that arrived before media existed
 	closing chan struct{}        // closed when the detached session has been closed
 	texts   []cmdText            // SendText calls waiting for the data channel to open
-	lastErr error
 }
 
 func newCall(p *Phone, id, peer string, outgoing bool) *Call {

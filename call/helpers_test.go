@@ -150,18 +150,6 @@ func (w *watcher) states() []string {
 	return out
 }
 
-func (w *watcher) count(kind call.EventKind) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := 0
-	for _, e := range w.events {
-		if e.Kind == kind {
-			n++
-		}
-	}
-	return n
-}
-
 // nextIncoming waits for p's next incoming call.
 func nextIncoming(t *testing.T, p *calltest.Phone, d time.Duration) *call.Call {
 	t.Helper()

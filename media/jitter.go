@@ -41,7 +41,6 @@ type action struct {
 	n       int    // samples for silence/PLC/FEC
 	payload []byte // decode: owned by the action; FEC: a copy
 	splice  int    // samples to remove (>0) or insert (<0) after decoding
-	quiet   bool   // allow larger splice steps
 }
 
 const (
