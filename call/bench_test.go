@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
 	"github.com/dialtone-dev/dialtone/media"
@@ -62,11 +64,12 @@ func BenchmarkDial(b *testing.B) {
 }
 
 // BenchmarkConcurrentCalls holds N two-way calls (2N phones, all in this
-// process, each with its own virtual devices, Opus both ways) for a few
-// seconds and reports how many calls were held and the audio
-// concealment rate on their receivers over 5 s of steady state, the sign of
-// a process that cannot keep up. Run with -benchtime=1x, DIALTONE_CALLS=N
-// and optionally DIALTONE_COMPLEXITY=c (Opus complexity).
+// process, each with its own virtual devices, Opus both ways) and reports,
+// over 5 s of steady state: the calls held, the share of audio the
+// receivers of both ends concealed (the sign of a process that cannot keep
+// up), late packets per call and second, and the CPU the process used in
+// cores. Run with -benchtime=1x, DIALTONE_CALLS=N and optionally
+// DIALTONE_COMPLEXITY=c (Opus complexity).
 func BenchmarkConcurrentCalls(b *testing.B) {
 	n := envInt("DIALTONE_CALLS", 20)
 	lab := calltest.NewLab(server.Config{RateLimit: 1e6, RateBurst: 1e6})
@@ -75,16 +78,30 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 	defer cancel()
 	cfg := call.Config{EndToneDuration: -1, StatsInterval: time.Second}
 	cfg.Codec.Complexity = envInt("DIALTONE_COMPLEXITY", 0) // 0: the default
-	calls := make([]*call.Call, 0, n)
+	// The speakers discard what they play: recording 2N streams would
+	// measure the recorder's memory traffic, not the calls.
+	phone := func(user string, seed uint64) *calltest.Phone {
+		c := cfg
+		c.Audio.Backend = audio.NewVirtualBackend(audio.VirtualBackendConfig{Devices: []audio.VirtualDevice{
+			{ID: "mic", Direction: audio.Capture, Default: true, Source: media.LoopSamples(signalFor(seed, 1))},
+			{ID: "speaker", Direction: audio.Playback, Default: true},
+		}})
+		p, err := lab.NewPhone(ctx, user, calltest.PhoneOptions{Config: c})
+		require.NoError(b, err)
+		b.Cleanup(func() { _ = c.Audio.Backend.(*audio.VirtualBackend).Close() })
+		return p
+	}
+	calls := make([]*call.Call, 0, 2*n)
 	for i := range n {
-		a, err := lab.NewPhone(ctx, fmt.Sprintf("a%d", i), calltest.PhoneOptions{Config: cfg, Mic: media.LoopSamples(signalFor(uint64(i), 1))})
-		require.NoError(b, err)
-		bp, err := lab.NewPhone(ctx, fmt.Sprintf("b%d", i), calltest.PhoneOptions{Config: cfg, Mic: media.LoopSamples(signalFor(uint64(i+1000), 1))})
-		require.NoError(b, err)
+		a := phone(fmt.Sprintf("a%d", i), uint64(i))
+		bp := phone(fmt.Sprintf("b%d", i), uint64(i+1000))
+		answered := make(chan *call.Call, 1)
 		go func() {
 			if in, ok := <-bp.Incoming(); ok {
 				_ = in.Accept(ctx)
+				answered <- in
 			}
+			close(answered)
 		}()
 		c, err := a.Dial(ctx, bp.User())
 		require.NoError(b, err)
@@ -94,29 +111,46 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 				break
 			}
 		}
-		calls = append(calls, c)
+		in, ok := <-answered
+		require.True(b, ok, "callee never saw the call")
+		calls = append(calls, c, in)
 	}
 	// Measure the steady state only: let the last set-ups settle, then
-	// compare two stats samples 5 s apart.
+	// compare two samples 5 s apart.
 	<-time.After(1500 * time.Millisecond)
-	snapshot := func() (concealed, received uint64) {
+	type sample struct {
+		concealed, received, late uint64
+		cpu                       time.Duration
+	}
+	snapshot := func() (s sample) {
 		for _, c := range calls {
 			st := c.Stats()
-			concealed += st.Concealed
-			received += st.PacketsReceived
+			s.concealed += st.Concealed
+			s.received += st.PacketsReceived
+			s.late += st.Late
 		}
-		return concealed, received
+		s.cpu = cpuTime(b)
+		return s
 	}
-	c0, r0 := snapshot()
+	const window = 5 * time.Second
+	s0 := snapshot()
 	b.ResetTimer()
-	<-time.After(5 * time.Second)
+	<-time.After(window)
 	b.StopTimer()
-	c1, r1 := snapshot()
-	concealed, received := c1-c0, r1-r0
+	s1 := snapshot()
 	for _, c := range calls {
 		c.Hangup()
 	}
 	b.ReportMetric(float64(n), "calls")
-	b.ReportMetric(100*float64(concealed)/float64(max(1, received)), "%concealed")
+	b.ReportMetric(100*float64(s1.concealed-s0.concealed)/float64(max(1, s1.received-s0.received)), "%concealed")
+	b.ReportMetric(float64(s1.late-s0.late)/float64(n)/window.Seconds(), "late/call/s")
+	b.ReportMetric((s1.cpu-s0.cpu).Seconds()/window.Seconds(), "cores")
 	b.ReportMetric(0, "ns/op")
+}
+
+// cpuTime is the user and system CPU time this process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

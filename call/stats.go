@@ -34,6 +34,10 @@ type Stats struct {
 	// Concealed counts frames filled by packet-loss concealment; FECRecovered
 	// frames rebuilt from in-band FEC.
 	Concealed, FECRecovered uint64
+	// Late counts packets that arrived after their play-out time and were
+	// dropped: the jitter buffer was too short for the network (or the
+	// process too slow to play them).
+	Late uint64
 	// BufferDelay is the jitter buffer's current delay.
 	BufferDelay time.Duration
 	// Codec is the codec we send with.
@@ -114,6 +118,7 @@ func (c *Call) sampleStats() {
 		st.PacketsReceived = rs.Received
 		st.PacketsLost = rs.Lost
 		st.Concealed = rs.Concealed
+		st.Late = rs.Late
 		st.FECRecovered = rs.FECRecovered
 		st.Jitter = time.Duration(rs.Jitter * float64(time.Millisecond))
 		st.BufferDelay = rs.Buffered

@@ -113,15 +113,21 @@ func (d *opusDecoder) Decode(payload []byte, pcm []int16) (int, error) {
 	return n, nil
 }
 
+// DecodePLC and DecodeFEC pass pcm with its capacity cut to its length:
+// hraban/opus sizes the concealment by cap(pcm), and libopus conceals as
+// much audio as it has room for (a 120 ms scratch buffer would conceal
+// 120 ms per lost frame, and FEC would play PLC first and land its frame
+// past len(pcm)).
+
 func (d *opusDecoder) DecodePLC(pcm []int16) error {
-	if err := d.dec.DecodePLC(pcm); err != nil {
+	if err := d.dec.DecodePLC(pcm[:len(pcm):len(pcm)]); err != nil {
 		return fmt.Errorf("media: opus plc: %w", err)
 	}
 	return nil
 }
 
 func (d *opusDecoder) DecodeFEC(payload []byte, pcm []int16) error {
-	if err := d.dec.DecodeFEC(payload, pcm); err != nil {
+	if err := d.dec.DecodeFEC(payload, pcm[:len(pcm):len(pcm)]); err != nil {
 		return fmt.Errorf("%w: opus fec: %v", ErrBadPacket, err)
 	}
 	return nil

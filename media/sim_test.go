@@ -62,8 +62,9 @@ func TestSimLossSNR(t *testing.T) {
 			c.loss, c.hint, delay, s, dropped, st.Lost, st.FECRecovered, st.Concealed, st.Expanded, st.Compressed)
 		assert.Equal(t, int64(dropped), st.Lost)
 	}
-	assert.Less(t, snr[0]-snr[10], 3.0, "goal: ≤ 3 dB SNR loss at 10 %")
-	assert.Less(t, snr[0]-snr[20], 8.0)
+	// Measured 1.2 and 1.8 dB (libopus 1.3.1); the goal is ≤ 3 dB at 10 %.
+	assert.Less(t, snr[0]-snr[10], 2.5, "goal: ≤ 3 dB SNR loss at 10 %")
+	assert.Less(t, snr[0]-snr[20], 3.5)
 }
 
 // windowSNR returns the median SNR and delay (ms) over 0.5 s windows.
