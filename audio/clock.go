@@ -21,11 +21,26 @@ type Ticker interface {
 
 // SystemClock returns the real-time clock (time.Ticker). Like a sound card,
 // it drops ticks rather than bursting when the consumer falls behind.
+// [Virtual] devices on it do not get a goroutine and a ticker each: all of
+// the process's devices with the same period share one timer and a worker
+// goroutine per GOMAXPROCS, which keeps hundreds of devices (a process
+// holding many calls) cheap and punctual.
 func SystemClock() Clock { return systemClock{} }
 
 type systemClock struct{}
 
 func (systemClock) NewTicker(d time.Duration) Ticker { return systemTicker{time.NewTicker(d)} }
+
+func (systemClock) schedule(period time.Duration, fn func(time.Time)) (func(), <-chan struct{}) {
+	return sharedPacer.schedule(period, fn)
+}
+
+// scheduler is implemented by clocks that run tick functions themselves
+// (the system clock, through the shared pacer) instead of handing out a
+// ticker for a goroutine per device.
+type scheduler interface {
+	schedule(period time.Duration, fn func(now time.Time)) (stop func(), done <-chan struct{})
+}
 
 type systemTicker struct{ t *time.Ticker }
 

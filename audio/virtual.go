@@ -47,15 +47,15 @@ type Virtual struct {
 	info   DeviceInfo
 	n      int
 	log    *slog.Logger
-	ticker Ticker
+	stopFn func() // stops the ticks; set by Start
 
 	stopState
 	mu      sync.Mutex
 	started bool
 	closed  bool
 	quit    chan struct{}
-	exited  chan struct{}
-	reason  error // set by Interrupt before quit closes
+	exited  <-chan struct{} // closed after the last tick has run
+	reason  error           // set by Interrupt before quit closes
 
 	periods atomic.Uint64
 	waitMu  sync.Mutex
@@ -101,7 +101,6 @@ func NewVirtual(cfg VirtualConfig) (*Virtual, error) {
 		log:       log,
 		stopState: newStopState(),
 		quit:      make(chan struct{}),
-		exited:    make(chan struct{}),
 	}, nil
 }
 
@@ -122,17 +121,42 @@ func (v *Virtual) Start(cb Callbacks) error {
 		return ErrStarted
 	}
 	v.started = true
-	v.ticker = v.cfg.Clock.NewTicker(v.cfg.Period)
-	if a, ok := v.ticker.(tickAcker); ok {
+	step := v.stepper(cb)
+	if s, ok := v.cfg.Clock.(scheduler); ok {
+		v.stopFn, v.exited = s.schedule(v.cfg.Period, step)
+		return nil
+	}
+	t := v.cfg.Clock.NewTicker(v.cfg.Period)
+	if a, ok := t.(tickAcker); ok {
 		a.enableAck()
 	}
-	go v.run(cb, v.ticker)
+	exited := make(chan struct{})
+	v.exited = exited
+	v.stopFn = t.Stop
+	go func() {
+		defer close(exited)
+		v.run(t, step)
+	}()
 	return nil
 }
 
-func (v *Virtual) run(cb Callbacks, t Ticker) {
-	defer close(v.exited)
+func (v *Virtual) run(t Ticker, step func(time.Time)) {
 	ack, _ := t.(tickAcker)
+	for {
+		select {
+		case <-v.quit:
+			return
+		case now := <-t.C():
+			step(now)
+		}
+		if ack != nil {
+			ack.handled()
+		}
+	}
+}
+
+// stepper returns the function that runs what fell due at a tick.
+func (v *Virtual) stepper(cb Callbacks) func(now time.Time) {
 	var in, out []int16
 	if v.cfg.Direction&Capture != 0 && cb.Capture != nil {
 		in = make([]int16, v.n)
@@ -148,13 +172,7 @@ func (v *Virtual) run(cb Callbacks, t Ticker) {
 	// with half a period of slack against tick jitter.
 	var base time.Time
 	var ran int64
-	for {
-		var now time.Time
-		select {
-		case <-v.quit:
-			return
-		case now = <-t.C():
-		}
+	return func(now time.Time) {
 		if base.IsZero() {
 			base = now.Add(-v.cfg.Period - v.cfg.Period/2)
 		}
@@ -169,9 +187,6 @@ func (v *Virtual) run(cb Callbacks, t Ticker) {
 		for ; due > 0; due-- {
 			ran++
 			src = v.period(cb, src, in, out)
-		}
-		if ack != nil {
-			ack.handled()
 		}
 	}
 }
@@ -283,10 +298,11 @@ func (v *Virtual) Interrupt(err error) {
 	}
 	v.reason = err
 	started := v.started
+	stop := v.stopFn
 	close(v.quit)
 	v.mu.Unlock()
-	if v.ticker != nil {
-		v.ticker.Stop()
+	if stop != nil {
+		stop()
 	}
 	if !started {
 		v.finish(err)
@@ -313,10 +329,10 @@ func (v *Virtual) Close() error {
 		close(v.quit)
 	}
 	started := v.started
-	t := v.ticker
+	stop := v.stopFn
 	v.mu.Unlock()
-	if t != nil {
-		t.Stop()
+	if stop != nil {
+		stop()
 	}
 	if started {
 		<-v.exited

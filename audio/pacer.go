@@ -1,0 +1,143 @@
+package audio
+
+import (
+	"sync"
+	"time"
+)
+
+// pacer runs the periods of many virtual devices on the real-time clock
+// with a few shared goroutines, the way an audio server drives its channels
+// from a handful of timers. A goroutine and a timer per device would wake
+// the scheduler 100 times a second per device; with hundreds of devices (a
+// process holding many calls) the wake-ups keep the run queues full, and Go
+// polls the network only when a run queue empties (or every 10 ms from
+// sysmon), so packets sat in the kernel for up to 10 ms.
+//
+// Devices with the same period are spread over paceSlots slots, each a
+// goroutine with its own ticker (so its own phase) running its devices one
+// after the other. Slots do not wait for each other: a slow one delays only
+// its devices, and the work of one period is spread over it rather than
+// done in one burst.
+type pacer struct {
+	mu    sync.Mutex
+	slots map[time.Duration]*[paceSlots]*paceSlot
+}
+
+// paceSlots is how many slots (goroutines) share the devices of one period.
+const paceSlots = 8
+
+var sharedPacer = &pacer{slots: map[time.Duration]*[paceSlots]*paceSlot{}}
+
+// paceSlot is one goroutine and ticker and the devices it runs. It runs
+// while it has entries and exits when the last one leaves.
+type paceSlot struct {
+	period  time.Duration
+	entries []*paceEntry // guarded by pacer.mu
+	quit    chan struct{}
+}
+
+// paceEntry is one device's tick function.
+type paceEntry struct {
+	fn func(now time.Time)
+
+	mu      sync.Mutex
+	running bool
+	removed bool
+	done    chan struct{} // closed once removed and not running
+}
+
+// schedule calls fn once per period from the shared goroutines until the
+// returned stop is called. stop does not wait: the returned channel closes
+// once fn has returned for the last time, so a device may stop itself from
+// inside fn and still be waited for by someone else.
+func (p *pacer) schedule(period time.Duration, fn func(now time.Time)) (stop func(), done <-chan struct{}) {
+	e := &paceEntry{fn: fn, done: make(chan struct{})}
+	p.mu.Lock()
+	set := p.slots[period]
+	if set == nil {
+		set = new([paceSlots]*paceSlot)
+		p.slots[period] = set
+	}
+	// The emptiest slot, starting one if there is a free place.
+	k := -1
+	for i, s := range set {
+		if s == nil {
+			k = i
+			break
+		}
+		if k < 0 || len(s.entries) < len(set[k].entries) {
+			k = i
+		}
+	}
+	s := set[k]
+	if s == nil {
+		s = &paceSlot{period: period, quit: make(chan struct{})}
+		set[k] = s
+		go p.run(s)
+	}
+	s.entries = append(s.entries, e)
+	p.mu.Unlock()
+	stop = func() {
+		p.mu.Lock()
+		for i, x := range s.entries {
+			if x == e {
+				s.entries = append(s.entries[:i:i], s.entries[i+1:]...)
+				if len(s.entries) == 0 && set[k] == s {
+					set[k] = nil
+					close(s.quit)
+				}
+				break
+			}
+		}
+		p.mu.Unlock()
+		e.mu.Lock()
+		if !e.removed {
+			e.removed = true
+			if !e.running {
+				close(e.done)
+			}
+		}
+		e.mu.Unlock()
+	}
+	return stop, e.done
+}
+
+func (e *paceEntry) tick(now time.Time) {
+	e.mu.Lock()
+	if e.removed {
+		e.mu.Unlock()
+		return
+	}
+	e.running = true
+	e.mu.Unlock()
+	e.fn(now)
+	e.mu.Lock()
+	e.running = false
+	if e.removed {
+		close(e.done)
+	}
+	e.mu.Unlock()
+}
+
+// run is a slot's timer loop. Ticks that fall due while the slot is busy
+// are dropped by the ticker; each device catches up by its own sample
+// time.
+func (p *pacer) run(s *paceSlot) {
+	t := time.NewTicker(s.period)
+	defer t.Stop()
+	var batch []*paceEntry
+	for {
+		var now time.Time
+		select {
+		case <-s.quit:
+			return
+		case now = <-t.C:
+		}
+		p.mu.Lock()
+		batch = append(batch[:0], s.entries...)
+		p.mu.Unlock()
+		for _, e := range batch {
+			e.tick(now)
+		}
+	}
+}
