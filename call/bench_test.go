@@ -3,7 +3,10 @@ package call_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -68,8 +71,11 @@ func BenchmarkDial(b *testing.B) {
 // over 5 s of steady state: the calls held, the share of audio the
 // receivers of both ends concealed (the sign of a process that cannot keep
 // up), late packets per call and second, and the CPU the process used in
-// cores. Run with -benchtime=1x, DIALTONE_CALLS=N and optionally
-// DIALTONE_COMPLEXITY=c (Opus complexity).
+// cores (and the CPU other processes took, which spoils the figure). Run
+// with -benchtime=1x, DIALTONE_CALLS=N and optionally DIALTONE_COMPLEXITY=c
+// (Opus complexity) and DIALTONE_BANDWIDTH=b (media.OpusBandwidth: 2 is
+// wideband). GOMAXPROCS matters here: a goroutine in an Opus call holds its
+// P like a syscall, see the README.
 func BenchmarkConcurrentCalls(b *testing.B) {
 	n := envInt("DIALTONE_CALLS", 20)
 	lab := calltest.NewLab(server.Config{RateLimit: 1e6, RateBurst: 1e6})
@@ -78,6 +84,7 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 	defer cancel()
 	cfg := call.Config{EndToneDuration: -1, StatsInterval: time.Second}
 	cfg.Codec.Complexity = envInt("DIALTONE_COMPLEXITY", 0) // 0: the default
+	cfg.Codec.MaxBandwidth = media.OpusBandwidth(envInt("DIALTONE_BANDWIDTH", 0))
 	// The speakers discard what they play: recording 2N streams would
 	// measure the recorder's memory traffic, not the calls.
 	phone := func(user string, seed uint64) *calltest.Phone {
@@ -115,12 +122,12 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 		require.True(b, ok, "callee never saw the call")
 		calls = append(calls, c, in)
 	}
-	// Measure the steady state only: let the last set-ups settle, then
-	// compare two samples 5 s apart.
-	<-time.After(1500 * time.Millisecond)
+	// Measure the steady state only: let the last set-ups settle
+	// (DIALTONE_WARMUP_MS), then compare two samples DIALTONE_WINDOW_S apart.
+	<-time.After(time.Duration(envInt("DIALTONE_WARMUP_MS", 1500)) * time.Millisecond)
 	type sample struct {
 		concealed, received, late uint64
-		cpu                       time.Duration
+		cpu, machine              time.Duration
 	}
 	snapshot := func() (s sample) {
 		for _, c := range calls {
@@ -130,9 +137,10 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 			s.late += st.Late
 		}
 		s.cpu = cpuTime(b)
+		s.machine = machineBusy()
 		return s
 	}
-	const window = 5 * time.Second
+	window := time.Duration(envInt("DIALTONE_WINDOW_S", 5)) * time.Second
 	s0 := snapshot()
 	b.ResetTimer()
 	<-time.After(window)
@@ -145,7 +153,29 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 	b.ReportMetric(100*float64(s1.concealed-s0.concealed)/float64(max(1, s1.received-s0.received)), "%concealed")
 	b.ReportMetric(float64(s1.late-s0.late)/float64(n)/window.Seconds(), "late/call/s")
 	b.ReportMetric((s1.cpu-s0.cpu).Seconds()/window.Seconds(), "cores")
+	// CPU other processes took meanwhile: a busy machine spoils the figure.
+	b.ReportMetric(max(0, (s1.machine-s0.machine-(s1.cpu-s0.cpu)).Seconds()/window.Seconds()), "other-cores")
 	b.ReportMetric(0, "ns/op")
+}
+
+// machineBusy is the CPU time all processes have used, from /proc/stat
+// (0 where there is none).
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal
+	var ticks int64
+	for i, v := range f[1:min(len(f), 9)] {
+		if i == 3 || i == 4 {
+			continue // idle, iowait
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
 
 // cpuTime is the user and system CPU time this process has used.

@@ -117,6 +117,10 @@ type CodecConfig struct {
 	// media.DefaultOpusComplexity, chosen for many calls per core at
 	// almost no loss on speech; see package media).
 	Complexity int
+	// MaxBandwidth caps the audio band Opus codes (default fullband).
+	// media.OpusWideband (8 kHz, "HD voice") codes speech with SILK alone:
+	// about 35 % cheaper to encode at complexity 1, and no worse on speech.
+	MaxBandwidth media.OpusBandwidth
 	// DisableFEC keeps Opus in-band FEC off even on a lossy link.
 	DisableFEC bool
 	// DTX lets Opus stop sending during silence.

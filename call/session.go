@@ -271,12 +271,13 @@ func (c *Call) startMedia() error {
 		return fail(fmt.Errorf("call: add track: %w", err))
 	}
 	s.sender, err = media.NewSender(s.track, media.SenderConfig{
-		FrameMillis: c.cfg.Codec.FrameMillis,
-		Bitrate:     c.cfg.Codec.Bitrate,
-		Complexity:  c.cfg.Codec.Complexity,
-		DisableFEC:  c.cfg.Codec.DisableFEC,
-		DTX:         c.cfg.Codec.DTX,
-		Logger:      c.log,
+		FrameMillis:  c.cfg.Codec.FrameMillis,
+		Bitrate:      c.cfg.Codec.Bitrate,
+		Complexity:   c.cfg.Codec.Complexity,
+		MaxBandwidth: c.cfg.Codec.MaxBandwidth,
+		DisableFEC:   c.cfg.Codec.DisableFEC,
+		DTX:          c.cfg.Codec.DTX,
+		Logger:       c.log,
 		OnVoice: func(v media.VoiceEvent) {
 			c.inbox.Put(evTalking{remote: false, on: v.Talking, level: v.Level})
 		},
