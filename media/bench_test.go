@@ -31,6 +31,7 @@ func capacityCases() []capacityCase {
 			capacityCase{"opus/cx=9", CodecOpus, SenderConfig{Complexity: 9}, 0},
 			capacityCase{"opus/cx=5", CodecOpus, SenderConfig{Complexity: 5}, 0},
 			capacityCase{"opus/cx=1", CodecOpus, SenderConfig{Complexity: 1}, 0},
+			capacityCase{"opus/wide/cx=1", CodecOpus, SenderConfig{Complexity: 1, MaxBandwidth: OpusWideband}, 0},
 			capacityCase{"opus/lowdelay", CodecOpus, SenderConfig{Application: OpusLowDelay, Complexity: 9}, 0},
 		)
 	}
