@@ -74,8 +74,7 @@ func BenchmarkDial(b *testing.B) {
 // cores (and the CPU other processes took, which spoils the figure). Run
 // with -benchtime=1x, DIALTONE_CALLS=N and optionally DIALTONE_COMPLEXITY=c
 // (Opus complexity) and DIALTONE_BANDWIDTH=b (media.OpusBandwidth: 2 is
-// wideband). GOMAXPROCS matters here: a goroutine in an Opus call holds its
-// P like a syscall, see the README.
+// wideband). The README lists the figures.
 func BenchmarkConcurrentCalls(b *testing.B) {
 	n := envInt("DIALTONE_CALLS", 20)
 	lab := calltest.NewLab(server.Config{RateLimit: 1e6, RateBurst: 1e6})
