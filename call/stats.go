@@ -122,10 +122,10 @@ func (c *Call) sampleStats() {
 		st.FECRecovered = rs.FECRecovered
 		st.Jitter = time.Duration(rs.Jitter * float64(time.Millisecond))
 		st.BufferDelay = rs.Buffered
+		recvBytes = rs.Bytes
 	}
 	s.mu.Unlock()
-	pairRTT, inBytes := peerStats(s.pc)
-	recvBytes = inBytes
+	pairRTT := consentRTT(s.pc)
 
 	prev := s.prevStats
 	if !prev.Time.IsZero() {
@@ -156,20 +156,27 @@ func (c *Call) sampleStats() {
 	c.emit(Event{Kind: EventStats, Stats: st})
 }
 
-// peerStats reads from pion's report the selected candidate pair's
-// consent-check round-trip time and the bytes received on audio streams.
-func peerStats(pc *webrtc.PeerConnection) (rtt time.Duration, inBytes uint64) {
-	for _, v := range pc.GetStats() {
-		switch v := v.(type) {
-		case webrtc.ICECandidatePairStats:
-			if v.Nominated && v.CurrentRoundTripTime > 0 {
-				rtt = time.Duration(v.CurrentRoundTripTime * float64(time.Second))
-			}
-		case webrtc.InboundRTPStreamStats:
-			if v.Kind == "audio" {
-				inBytes += v.BytesReceived
-			}
-		}
+// consentRTT is the selected candidate pair's round-trip time from ICE
+// consent checks (0 before one is known). It asks the ICE transport, not
+// PeerConnection.GetStats: pion's GetStats reads a field its Close writes
+// without a lock, and pion closes a PeerConnection by itself when the peer's
+// DTLS closes, so a stats sample could race with it.
+func consentRTT(pc *webrtc.PeerConnection) time.Duration {
+	sctp := pc.SCTP()
+	if sctp == nil {
+		return 0
 	}
-	return rtt, inBytes
+	dtls := sctp.Transport()
+	if dtls == nil {
+		return 0
+	}
+	ice := dtls.ICETransport()
+	if ice == nil {
+		return 0
+	}
+	st, ok := ice.GetSelectedCandidatePairStats()
+	if !ok || st.CurrentRoundTripTime <= 0 {
+		return 0
+	}
+	return time.Duration(st.CurrentRoundTripTime * float64(time.Second))
 }
