@@ -50,6 +50,12 @@ const (
 	stepChunk  = 480 // 10 ms: unit of silence, PLC holds and gap skips
 	resyncSeq  = 3000
 	resyncTime = 10 * time.Second
+
+	relBuckets = 250   // 1 ms each
+	relForget  = 0.998 // per packet: about 10 s at 50 packets/s
+	relTail    = 0.005 // the share of packets allowed above the quantile
+	relMargin  = 5 * time.Millisecond
+	floorLeak  = 0.010 // s/s: the floor rises at most 10 ms per second
 )
 
 type jitterState struct {
@@ -70,6 +76,13 @@ type jitterState struct {
 
 	// jitter (RFC 3550), in RTP clock units
 	lastTransit float64
+	// delay peaks: each packet's transit above a floor that follows the
+	// fastest packets (leaking upward so clock drift cannot inflate it),
+	// in a histogram that forgets (see relDelayQuantile)
+	floor       float64 // seconds
+	floorAt     time.Time
+	relHist     [relBuckets]float64
+	relTotal    float64
 	haveTransit bool
 	jitter      float64
 	clock       float64
@@ -115,6 +128,7 @@ func (j *jitterState) reset() {
 	j.packets = j.packets[:0]
 	j.havePkts, j.started, j.haveTransit = false, false, false
 	j.debt, j.winHave, j.winAudio, j.winSlack = 0, false, 0, j.winSlack[:0]
+	j.floorAt, j.relHist, j.relTotal = time.Time{}, [relBuckets]float64{}, 0
 }
 
 func (j *jitterState) alloc(n int) []byte {
@@ -230,6 +244,7 @@ func (j *jitterState) push(p *rtp.Packet, dur int, now time.Time) {
 		j.jitter += (d - j.jitter) / 16
 	}
 	j.lastTransit, j.haveTransit = transit, true
+	j.recordRelDelay(transit/j.clock, now)
 
 	ts48 := ts * int64(j.tick)
 	if j.started && (seq < j.nextSeq || ts48 < j.playPos) {
@@ -285,6 +300,45 @@ func (j *jitterState) onLate(lateness time.Duration, now time.Time) {
 	j.winHave, j.winAudio, j.winSlack = false, 0, j.winSlack[:0]
 }
 
+// recordRelDelay files one packet's transit time (seconds, arbitrary
+// origin) in the relative-delay histogram.
+func (j *jitterState) recordRelDelay(transit float64, now time.Time) {
+	if j.floorAt.IsZero() || transit < j.floor {
+		j.floor = transit
+	} else {
+		j.floor = min(transit, j.floor+now.Sub(j.floorAt).Seconds()*floorLeak)
+	}
+	j.floorAt = now
+	rel := time.Duration((transit - j.floor) * float64(time.Second))
+	b := min(int(rel/time.Millisecond), relBuckets-1)
+	for i := range j.relHist {
+		j.relHist[i] *= relForget
+	}
+	j.relTotal = j.relTotal*relForget + 1
+	j.relHist[b]++
+}
+
+// relDelayQuantile is the delay (above the fastest packets) that all but
+// relTail of the recent packets stayed within: what the buffer must hold
+// so that recurring delay peaks (a link with periodic spikes, a process
+// that stalls every second or two) play in time, like WebRTC NetEq's
+// delay histogram. The histogram forgets with a time constant of about
+// 1/(1-relForget) packets, so one-off peaks fade.
+func (j *jitterState) relDelayQuantile() time.Duration {
+	if j.relTotal < 50 {
+		return 0
+	}
+	keep := j.relTotal * (1 - relTail)
+	var acc float64
+	for i, c := range j.relHist {
+		acc += c
+		if acc >= keep {
+			return time.Duration(i+1) * time.Millisecond
+		}
+	}
+	return relBuckets * time.Millisecond
+}
+
 func (j *jitterState) updateTarget(now time.Time) {
 	if !j.lastBoostDecay.IsZero() && j.lateBoost > 0 {
 		// Decay the late boost by 20 ms per second.
@@ -296,6 +350,11 @@ func (j *jitterState) updateTarget(now time.Time) {
 	j.lastBoostDecay = now
 	jit := time.Duration(3 * j.jitter / j.clock * float64(time.Second))
 	t := max(j.minDelay, jit, j.lateBoost)
+	if q := j.relDelayQuantile(); q > j.minDelay {
+		// Peaks beyond what the minimum covers: hold them, with a margin
+		// for the play-out granularity.
+		t = max(t, q+relMargin)
+	}
 	if j.fecCapable && j.lossEWMA > 0.01 {
 		// Under loss, hold one more frame so the packet after a lost one
 		// is there in time for its FEC data.

@@ -269,3 +269,38 @@ func schedule2(pk []rtp.Packet) []arrival {
 	}
 	return arr
 }
+
+// TestJitterRecurringSpikes: a link (or a busy process) that holds a packet
+// back by 30 ms every 3 s. The first spikes may be late; after that the
+// buffer keeps the depth the spikes need, so later ones play in time, and
+// once the spikes have stopped for a while the delay comes back down.
+func TestJitterRecurringSpikes(t *testing.T) {
+	const spikesUntil = 30 * time.Second
+	sig := mediatest.MultiTone(70*SampleRate, 8)
+	pk := capture(t, sig, nil)
+	spike := func(i int) time.Duration {
+		at := time.Duration(i) * 20 * time.Millisecond
+		if at < spikesUntil && i%150 == 75 {
+			return 30 * time.Millisecond
+		}
+		return 0
+	}
+	var lateAt10s uint64
+	var targetDuring, targetAfter time.Duration
+	_, st := playout(t, schedule(pk, 1, spike), 69*time.Second, 3*time.Millisecond, func(now time.Duration, st ReceiverStats) {
+		switch now {
+		case 10*time.Second + 3*time.Millisecond:
+			lateAt10s = st.Late
+		case 29*time.Second + 3*time.Millisecond:
+			targetDuring = st.Target
+		case 68*time.Second + 3*time.Millisecond:
+			targetAfter = st.Target
+		}
+	})
+	t.Logf("late by 10 s: %d, total %d; target during spikes %v, long after %v", lateAt10s, st.Late, targetDuring, targetAfter)
+	assert.LessOrEqual(t, lateAt10s, uint64(2), "only the first spikes may be late")
+	assert.Equal(t, lateAt10s, st.Late, "spikes after the first ones must play in time")
+	assert.GreaterOrEqual(t, targetDuring, 30*time.Millisecond)
+	assert.LessOrEqual(t, targetAfter, 20*time.Millisecond, "the delay comes back down once the spikes stop")
+	assert.Zero(t, st.Lost)
+}
