@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"unicode/utf8"
 
@@ -227,6 +228,12 @@ func skipString(b []byte, i int) int {
 		return -1
 	}
 	for i++; i < len(b); i++ {
+		for len(b)-i >= 8 && plain8(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
 		switch c := b[i]; {
 		case c == '"':
 			return i + 1
@@ -255,6 +262,18 @@ func skipString(b []byte, i int) int {
 		}
 	}
 	return -1
+}
+
+// plain8 reports whether none of the 8 bytes in x ends a string or needs
+// a look (a quote, a backslash, a control character). Checking a word at a
+// time makes the long strings of a session description cheap to validate.
+func plain8(x uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	quote := x ^ (lo * '"')
+	bslash := x ^ (lo * '\\')
+	// (v - lo) &^ v & hi is non-zero iff a byte of v is zero (below 0x20
+	// for the first term): the classic "has zero byte" test.
+	return ((x-lo*0x20)&^x|(quote-lo)&^quote|(bslash-lo)&^bslash)&hi == 0
 }
 
 func isHex(c byte) bool {

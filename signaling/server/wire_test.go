@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"testing"
 
@@ -56,6 +57,40 @@ func FuzzDecodeFrame(f *testing.F) {
 		assert.Equal(t, b2, a, "same JSON value as encoding/json")
 		assert.Equal(t, got.Type, back.Type)
 	})
+}
+
+// Every byte that matters inside a string (quote, backslash, control
+// character, non-ASCII) is found wherever it falls in a word of 8, and the
+// result is signaling.Decode's.
+func TestDecodeFrameStringBytes(t *testing.T) {
+	for _, special := range []string{`"`, `\\`, `\n`, `\u00e9`, `\x`, "\x01", "\x1f", "\x7f", "é", "\xff"} {
+		for at := 0; at < 20; at++ {
+			s := repeatX(at) + special + repeatX(19-at)
+			frame := []byte(`{"type":"signal","to":"bob","call":"c","data":{"sdp":"` + s + `"}}`)
+			want, wantErr := signaling.Decode(frame, 0)
+			got, err := decodeFrame(frame, 0)
+			if wantErr != nil {
+				require.Error(t, err, "%q", frame)
+				assert.Equal(t, wantErr.Error(), err.Error())
+				continue
+			}
+			require.NoError(t, err, "%q", frame)
+			assert.JSONEq(t, string(want.Data), string(got.Data))
+		}
+	}
+	word := func(at int, c byte) uint64 {
+		b := []byte("xxxxxxxx")
+		b[at] = c
+		return binary.LittleEndian.Uint64(b)
+	}
+	for at := 0; at < 8; at++ {
+		for _, c := range []byte{'"', '\\', 0, 0x1f} {
+			assert.False(t, plain8(word(at, c)), "%q at %d", c, at)
+		}
+		for _, c := range []byte{' ', '!', '#', '[', ']', 0x7f, 0x80, 0xff} {
+			assert.True(t, plain8(word(at, c)), "%q at %d", c, at)
+		}
+	}
 }
 
 func BenchmarkDecodeFrame(b *testing.B) {
