@@ -134,8 +134,9 @@ func (lc *LocalConn) pump(c *conn) {
 	defer lc.srv.hub.release(c)
 	for {
 		select {
-		case mp := <-c.out:
-			m := *mp
+		case o := <-c.out:
+			m := o.msg
+			c.taken(o, false) // m goes to the user: its data stays with it
 			if m.Type == signaling.TypeReady {
 				lc.down.push(linkItem{msg: m}, true)
 				continue
@@ -169,8 +170,9 @@ func (lc *LocalConn) ended(c *conn) {
 	if code != codeSlowConsumer {
 		for drained := false; !drained; {
 			select {
-			case m := <-c.out:
-				lc.down.push(linkItem{msg: *m}, true)
+			case o := <-c.out:
+				c.taken(o, false)
+				lc.down.push(linkItem{msg: o.msg}, true)
 			default:
 				drained = true
 			}

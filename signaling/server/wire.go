@@ -20,13 +20,19 @@ import (
 // frames: an object whose keys are exactly type/from/to/call/data, whose
 // strings have no escapes, and whose data is an object.
 func decodeFrame(b []byte, max int) (signaling.Message, error) {
-	if m, ok := decodeFast(b, max); ok {
+	return decodeFrameAlias(b, max, false)
+}
+
+// decodeFrameAlias is decodeFrame whose result's Data may point into b
+// (with alias; the caller then keeps b unchanged while the message lives).
+func decodeFrameAlias(b []byte, max int, alias bool) (signaling.Message, error) {
+	if m, ok := decodeFast(b, max, alias); ok {
 		return m, nil
 	}
 	return signaling.Decode(b, max)
 }
 
-func decodeFast(b []byte, max int) (signaling.Message, bool) {
+func decodeFast(b []byte, max int, alias bool) (signaling.Message, bool) {
 	var m signaling.Message
 	if max <= 0 {
 		max = signaling.DefaultMaxMessageSize
@@ -63,10 +69,13 @@ func decodeFast(b []byte, max int) (signaling.Message, bool) {
 			if !ok || ve-vs > signaling.MaxIDLength {
 				return m, false
 			}
+			if key == "type" {
+				m.Type = knownType(b[vs:ve])
+				i = ve + 1
+				break
+			}
 			v := string(b[vs:ve])
 			switch key {
-			case "type":
-				m.Type = signaling.Type(v)
 			case "from":
 				m.From = v
 			case "to":
@@ -83,7 +92,11 @@ func decodeFast(b []byte, max int) (signaling.Message, bool) {
 			if end < 0 {
 				return m, false
 			}
-			m.Data = append(json.RawMessage(nil), b[i:end]...)
+			if alias {
+				m.Data = b[i:end:end]
+			} else {
+				m.Data = append(json.RawMessage(nil), b[i:end]...)
+			}
 			i = end
 		default:
 			return m, false
@@ -105,6 +118,32 @@ func decodeFast(b []byte, max int) (signaling.Message, bool) {
 		return signaling.Message{}, false
 	}
 	return m, true
+}
+
+// knownType returns the Type named by b, without allocating for the
+// protocol's own types.
+func knownType(b []byte) signaling.Type {
+	switch string(b) { // no allocation: compared, not kept
+	case string(signaling.TypeSignal):
+		return signaling.TypeSignal
+	case string(signaling.TypeInvite):
+		return signaling.TypeInvite
+	case string(signaling.TypeRinging):
+		return signaling.TypeRinging
+	case string(signaling.TypeAccept):
+		return signaling.TypeAccept
+	case string(signaling.TypeDecline):
+		return signaling.TypeDecline
+	case string(signaling.TypeBusy):
+		return signaling.TypeBusy
+	case string(signaling.TypeCancel):
+		return signaling.TypeCancel
+	case string(signaling.TypeHangup):
+		return signaling.TypeHangup
+	case string(signaling.TypeRelay):
+		return signaling.TypeRelay
+	}
+	return signaling.Type(b)
 }
 
 func skipWS(b []byte, i int) int {
@@ -351,4 +390,55 @@ func safeString(s string) bool {
 		}
 	}
 	return true
+}
+
+// WebSocket opcodes (RFC 6455 §5.2) of the frames the server writes.
+const (
+	opText  = 0x1
+	opClose = 0x8
+	opPing  = 0x9
+	opPong  = 0xa
+
+	maxFrameHeader = 10 // a server's frames are not masked
+)
+
+// appendWSFrame appends m as one WebSocket text frame to dst.
+func appendWSFrame(dst []byte, m signaling.Message) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, make([]byte, maxFrameHeader)...)
+	dst, err := appendFrame(dst, m)
+	if err != nil {
+		return dst[:start], err
+	}
+	n := len(dst) - start - maxFrameHeader
+	var h [maxFrameHeader]byte
+	hl := frameHeader(&h, opText, n)
+	copy(dst[start+hl:], dst[start+maxFrameHeader:])
+	copy(dst[start:], h[:hl])
+	return dst[:start+hl+n], nil
+}
+
+// appendWSControl appends a control frame (payload at most 125 bytes).
+func appendWSControl(dst []byte, op byte, payload []byte) []byte {
+	var h [maxFrameHeader]byte
+	hl := frameHeader(&h, op, len(payload))
+	return append(append(dst, h[:hl]...), payload...)
+}
+
+// frameHeader writes the header of a final, unmasked frame of n payload
+// bytes and returns its length.
+func frameHeader(h *[maxFrameHeader]byte, op byte, n int) int {
+	h[0] = 0x80 | op
+	switch {
+	case n < 126:
+		h[1] = byte(n)
+		return 2
+	case n <= 0xffff:
+		h[1] = 126
+		binary.BigEndian.PutUint16(h[2:], uint16(n))
+		return 4
+	}
+	h[1] = 127
+	binary.BigEndian.PutUint64(h[2:], uint64(n))
+	return 10
 }
