@@ -202,7 +202,11 @@ func (h *hub) handleFrame(c *conn, raw []byte, buf *[]byte) {
 		h.reject(c, signaling.Message{}, signaling.CodeRateLimited, "rate limit exceeded, message dropped")
 		return
 	}
-	m, err := decodeFrameAlias(raw, h.cfg.MaxMessageSize, buf != nil)
+	decode := signaling.Decode
+	if buf != nil {
+		decode = signaling.DecodeShared
+	}
+	m, err := decode(raw, h.cfg.MaxMessageSize)
 	if err != nil {
 		h.bufs.put(buf)
 		code := signaling.CodeMalformed
