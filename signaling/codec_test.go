@@ -48,6 +48,9 @@ func FuzzDecodeFast(f *testing.F) {
 		}
 		enc, err := AppendEncode(nil, got)
 		require.NoError(t, err)
+		trusted, err := AppendEncodeTrusted(nil, got)
+		require.NoError(t, err)
+		assert.Equal(t, string(enc), string(trusted), "decoded data needs no second check")
 		back, err := decodeSlow(enc, 0)
 		require.NoError(t, err, "%s", enc)
 		std, _ := json.Marshal(got)

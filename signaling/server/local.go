@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"sync"
 	"time"
 
@@ -278,9 +276,9 @@ func (lc *LocalConn) Send(ctx context.Context, m signaling.Message) error {
 	if c == nil || c.isDone() {
 		return signaling.ErrDisconnected
 	}
-	raw, err := json.Marshal(m)
+	raw, err := signaling.AppendEncode(nil, m)
 	if err != nil {
-		return fmt.Errorf("signaling: encode %s: %w", m.Type, err)
+		return err
 	}
 	lc.up.push(linkItem{raw: raw, msg: c}, false)
 	return nil
