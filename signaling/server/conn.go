@@ -43,7 +43,7 @@ type conn struct {
 
 // outMsg is a message queued for a conn. When buf is set, msg.Data points
 // into it: the pooled buffer the frame was read into, which the carrier
-// gives back (release) once the message is written, so that relaying a
+// gives back (taken) once the message is written, so that relaying a
 // message does not copy and allocate its data on the way.
 type outMsg struct {
 	msg signaling.Message
