@@ -162,7 +162,7 @@ func (m Message) Unmarshal(v any) error {
 
 // Encode returns the JSON encoding of m.
 func Encode(m Message) ([]byte, error) {
-	return json.Marshal(m)
+	return AppendEncode(nil, m)
 }
 
 // Decode parses one frame into a Message. It never panics. max is the size
@@ -171,6 +171,25 @@ func Encode(m Message) ([]byte, error) {
 // For ErrUnknownType the returned Message is filled in, so a server can
 // answer with the message's call ID.
 func Decode(b []byte, max int) (Message, error) {
+	if m, ok := decodeFast(b, max, false); ok {
+		return m, nil
+	}
+	return decodeSlow(b, max)
+}
+
+// DecodeShared is Decode without a copy of the data: the returned
+// Message's Data may point into b, which must then stay unchanged while
+// the message is in use. For a caller that reads every frame into a fresh
+// buffer anyway.
+func DecodeShared(b []byte, max int) (Message, error) {
+	if m, ok := decodeFast(b, max, true); ok {
+		return m, nil
+	}
+	return decodeSlow(b, max)
+}
+
+// decodeSlow is Decode through encoding/json, for every frame.
+func decodeSlow(b []byte, max int) (Message, error) {
 	if max <= 0 {
 		max = DefaultMaxMessageSize
 	}

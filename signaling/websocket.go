@@ -1,8 +1,8 @@
 package signaling
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -100,6 +100,7 @@ type Client struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	wmu      sync.Mutex // one writer at a time (gorilla's rule)
+	wbuf     []byte     // encoding buffer, under wmu
 
 	mu     sync.Mutex
 	ws     *websocket.Conn // nil while down
@@ -348,13 +349,21 @@ func (c *Client) serve(ws *websocket.Conn) error {
 		}
 	}()
 	defer func() { close(stopPing); <-pingDone }()
+	var buf bytes.Buffer // reused: Decode copies what the message keeps
 	for {
-		_, b, err := ws.ReadMessage()
+		_, r, err := ws.NextReader()
 		if err != nil {
 			return err
 		}
+		if buf.Cap() > 64<<10 {
+			buf = bytes.Buffer{} // do not pin a rare huge buffer
+		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			return err
+		}
 		extend()
-		m, err := Decode(b, c.cfg.MaxMessageSize)
+		m, err := Decode(buf.Bytes(), c.cfg.MaxMessageSize)
 		if err != nil {
 			c.log.Warn("signaling: bad message from server", "err", err)
 			continue
@@ -384,18 +393,24 @@ func (c *Client) Send(ctx context.Context, m Message) error {
 		return ErrDisconnected
 	}
 	m.From = ""
-	b, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("signaling: encode %s: %w", m.Type, err)
-	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	b, err := AppendEncode(c.wbuf[:0], m)
+	if err != nil {
+		return err
+	}
+	if cap(b) <= 64<<10 { // do not pin a rare huge buffer
+		c.wbuf = b
+	}
 	deadline := time.Now().Add(c.cfg.WriteTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
 	_ = ws.SetWriteDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = ws.NetConn().SetWriteDeadline(time.Now()) })
+	stop := func() bool { return false }
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { _ = ws.NetConn().SetWriteDeadline(time.Now()) })
+	}
 	err = ws.WriteMessage(websocket.TextMessage, b)
 	stop()
 	if err != nil {

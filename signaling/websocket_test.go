@@ -222,3 +222,37 @@ func TestReconnectUnauthorizedIsTerminal(t *testing.T) {
 		_, ok = <-c.Incoming()
 	}
 }
+
+// Send encodes in one pass into a reused buffer: data that is not JSON is
+// refused with a clear error and nothing is sent; messages of any size
+// before and after arrive intact, in order.
+func TestClientSendEncoding(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	_, _ = serveOn(t, ln)
+	url := "ws://" + ln.Addr().String() + "/"
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	dial := func(user string) *signaling.Client {
+		c, err := signaling.Dial(ctx, url+"?user="+user, signaling.DialConfig{})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		require.Equal(t, signaling.TypeReady, next(t, c).Type)
+		return c
+	}
+	alice, bob := dial("alice"), dial("bob")
+
+	bad := signaling.Message{Type: signaling.TypeSignal, To: "bob", Call: "c", Data: []byte(`{"sdp":`)}
+	err = alice.Send(ctx, bad)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "encode signal")
+
+	for _, size := range []int{10, 60 << 10, 100} {
+		data := `{"sdp":"` + strings.Repeat("x", size) + `"}`
+		m := signaling.Message{Type: signaling.TypeSignal, To: "bob", Call: "c", Data: []byte(data)}
+		require.NoError(t, alice.Send(ctx, m))
+		got := next(t, bob)
+		assert.Equal(t, "alice", got.From)
+		assert.JSONEq(t, data, string(got.Data))
+	}
+}

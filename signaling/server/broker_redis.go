@@ -6,23 +6,34 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/dialtone-dev/dialtone/signaling"
 )
 
 // RedisBrokerConfig configures a RedisBroker.
 type RedisBrokerConfig struct {
-	// Prefix starts every key and channel name, so several clusters can
-	// share one Redis. Default "dialtone:".
+	// Prefix starts every key name, so several clusters can share one
+	// Redis. Default "dialtone:". With Redis Cluster, make it a hash tag
+	// (e.g. "{dialtone}:"): delivery reaches a node's stream from a script
+	// that looks the user up, so every key must live in one slot.
 	Prefix string
-	// PresenceTTL is how long a user's presence key lives unless its node
-	// refreshes it (every PresenceTTL/3): a node that dies without leaving
-	// stops owning its users after at most this long. Default 30 s.
+	// PresenceTTL is how long a user's presence key, and a node's liveness
+	// key, live unless their node refreshes them (every PresenceTTL/3): a
+	// node that dies without leaving stops owning its users, and receiving
+	// envelopes, after at most this long. Default 30 s.
 	PresenceTTL time.Duration
+	// StreamMaxLen bounds each node's delivery stream (approximately, XADD
+	// MAXLEN ~): a node that loses its connection to Redis gets, once back,
+	// every envelope sent meanwhile as long as no more than this many were
+	// sent to it. Default 10000.
+	StreamMaxLen int64
 	// Logger receives the broker's logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -31,16 +42,18 @@ type RedisBrokerConfig struct {
 // processes:
 //
 //   - presence: key <prefix>user:<user> = "<conn>|<node>", with a TTL the
-//     claiming node refreshes;
-//   - delivery: one pub/sub channel per node, <prefix>node:<node>, plus
-//     <prefix>all for broadcasts. SendUser looks the user up and publishes
-//     in one server-side script, so a message never goes to a node the
-//     user has already left for another one.
+//     claiming node refreshes; <prefix>alive:<node> says the node runs.
+//   - delivery: one stream per node, <prefix>stream:<node>, plus
+//     <prefix>stream:all for broadcasts. SendUser looks the user up and
+//     appends to its node's stream in one server-side script, so a message
+//     never goes to a node the user has already left for another one.
 //
-// Pub/sub is at-most-once: an envelope published while a node is
-// reconnecting to Redis is lost (a signaling client recovers by its own
-// timers, as after any network loss). The client is owned by the caller:
-// RedisBroker never closes it.
+// Each node reads its streams from the last entry it read, so envelopes
+// sent while its connection to Redis was down are delivered, in order,
+// when it is back (within StreamMaxLen), instead of being lost as with
+// pub/sub. A node starts from an empty stream of its own: a restarted node
+// does not replay what was meant for its previous connections. The client
+// is owned by the caller: RedisBroker never closes it.
 type RedisBroker struct {
 	rdb redis.UniversalClient
 	cfg RedisBrokerConfig
@@ -51,7 +64,6 @@ type RedisBroker struct {
 }
 
 type redisNode struct {
-	ps   *redis.PubSub
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -65,6 +77,9 @@ func NewRedisBroker(rdb redis.UniversalClient, cfg RedisBrokerConfig) *RedisBrok
 	}
 	if cfg.PresenceTTL <= 0 {
 		cfg.PresenceTTL = 30 * time.Second
+	}
+	if cfg.StreamMaxLen <= 0 {
+		cfg.StreamMaxLen = 10000
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -91,20 +106,40 @@ local v = redis.call('GET', KEYS[1])
 if v == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
 return 0`)
-	// KEYS[1] presence key; ARGV[1] node channel prefix, ARGV[2] payload.
-	// Returns the number of subscribers that got it (0: nobody, offline).
+	// KEYS[1] presence key; ARGV[1] stream key prefix, ARGV[2] liveness
+	// key prefix, ARGV[3] payload, ARGV[4] stream max length, ARGV[5]
+	// stream TTL ms. 1 when appended to the user's node's stream, 0 when
+	// the user is connected nowhere (or its node is gone).
 	scriptSendUser = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
 local i = string.find(v, '|', 1, true)
 if not i then return 0 end
-return redis.call('PUBLISH', ARGV[1] .. string.sub(v, i + 1), ARGV[2])`)
+local node = string.sub(v, i + 1)
+if redis.call('EXISTS', ARGV[2] .. node) == 0 then return 0 end
+local stream = ARGV[1] .. node
+redis.call('XADD', stream, 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[3])
+redis.call('PEXPIRE', stream, ARGV[5])
+return 1`)
+	// KEYS[1] stream, KEYS[2] liveness key of its node (or none: always);
+	// ARGV[1] payload, ARGV[2] max length, ARGV[3] stream TTL ms.
+	scriptAppend = redis.NewScript(`
+if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`)
 )
 
-func (b *RedisBroker) userKey(user string) string     { return b.cfg.Prefix + "user:" + user }
-func (b *RedisBroker) nodePrefix() string             { return b.cfg.Prefix + "node:" }
-func (b *RedisBroker) nodeChannel(node string) string { return b.nodePrefix() + node }
-func (b *RedisBroker) allChannel() string             { return b.cfg.Prefix + "all" }
+func (b *RedisBroker) userKey(user string) string    { return b.cfg.Prefix + "user:" + user }
+func (b *RedisBroker) streamPrefix() string          { return b.cfg.Prefix + "stream:" }
+func (b *RedisBroker) nodeStream(node string) string { return b.streamPrefix() + node }
+func (b *RedisBroker) allStream() string             { return b.cfg.Prefix + "stream-all" }
+func (b *RedisBroker) alivePrefix() string           { return b.cfg.Prefix + "alive:" }
+func (b *RedisBroker) aliveKey(node string) string   { return b.alivePrefix() + node }
+
+// streamTTL keeps a stream whose node died without leaving from staying
+// forever: every append extends it.
+func (b *RedisBroker) streamTTL() int64 { return (10 * b.cfg.PresenceTTL).Milliseconds() }
 
 func encodePresence(p Presence) string {
 	return strconv.FormatUint(p.Conn, 10) + "|" + p.Node
@@ -122,8 +157,9 @@ func decodePresence(v string) (Presence, bool) {
 	return Presence{Node: node, Conn: id}, true
 }
 
-// Join implements Broker: it subscribes to the node's channel and the
-// broadcast channel and returns once Redis confirmed both.
+// Join implements Broker: it starts reading the node's stream (emptied:
+// a node with this ID before is gone) and the broadcast stream from its
+// current end, and marks the node alive.
 func (b *RedisBroker) Join(ctx context.Context, node string, deliver func(Envelope)) error {
 	b.mu.Lock()
 	if _, ok := b.nodes[node]; ok {
@@ -134,38 +170,93 @@ func (b *RedisBroker) Join(ctx context.Context, node string, deliver func(Envelo
 	b.nodes[node] = n
 	b.mu.Unlock()
 
-	n.ps = b.rdb.Subscribe(ctx, b.nodeChannel(node), b.allChannel())
-	for confirmed := 0; confirmed < 2; {
-		v, err := n.ps.Receive(ctx)
-		if err != nil {
-			_ = n.ps.Close()
-			b.mu.Lock()
-			delete(b.nodes, node)
-			b.mu.Unlock()
-			return err
-		}
-		if _, ok := v.(*redis.Subscription); ok {
-			confirmed++
-		}
+	fail := func(err error) error {
+		b.mu.Lock()
+		delete(b.nodes, node)
+		b.mu.Unlock()
+		return err
 	}
-	ch := n.ps.Channel(redis.WithChannelSize(1024))
+	var last *redis.XMessageSliceCmd
+	_, err := b.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, b.nodeStream(node))
+		p.Set(ctx, b.aliveKey(node), "1", b.cfg.PresenceTTL)
+		last = p.XRevRangeN(ctx, b.allStream(), "+", "-", 1)
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	allFrom := "0-0"
+	if msgs := last.Val(); len(msgs) > 0 {
+		allFrom = msgs[0].ID
+	}
 	n.wg.Add(2)
 	go func() {
 		defer n.wg.Done()
-		for msg := range ch {
-			var env Envelope
-			if err := json.Unmarshal([]byte(msg.Payload), &env); err != nil {
-				b.cfg.Logger.Warn("signaling: bad envelope from redis", "channel", msg.Channel, "err", err)
-				continue
-			}
-			deliver(env)
-		}
+		b.readLoop(node, n.stop, deliver, "0-0", allFrom)
 	}()
 	go func() {
 		defer n.wg.Done()
 		b.refreshLoop(node, n.stop)
 	}()
 	return nil
+}
+
+// How long one XREAD waits for entries: also how long Leave may wait for
+// the reader to notice it should stop.
+const streamBlock = 200 * time.Millisecond
+
+// readLoop reads the node's and the broadcast streams from the given IDs
+// on, delivering every envelope in order, until stop. After an error
+// (Redis unreachable, connection dropped) it retries with backoff from the
+// last entry it read, so nothing sent meanwhile is lost.
+func (b *RedisBroker) readLoop(node string, stop <-chan struct{}, deliver func(Envelope), nodeFrom, allFrom string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	streams := []string{b.nodeStream(node), b.allStream(), nodeFrom, allFrom}
+	backoff := signaling.Backoff{Initial: 50 * time.Millisecond, Max: 2 * time.Second}
+	failures := 0
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		res, err := b.rdb.XRead(ctx, &redis.XReadArgs{Streams: streams, Count: 256, Block: streamBlock}).Result()
+		if errors.Is(err, redis.Nil) {
+			failures = 0
+			continue // nothing new
+		}
+		if err != nil {
+			failures++
+			b.cfg.Logger.Warn("signaling: reading the cluster stream", "node", node, "attempt", failures, "err", err)
+			t := time.NewTimer(backoff.Delay(failures, rand.Float64()))
+			select {
+			case <-stop:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
+		failures = 0
+		for _, st := range res {
+			at := 2 // the node stream's ID
+			if st.Stream == streams[1] {
+				at = 3
+			}
+			for _, m := range st.Messages {
+				streams[at] = m.ID
+				payload, _ := m.Values["e"].(string)
+				var env Envelope
+				if err := json.Unmarshal([]byte(payload), &env); err != nil {
+					b.cfg.Logger.Warn("signaling: bad envelope from redis", "stream", st.Stream, "err", err)
+					continue
+				}
+				deliver(env)
+			}
+		}
+	}
 }
 
 // refreshLoop keeps the node's presence keys alive.
@@ -186,12 +277,10 @@ func (b *RedisBroker) refreshLoop(node string, stop <-chan struct{}) {
 			}
 		}
 		b.mu.Unlock()
-		if len(mine) == 0 {
-			continue
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.PresenceTTL/3)
 		cmds := make(map[string]*redis.Cmd, len(mine))
 		_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, b.aliveKey(node), "1", b.cfg.PresenceTTL)
 			for u, pr := range mine {
 				cmds[u] = scriptRefresh.Eval(ctx, p, []string{b.userKey(u)}, encodePresence(pr), b.cfg.PresenceTTL.Milliseconds())
 			}
@@ -230,18 +319,16 @@ func (b *RedisBroker) Leave(ctx context.Context, node string) error {
 		return nil
 	}
 	close(n.stop)
-	err := n.ps.Close()
 	n.wg.Wait()
-	if len(mine) > 0 {
-		_, perr := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for u, pr := range mine {
-				scriptRelease.Eval(ctx, p, []string{b.userKey(u)}, encodePresence(pr))
-			}
-			return nil
-		})
-		if perr != nil && !errors.Is(perr, redis.Nil) && err == nil {
-			err = perr
+	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, b.aliveKey(node), b.nodeStream(node))
+		for u, pr := range mine {
+			scriptRelease.Eval(ctx, p, []string{b.userKey(u)}, encodePresence(pr))
 		}
+		return nil
+	})
+	if errors.Is(err, redis.Nil) {
+		err = nil
 	}
 	return err
 }
@@ -288,7 +375,8 @@ func (b *RedisBroker) SendUser(ctx context.Context, user string, env Envelope) (
 	if err != nil {
 		return false, err
 	}
-	n, err := scriptSendUser.Run(ctx, b.rdb, []string{b.userKey(user)}, b.nodePrefix(), payload).Int()
+	n, err := scriptSendUser.Run(ctx, b.rdb, []string{b.userKey(user)},
+		b.streamPrefix(), b.alivePrefix(), payload, b.cfg.StreamMaxLen, b.streamTTL()).Int()
 	if err != nil {
 		return false, err
 	}
@@ -301,7 +389,8 @@ func (b *RedisBroker) SendNode(ctx context.Context, node string, env Envelope) e
 	if err != nil {
 		return err
 	}
-	return b.rdb.Publish(ctx, b.nodeChannel(node), payload).Err()
+	return scriptAppend.Run(ctx, b.rdb, []string{b.nodeStream(node), b.aliveKey(node)},
+		payload, b.cfg.StreamMaxLen, b.streamTTL()).Err()
 }
 
 // Broadcast implements Broker.
@@ -310,5 +399,6 @@ func (b *RedisBroker) Broadcast(ctx context.Context, env Envelope) error {
 	if err != nil {
 		return err
 	}
-	return b.rdb.Publish(ctx, b.allChannel(), payload).Err()
+	return scriptAppend.Run(ctx, b.rdb, []string{b.allStream()},
+		payload, b.cfg.StreamMaxLen, b.streamTTL()).Err()
 }

@@ -2,11 +2,14 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -300,4 +303,165 @@ func TestRedisBrokerPresence(t *testing.T) {
 		require.NoError(t, err)
 		assert.False(t, ok, u)
 	}
+}
+
+// A node whose connection to Redis drops gets, once it is back, every
+// envelope sent to it meanwhile, in order: delivery resumes from the last
+// stream entry it read (pub/sub would have lost them).
+func TestRedisBrokerResumesAfterReconnect(t *testing.T) {
+	addr := startRedis(t)
+	proxy := startProxy(t, addr)
+	direct := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2})
+	t.Cleanup(func() { _ = direct.Close() })
+	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.addr(), Protocol: 2})
+	t.Cleanup(func() { _ = viaProxy.Close() })
+	b1 := NewRedisBroker(direct, RedisBrokerConfig{Prefix: "test:"})
+	b2 := NewRedisBroker(viaProxy, RedisBrokerConfig{Prefix: "test:"})
+	ctx := context.Background()
+	got := make(chan Envelope, 16)
+	require.NoError(t, b2.Join(ctx, "n2", func(e Envelope) { got <- e }))
+	t.Cleanup(func() { _ = b2.Leave(ctx, "n2") })
+	_, err := b2.Claim(ctx, "bob", Presence{Node: "n2", Conn: 1})
+	require.NoError(t, err)
+
+	sendSeq := func(i int) {
+		t.Helper()
+		data, err := json.Marshal(map[string]int{"seq": i})
+		require.NoError(t, err)
+		m := &signaling.Message{Type: signaling.TypeSignal, From: "alice", To: "bob", Call: "c", Data: data}
+		ok, err := b1.SendUser(ctx, "bob", Envelope{Kind: EnvelopeDeliver, Origin: "n1", Msg: m})
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	recvSeq := func(i int) {
+		t.Helper()
+		select {
+		case e := <-got:
+			require.NotNil(t, e.Msg)
+			assert.JSONEq(t, fmt.Sprintf(`{"seq":%d}`, i), string(e.Msg.Data))
+		case <-time.After(waitFor):
+			require.FailNow(t, "no envelope", "seq %d", i)
+		}
+	}
+	sendSeq(0)
+	recvSeq(0)
+
+	proxy.cut() // n2 loses Redis and cannot reconnect until resume
+	for i := 1; i <= 5; i++ {
+		sendSeq(i)
+	}
+	proxy.resume()
+	for i := 1; i <= 5; i++ {
+		recvSeq(i)
+	}
+	sendSeq(6)
+	recvSeq(6)
+}
+
+// tcpProxy forwards connections to a target; cut drops them all and
+// refuses new ones until resume.
+type tcpProxy struct {
+	ln     net.Listener
+	target string
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	paused bool
+}
+
+func startProxy(t *testing.T, target string) *tcpProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &tcpProxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.cut()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *tcpProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *tcpProxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		p.mu.Lock()
+		if p.paused {
+			p.mu.Unlock()
+			_ = c.Close()
+			_ = up.Close()
+			continue
+		}
+		p.conns[c], p.conns[up] = struct{}{}, struct{}{}
+		p.mu.Unlock()
+		for _, pair := range [][2]net.Conn{{c, up}, {up, c}} {
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				_, _ = io.Copy(pair[0], pair[1])
+				_ = pair[0].Close()
+				_ = pair[1].Close()
+			}()
+		}
+	}
+}
+
+func (p *tcpProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.paused = true
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	clear(p.conns)
+}
+
+func (p *tcpProxy) resume() {
+	p.mu.Lock()
+	p.paused = false
+	p.mu.Unlock()
+}
+
+// A node that stops refreshing its liveness (it died without leaving)
+// stops receiving after PresenceTTL: its users are then offline.
+func TestRedisBrokerDeadNode(t *testing.T) {
+	addr := startRedis(t)
+	proxy := startProxy(t, addr)
+	direct := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2})
+	t.Cleanup(func() { _ = direct.Close() })
+	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.addr(), Protocol: 2})
+	t.Cleanup(func() { _ = viaProxy.Close() })
+	cfg := RedisBrokerConfig{Prefix: "test:", PresenceTTL: 300 * time.Millisecond}
+	b1, b2 := NewRedisBroker(direct, cfg), NewRedisBroker(viaProxy, cfg)
+	ctx := context.Background()
+	require.NoError(t, b2.Join(ctx, "n2", func(Envelope) {}))
+	t.Cleanup(func() { _ = b2.Leave(ctx, "n2") })
+	// The user's presence is kept by another node's claim: only n2's
+	// liveness decides.
+	_, err := b1.Claim(ctx, "bob", Presence{Node: "n2", Conn: 1})
+	require.NoError(t, err)
+	env := Envelope{Kind: EnvelopeDeliver, Origin: "n1", Msg: &signaling.Message{Type: signaling.TypeSignal, To: "bob"}}
+	ok, err := b1.SendUser(ctx, "bob", env)
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	proxy.cut() // n2 is gone as far as Redis can tell
+	require.Eventually(t, func() bool {
+		ok, err := b1.SendUser(ctx, "bob", env)
+		return err == nil && !ok
+	}, waitFor, 20*time.Millisecond)
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/time/rate"
 
@@ -16,8 +17,16 @@ type conn struct {
 	user string
 	// out holds pointers: a queue of SendQueue (256) Messages by value
 	// would cost ~22 KB per connection, idle or not.
-	out  chan *signaling.Message
+	out  chan *outMsg
 	done chan struct{} // closed when the conn ends, for whatever reason
+	// queued counts messages enqueued and not yet written; the carrier
+	// decrements it after each write. While it is zero the router may
+	// write to the carrier directly (direct), keeping the order.
+	queued atomic.Int64
+	// direct, when set (before attach), lets the router write a message
+	// itself instead of waking the carrier's writer.
+	direct directWriter
+	bufs   *bufPool
 
 	limiter *rate.Limiter // messages accepted
 	strikes *rate.Limiter // rejected messages tolerated
@@ -32,20 +41,60 @@ type conn struct {
 	final *signaling.Message // last message to write before closing
 }
 
+// outMsg is a message queued for a conn. When buf is set, msg.Data points
+// into it: the pooled buffer the frame was read into, which the carrier
+// gives back (taken) once the message is written, so that relaying a
+// message does not copy and allocate its data on the way.
+type outMsg struct {
+	msg signaling.Message
+	buf *[]byte
+}
+
+// directWriter is a carrier that can take a message from the routing
+// goroutine without blocking it: a socket write that does not wait (what
+// the socket does not take at once is left to the carrier's writer).
+// Writing there saves waking the writer goroutine for every message.
+type directWriter interface {
+	// claim reserves the carrier's writes; false when it is busy writing
+	// or cannot take messages this way now.
+	claim() bool
+	// write writes m and ends the claim. It never blocks.
+	write(m signaling.Message)
+}
+
 // enqueue queues m without blocking; false when the queue is full or the
 // conn has ended.
 func (c *conn) enqueue(m signaling.Message) bool {
+	return c.enqueueBuf(m, nil)
+}
+
+// enqueueBuf is enqueue for a message whose data points into buf (see
+// outMsg); on success buf belongs to the conn's carrier.
+func (c *conn) enqueueBuf(m signaling.Message, buf *[]byte) bool {
 	select {
 	case <-c.done:
 		return false
 	default:
 	}
+	c.queued.Add(1)
 	select {
-	case c.out <- &m:
+	case c.out <- &outMsg{msg: m, buf: buf}:
 		return true
 	default:
+		c.queued.Add(-1)
 		return false
 	}
+}
+
+// taken is called by the carrier for each message it took from out, once
+// written (or given up on). With reuse, o's buffer goes back to the pool;
+// without, it stays with the message (a carrier that hands the Message on).
+func (c *conn) taken(o *outMsg, reuse bool) {
+	c.queued.Add(-1)
+	if reuse && o.buf != nil {
+		c.bufs.put(o.buf)
+	}
+	o.buf = nil
 }
 
 // end ends the conn once. code "" means a quiet end (the carrier went
@@ -80,5 +129,33 @@ func (c *conn) isDone() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// bufPool recycles frame buffers: the buffer a frame is read into travels
+// with its message to the recipient's writer, which gives it back.
+type bufPool struct {
+	p sync.Pool
+}
+
+// Buffers above this are left to the garbage collector: a rare large
+// message must not pin its buffer in the pool.
+const (
+	bufInitial = 4 << 10
+	bufMaxKept = 16 << 10
+)
+
+func (p *bufPool) get() *[]byte {
+	if b, ok := p.p.Get().(*[]byte); ok {
+		*b = (*b)[:0]
+		return b
+	}
+	b := make([]byte, 0, bufInitial)
+	return &b
+}
+
+func (p *bufPool) put(b *[]byte) {
+	if b != nil && cap(*b) <= bufMaxKept {
+		p.p.Put(b)
 	}
 }

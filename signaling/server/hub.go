@@ -42,6 +42,7 @@ type hub struct {
 	stats     Stats
 
 	metrics *metrics
+	bufs    bufPool
 
 	// Cluster (nil broker: single node). See broker.go.
 	broker    Broker
@@ -82,7 +83,8 @@ func (h *hub) newConn(user string, kill func()) *conn {
 	return &conn{
 		id:      id,
 		user:    user,
-		out:     make(chan *signaling.Message, h.cfg.SendQueue),
+		out:     make(chan *outMsg, h.cfg.SendQueue),
+		bufs:    &h.bufs,
 		done:    make(chan struct{}),
 		limiter: rate.NewLimiter(h.cfg.RateLimit, h.cfg.RateBurst),
 		strikes: rate.NewLimiter(1, h.cfg.MaxStrikes),
@@ -184,15 +186,29 @@ func (h *hub) release(c *conn) {
 
 // handle processes one frame received on c. It never blocks.
 func (h *hub) handle(c *conn, raw []byte) {
+	h.handleFrame(c, raw, nil)
+}
+
+// handleFrame is handle for a frame read into buf (raw is *buf), which it
+// takes over: the decoded message's data points into buf, and buf goes back
+// to the pool once the message has been written to its recipient.
+func (h *hub) handleFrame(c *conn, raw []byte, buf *[]byte) {
 	if c.isDone() {
+		h.bufs.put(buf)
 		return
 	}
 	if !c.limiter.Allow() {
+		h.bufs.put(buf)
 		h.reject(c, signaling.Message{}, signaling.CodeRateLimited, "rate limit exceeded, message dropped")
 		return
 	}
-	m, err := decodeFrame(raw, h.cfg.MaxMessageSize)
+	decode := signaling.Decode
+	if buf != nil {
+		decode = signaling.DecodeShared
+	}
+	m, err := decode(raw, h.cfg.MaxMessageSize)
 	if err != nil {
+		h.bufs.put(buf)
 		code := signaling.CodeMalformed
 		switch {
 		case errors.Is(err, signaling.ErrTooLarge):
@@ -205,13 +221,16 @@ func (h *hub) handle(c *conn, raw []byte) {
 		h.reject(c, m, code, err.Error())
 		return
 	}
-	h.handleMessage(c, m)
+	if !h.handleMessage(c, m, buf) {
+		h.bufs.put(buf)
+	}
 }
 
-func (h *hub) handleMessage(c *conn, m signaling.Message) {
+// handleMessage acts on a decoded message; true when it took over buf.
+func (h *hub) handleMessage(c *conn, m signaling.Message, buf *[]byte) bool {
 	if m.Type.ServerOnly() {
 		h.reject(c, m, signaling.CodeForbiddenType, fmt.Sprintf("%q is sent by the server only", m.Type))
-		return
+		return false
 	}
 	m.From = c.user // never trust the client's from
 	if m.Type == signaling.TypeRelay {
@@ -222,43 +241,61 @@ func (h *hub) handleMessage(c *conn, m signaling.Message) {
 			h.stats.Relay++
 			h.mu.Unlock()
 		}
-		return
+		return false
 	}
 	switch {
 	case m.To == "":
 		h.reject(c, m, signaling.CodeMissingTo, "a "+string(m.Type)+" needs \"to\"")
-		return
+		return false
 	case m.Call == "":
 		h.reject(c, m, signaling.CodeMissingCall, "a "+string(m.Type)+" needs \"call\"")
-		return
+		return false
 	case ValidateUser(m.To) != nil:
 		h.reject(c, m, signaling.CodeBadRecipient, "\"to\" is not a valid user ID")
-		return
+		return false
 	}
-	h.route(c, m)
+	h.route(c, m, buf)
+	return true
 }
 
 // route delivers m (already validated, from set) to its recipient or
-// handles the recipient's absence.
-func (h *hub) route(c *conn, m signaling.Message) {
+// handles the recipient's absence. It takes over buf (m.Data may point
+// into it; nil if not).
+func (h *hub) route(c *conn, m signaling.Message, buf *[]byte) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if dst := h.users[m.To]; dst != nil {
-		if dst.enqueue(m) {
-			h.stats.Routed++
-			h.metrics.routedInc(m.Type)
-			if m.Type == signaling.TypeInvite {
-				h.sendLocked(c, signaling.Message{Type: signaling.TypeWaiting, From: m.To, To: c.user, Call: m.Call})
-			}
+		// With nothing queued for dst, write it from here: the message
+		// cannot overtake an earlier one, and no writer has to be woken.
+		if d := dst.direct; d != nil && dst.queued.Load() == 0 && d.claim() {
+			h.routedLocked(c, m)
+			h.mu.Unlock()
+			d.write(m)
+			h.bufs.put(buf)
+			return
+		}
+		if dst.enqueueBuf(m, buf) {
+			h.routedLocked(c, m)
+			h.mu.Unlock()
 			return
 		}
 		h.endSlowLocked(dst)
 	}
+	defer h.mu.Unlock()
 	if h.broker != nil {
 		h.routeRemoteLocked(m)
 		return
 	}
 	h.absentLocked(c, m)
+}
+
+// routedLocked counts a message handed to its recipient's conn and answers
+// an invite `waiting`.
+func (h *hub) routedLocked(c *conn, m signaling.Message) {
+	h.stats.Routed++
+	h.metrics.routedInc(m.Type)
+	if m.Type == signaling.TypeInvite {
+		h.sendLocked(c, signaling.Message{Type: signaling.TypeWaiting, From: m.To, To: c.user, Call: m.Call})
+	}
 }
 
 // absentLocked handles m for a recipient connected nowhere: keep it for a

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"sync"
 	"time"
 
@@ -134,8 +132,9 @@ func (lc *LocalConn) pump(c *conn) {
 	defer lc.srv.hub.release(c)
 	for {
 		select {
-		case mp := <-c.out:
-			m := *mp
+		case o := <-c.out:
+			m := o.msg
+			c.taken(o, false) // m goes to the user: its data stays with it
 			if m.Type == signaling.TypeReady {
 				lc.down.push(linkItem{msg: m}, true)
 				continue
@@ -169,8 +168,9 @@ func (lc *LocalConn) ended(c *conn) {
 	if code != codeSlowConsumer {
 		for drained := false; !drained; {
 			select {
-			case m := <-c.out:
-				lc.down.push(linkItem{msg: *m}, true)
+			case o := <-c.out:
+				c.taken(o, false)
+				lc.down.push(linkItem{msg: o.msg}, true)
 			default:
 				drained = true
 			}
@@ -276,9 +276,9 @@ func (lc *LocalConn) Send(ctx context.Context, m signaling.Message) error {
 	if c == nil || c.isDone() {
 		return signaling.ErrDisconnected
 	}
-	raw, err := json.Marshal(m)
+	raw, err := signaling.AppendEncode(nil, m)
 	if err != nil {
-		return fmt.Errorf("signaling: encode %s: %w", m.Type, err)
+		return err
 	}
 	lc.up.push(linkItem{raw: raw, msg: c}, false)
 	return nil

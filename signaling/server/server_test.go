@@ -439,8 +439,14 @@ func TestSlowWebSocketConsumer(t *testing.T) {
 	m := msg(t, signaling.TypeSignal, "slow", "c", big)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	for s.Online("slow") && ctx.Err() == nil {
+	// One message in flight at a time: once slow is cut off, alice gets a
+	// single `offline`, never a burst that could overflow her own queue.
+	for sent := uint64(1); s.Online("slow") && ctx.Err() == nil; sent++ {
 		require.NoError(t, alice.Send(ctx, m))
+		require.Eventually(t, func() bool {
+			st := s.Stats()
+			return st.Routed+st.Offline >= sent
+		}, waitFor, 100*time.Microsecond)
 		for len(alice.Incoming()) > 0 {
 			<-alice.Incoming()
 		}

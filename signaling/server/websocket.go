@@ -1,12 +1,13 @@
 package server
 
 import (
-	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -27,7 +28,8 @@ func newUpgrader(s *Server) wsUpgrader {
 		HandshakeTimeout: s.cfg.WriteTimeout,
 		ReadBufferSize:   4096,
 		WriteBufferSize:  4096,
-		// Idle connections hold no write buffer: one is taken per message.
+		// gorilla writes only the handshake (frames go through wsWriter):
+		// connections hold no write buffer of its.
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     check,
 	}}
@@ -94,6 +96,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	netConn := ws.NetConn()
 	c := s.hub.newConn(user, func() { _ = netConn.Close() })
+	wr := newWSWriter(netConn, s.cfg.WriteTimeout, &s.hub.bufs)
+	if wr.raw != nil {
+		c.direct = wr
+	}
 	if err := s.hub.attach(c); err != nil {
 		_ = ws.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.CloseGoingAway, signaling.CodeShutdown),
@@ -103,17 +109,17 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	// Serve on fresh goroutines and return: the HTTP server's goroutine,
 	// with its grown stack and request buffers, is not kept per connection.
-	go s.wsServe(ws, c)
+	go s.wsServe(ws, wr, c)
 }
 
 // wsServe runs an attached connection until it ends, then releases it.
-func (s *Server) wsServe(ws *websocket.Conn, c *conn) {
+func (s *Server) wsServe(ws *websocket.Conn, wr *wsWriter, c *conn) {
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		s.wsWrite(ws, c)
+		s.wsWrite(wr, c)
 	}()
-	s.wsRead(ws, c)
+	s.wsRead(ws, wr, c)
 	s.hub.detach(c)
 	<-writerDone
 	_ = ws.Close()
@@ -123,26 +129,40 @@ func (s *Server) wsServe(ws *websocket.Conn, c *conn) {
 
 // wsRead reads frames until the socket fails, enforcing the size limits:
 // over MaxMessageSize the message is rejected and the connection stays;
-// over 8× the socket is closed by gorilla (close 1009).
-func (s *Server) wsRead(ws *websocket.Conn, c *conn) {
+// over 8× the socket is closed by gorilla (close 1009). Each frame is read
+// into a pooled buffer that the hub takes over. gorilla only reads: pongs
+// and the answer to a close go through wr like every other frame.
+func (s *Server) wsRead(ws *websocket.Conn, wr *wsWriter, c *conn) {
 	max := s.cfg.MaxMessageSize
 	ws.SetReadLimit(int64(max) * 8)
 	extend := func() { _ = ws.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout)) }
 	extend()
 	ws.SetPongHandler(func(string) error { extend(); return nil })
-	buf := new(bytes.Buffer)
+	ws.SetPingHandler(func(data string) error {
+		_ = wr.control(opPong, []byte(data))
+		return nil
+	})
+	ws.SetCloseHandler(func(code int, _ string) error {
+		var reply []byte
+		if code != websocket.CloseNoStatusReceived {
+			reply = websocket.FormatCloseMessage(code, "")
+		}
+		_ = wr.control(opClose, reply)
+		return nil
+	})
 	for {
 		typ, r, err := ws.NextReader()
 		if err != nil {
 			return
 		}
 		extend()
-		buf.Reset()
-		n, err := io.Copy(buf, io.LimitReader(r, int64(max)+1))
+		buf := s.hub.bufs.get()
+		*buf, err = readAtMost(r, *buf, max+1)
 		if err != nil {
 			return
 		}
-		if n > int64(max) {
+		if len(*buf) > max {
+			s.hub.bufs.put(buf)
 			if _, err := io.Copy(io.Discard, r); err != nil {
 				return
 			}
@@ -150,60 +170,107 @@ func (s *Server) wsRead(ws *websocket.Conn, c *conn) {
 			continue
 		}
 		if typ != websocket.TextMessage {
+			s.hub.bufs.put(buf)
 			s.hub.reject(c, signaling.Message{}, signaling.CodeMalformed, "binary frames are not accepted")
 			continue
 		}
-		s.hub.handle(c, buf.Bytes())
+		s.hub.handleFrame(c, *buf, buf)
 	}
 }
+
+// readAtMost appends r's content to b until r ends or b holds limit bytes.
+func readAtMost(r io.Reader, b []byte, limit int) ([]byte, error) {
+	for len(b) < limit {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):min(cap(b), limit)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+// Most frames a writer puts in one write: queued messages go out together.
+const maxBatch = 64 << 10
 
 // wsWrite drains the conn's queue to the socket and pings. When the core
 // ends the conn it writes the final word and a close frame and leaves the
 // reader a second to receive the peer's close (closing at once could reset
-// the connection before the peer read the reason). On a write failure it
-// closes the socket, which stops wsRead.
-func (s *Server) wsWrite(ws *websocket.Conn, c *conn) {
+// the connection before the peer read the reason). On a write failure the
+// socket is closed, which stops wsRead.
+func (s *Server) wsWrite(wr *wsWriter, c *conn) {
 	ping := time.NewTicker(s.cfg.PingInterval)
 	defer ping.Stop()
-	var buf []byte // reused: one encoding per message, no allocation once grown
-	write := func(m signaling.Message) error {
-		var err error
-		buf, err = appendFrame(buf[:0], m)
-		if err != nil {
-			return err
+	var taken []*outMsg
+	// write sends o and whatever else is queued by now, in one write.
+	write := func(o *outMsg) error {
+		// A pooled buffer: an idle connection keeps none.
+		buf := s.hub.bufs.get()
+		defer s.hub.bufs.put(buf)
+		batch := *buf
+		defer func() { *buf = batch }()
+		taken = taken[:0]
+		for o != nil {
+			var err error
+			if batch, err = appendWSFrame(batch, o.msg); err != nil {
+				s.cfg.Logger.Error("signaling: encode", "type", o.msg.Type, "err", err)
+			}
+			taken = append(taken, o)
+			o = nil
+			if len(batch) < maxBatch {
+				select {
+				case o = <-c.out:
+				default:
+				}
+			}
 		}
-		if cap(buf) > 64<<10 {
-			defer func() { buf = nil }() // do not pin a rare huge buffer
+		wr.mu.Lock()
+		err := wr.writeLocked(batch)
+		for _, o := range taken {
+			c.taken(o, true)
 		}
-		_ = ws.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		return ws.WriteMessage(websocket.TextMessage, buf)
+		wr.mu.Unlock()
+		clear(taken)
+		return err
 	}
 	for {
 		select {
-		case m := <-c.out:
-			if err := write(*m); err != nil {
+		case o := <-c.out:
+			if err := write(o); err != nil {
 				s.hub.detach(c)
-				_ = ws.Close()
+				return
+			}
+		case <-wr.kick:
+			wr.mu.Lock()
+			err := wr.writeLocked(nil)
+			wr.mu.Unlock()
+			if err != nil {
+				s.hub.detach(c)
 				return
 			}
 		case <-ping.C:
-			if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.cfg.WriteTimeout)); err != nil {
+			if err := wr.control(opPing, nil); err != nil {
 				s.hub.detach(c)
-				_ = ws.Close()
 				return
 			}
 		case <-c.done:
 			code, final := c.endState()
 			if code == "" {
-				return // the reader is gone: nothing to say
+				wr.stop() // the reader is gone: nothing to say
+				return
 			}
 			if code != codeSlowConsumer {
 				// Messages queued before the end still go out, then the reason.
 				for drained := false; !drained; {
 					select {
-					case m := <-c.out:
-						if write(*m) != nil {
-							_ = ws.Close()
+					case o := <-c.out:
+						if write(o) != nil {
 							return
 						}
 					default:
@@ -211,15 +278,149 @@ func (s *Server) wsWrite(ws *websocket.Conn, c *conn) {
 					}
 				}
 			}
-			if final != nil && write(*final) != nil {
-				_ = ws.Close()
+			if final != nil {
+				c.queued.Add(1) // as if queued: write counts it out
+			}
+			if final != nil && write(&outMsg{msg: *final}) != nil {
 				return
 			}
-			_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeCode(code), code),
-				time.Now().Add(s.cfg.WriteTimeout))
+			_ = wr.control(opClose, websocket.FormatCloseMessage(closeCode(code), code))
+			wr.stop()
 			// Give the peer a moment to answer the close, then cut.
-			_ = ws.SetReadDeadline(time.Now().Add(time.Second))
+			_ = wr.nc.SetReadDeadline(time.Now().Add(time.Second))
 			return
 		}
 	}
+}
+
+// wsWriter writes a WebSocket connection's frames to its socket. Whoever
+// writes holds mu: the conn's writer goroutine (queued messages, pings,
+// the close), its reader (pongs, the answer to a close), or a router
+// between claim and write (one message, without waiting: directWriter).
+// gorilla's Conn only reads.
+type wsWriter struct {
+	nc      net.Conn
+	raw     syscall.RawConn // nil: no writes without waiting (TLS, other systems)
+	timeout time.Duration
+	bufs    *bufPool
+	kick    chan struct{} // asks the writer goroutine to finish rest
+
+	mu      sync.Mutex
+	rest    *[]byte // a frame the socket did not take at once: (*rest)[off:] is unsent
+	off     int
+	stopped bool  // a close frame went out, or the writer is gone: no more frames
+	err     error // the write that failed; no more frames
+}
+
+func newWSWriter(nc net.Conn, timeout time.Duration, bufs *bufPool) *wsWriter {
+	w := &wsWriter{nc: nc, timeout: timeout, bufs: bufs, kick: make(chan struct{}, 1)}
+	if sc, ok := nc.(syscall.Conn); ok && canTryWrite {
+		if raw, err := sc.SyscallConn(); err == nil {
+			w.raw = raw
+		}
+	}
+	return w
+}
+
+// claim implements directWriter.
+func (w *wsWriter) claim() bool {
+	if !w.mu.TryLock() {
+		return false
+	}
+	if w.rest != nil || w.stopped || w.err != nil {
+		w.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+// write implements directWriter: it writes what the socket takes now and
+// leaves the rest of the frame to the writer goroutine.
+func (w *wsWriter) write(m signaling.Message) {
+	defer w.mu.Unlock()
+	buf := w.bufs.get()
+	b, err := appendWSFrame(*buf, m)
+	*buf = b
+	if err != nil {
+		w.bufs.put(buf)
+		return
+	}
+	n, err := tryWrite(w.raw, b)
+	if err != nil {
+		w.bufs.put(buf)
+		w.fail(err)
+		return
+	}
+	if n == len(b) {
+		w.bufs.put(buf)
+		return
+	}
+	w.rest, w.off = buf, n
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// writeLocked writes b (whole frames) after any rest, waiting at most the
+// write timeout.
+func (w *wsWriter) writeLocked(b []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.stopped {
+		return net.ErrClosed
+	}
+	if w.rest == nil && len(b) == 0 {
+		return nil
+	}
+	_ = w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
+	if w.rest != nil {
+		_, err := w.nc.Write((*w.rest)[w.off:])
+		w.bufs.put(w.rest)
+		w.rest = nil
+		if err != nil {
+			w.fail(err)
+			return err
+		}
+	}
+	if len(b) > 0 {
+		if _, err := w.nc.Write(b); err != nil {
+			w.fail(err)
+			return err
+		}
+	}
+	// No deadline between writes: a write that must not wait (tryWrite)
+	// would fail on a past one.
+	_ = w.nc.SetWriteDeadline(time.Time{})
+	return nil
+}
+
+// control writes a control frame (after anything pending). A close frame
+// is the last frame written.
+func (w *wsWriter) control(op byte, payload []byte) error {
+	var b [maxFrameHeader + 125]byte
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	err := w.writeLocked(appendWSControl(b[:0], op, payload))
+	if op == opClose {
+		w.stopped = true
+	}
+	return err
+}
+
+// stop ends writing: nothing more is written, by anyone.
+func (w *wsWriter) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.bufs.put(w.rest)
+	w.rest = nil
+	w.mu.Unlock()
+}
+
+// fail records a failed write and closes the socket, which ends the reader
+// and, through it, the conn.
+func (w *wsWriter) fail(err error) {
+	w.err = err
+	_ = w.nc.Close()
 }

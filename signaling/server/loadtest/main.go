@@ -3,8 +3,10 @@
 // WebSocket clients, pairs them, and has every client answer each `signal`
 // from its peer with one of its own (one message in flight per client),
 // for a while. It prints relayed messages per second, one-way latency
-// (p50/p99, client send → peer receive through the server) and the
-// process RSS. With -idle N a child process opens N idle authenticated
+// (p50/p99, client send → peer receive through the server), the read and
+// write system calls per relayed message (Linux), how long goroutines
+// waited to run (with the CPU saturated, most of the latency is that
+// queueing) and the process RSS. With -idle N a child process opens N idle authenticated
 // connections and the server's RSS growth per connection is printed.
 //
 //	go run ./signaling/server/loadtest -clients 200 -duration 10s -size 2048
@@ -23,12 +25,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -120,6 +124,51 @@ func raiseFileLimit(conns int) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur < want {
 		fmt.Fprintf(os.Stderr, "loadtest: file limit %d, %d wanted (%v)\n", lim.Cur, want, err)
 	}
+}
+
+// readIO reads the counters of /proc/self/io (nil where there is none).
+func readIO() map[string]int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return nil
+	}
+	m := make(map[string]int64)
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ": "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			m[k] = n
+		}
+	}
+	return m
+}
+
+// cpuTicks returns the busy clock ticks of the whole machine and of this
+// process, from /proc/stat and /proc/self/stat (zeros where there are none).
+func cpuTicks() (busy, self int64) {
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+		for i := 1; i < len(f) && i <= 8; i++ {
+			if i == 4 || i == 5 {
+				continue // idle, iowait
+			}
+			n, _ := strconv.ParseInt(f[i], 10, 64)
+			busy += n
+		}
+	}
+	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
+		// Fields after the command name (which may hold spaces): utime and
+		// stime are the 12th and 13th.
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
+			f := strings.Fields(string(b[i+1:]))
+			if len(f) > 12 {
+				u, _ := strconv.ParseInt(f[11], 10, 64)
+				s, _ := strconv.ParseInt(f[12], 10, 64)
+				self = u + s
+			}
+		}
+	}
+	return busy, self
 }
 
 // rssKB reads VmRSS from /proc/self/status.
@@ -231,6 +280,9 @@ func active(url string, n int, duration time.Duration, size int, mode, cpuprof s
 		}
 		defer pprof.StopCPUProfile()
 	}
+	sched0 := schedLatencies()
+	io0 := readIO()
+	busy0, self0 := cpuTicks()
 	running.Store(true)
 	t0 := time.Now()
 	close(start)
@@ -242,6 +294,9 @@ func active(url string, n int, duration time.Duration, size int, mode, cpuprof s
 	}
 	running.Store(false)
 	elapsed := time.Since(t0)
+	sched := schedLatencies().minus(sched0)
+	io1 := readIO()
+	busy1, self1 := cpuTicks()
 	rss := rssKB()
 	for _, c := range closers {
 		c()
@@ -267,8 +322,70 @@ func active(url string, n int, duration time.Duration, size int, mode, cpuprof s
 	}
 	fmt.Printf("relayed %d messages in %v: %.0f msg/s\n", total, elapsed.Round(time.Millisecond), float64(total)/elapsed.Seconds())
 	fmt.Printf("latency p50 %v  p99 %v  p99.9 %v  max %v\n", pct(0.50), pct(0.99), pct(0.999), pct(1))
+	if total > 0 && io0 != nil && io1 != nil {
+		fmt.Printf("syscalls per relayed message: %.2f read, %.2f write\n",
+			float64(io1["syscr"]-io0["syscr"])/float64(total), float64(io1["syscw"]-io0["syscw"])/float64(total))
+	}
+	fmt.Printf("scheduler latency (runnable → running) p50 %v  p99 %v\n", sched.quantile(0.5), sched.quantile(0.99))
+	if busy1 > busy0 {
+		// Another program's load skews the numbers: say so.
+		other := float64((busy1-busy0)-(self1-self0)) / float64(busy1-busy0)
+		fmt.Printf("CPU used by other processes during the run: %.0f%%\n", 100*max(other, 0))
+	}
 	fmt.Printf("RSS %d KB (server and %d clients in one process)\n", rss, n)
 	return nil
+}
+
+// histogram is a snapshot of a runtime/metrics histogram.
+type histogram struct {
+	counts  []uint64
+	buckets []float64
+}
+
+// schedLatencies reads how long goroutines waited runnable before running:
+// with the CPU saturated, relay latency is mostly this queueing.
+func schedLatencies() histogram {
+	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return histogram{}
+	}
+	h := s[0].Value.Float64Histogram()
+	return histogram{counts: slices.Clone(h.Counts), buckets: h.Buckets}
+}
+
+func (h histogram) minus(o histogram) histogram {
+	d := histogram{counts: slices.Clone(h.counts), buckets: h.buckets}
+	for i := range d.counts {
+		if i < len(o.counts) {
+			d.counts[i] -= o.counts[i]
+		}
+	}
+	return d
+}
+
+// quantile returns the upper bound of the bucket holding quantile q.
+func (h histogram) quantile(q float64) time.Duration {
+	var total uint64
+	for _, c := range h.counts {
+		total += c
+	}
+	if total == 0 {
+		return 0
+	}
+	want := uint64(q * float64(total))
+	var n uint64
+	for i, c := range h.counts {
+		n += c
+		if n > want {
+			upper := h.buckets[i+1]
+			if math.IsInf(upper, 1) {
+				upper = h.buckets[i]
+			}
+			return time.Duration(upper * float64(time.Second)).Round(time.Microsecond)
+		}
+	}
+	return 0
 }
 
 // record counts a received message and its latency.
