@@ -26,8 +26,10 @@ type ReceiverConfig struct {
 	// MinDelay and MaxDelay bound the target jitter-buffer delay: the time
 	// the timeliest packets wait between arrival and playout (defaults 10 ms
 	// and 200 ms). The target follows three times the RFC 3550 jitter,
-	// grows by the lateness of late packets, and by one frame under loss
-	// with an FEC codec.
+	// grows by the lateness of late packets (decaying 20 ms/s), covers the
+	// 99.5th percentile of recent delay peaks (about the last 500 packets,
+	// so peaks that recur are held), and adds one frame under loss with an
+	// FEC codec.
 	MinDelay, MaxDelay time.Duration
 	// VAD configures voice activity detection on the received audio.
 	VAD VADConfig
