@@ -83,6 +83,8 @@ type jitterState struct {
 	floorAt     time.Time
 	relHist     [relBuckets]float64
 	relTotal    float64
+	relWeight   float64 // weight of the next packet: grows instead of old ones shrinking
+	relCount    int
 	haveTransit bool
 	jitter      float64
 	clock       float64
@@ -128,7 +130,7 @@ func (j *jitterState) reset() {
 	j.packets = j.packets[:0]
 	j.havePkts, j.started, j.haveTransit = false, false, false
 	j.debt, j.winHave, j.winAudio, j.winSlack = 0, false, 0, j.winSlack[:0]
-	j.floorAt, j.relHist, j.relTotal = time.Time{}, [relBuckets]float64{}, 0
+	j.floorAt, j.relHist, j.relTotal, j.relWeight, j.relCount = time.Time{}, [relBuckets]float64{}, 0, 0, 0
 }
 
 func (j *jitterState) alloc(n int) []byte {
@@ -311,11 +313,22 @@ func (j *jitterState) recordRelDelay(transit float64, now time.Time) {
 	j.floorAt = now
 	rel := time.Duration((transit - j.floor) * float64(time.Second))
 	b := min(int(rel/time.Millisecond), relBuckets-1)
-	for i := range j.relHist {
-		j.relHist[i] *= relForget
+	// Forgetting: each packet weighs 1/relForget times the one before;
+	// renormalise before the weights overflow.
+	if j.relWeight == 0 {
+		j.relWeight = 1
 	}
-	j.relTotal = j.relTotal*relForget + 1
-	j.relHist[b]++
+	j.relWeight /= relForget
+	j.relHist[b] += j.relWeight
+	j.relTotal += j.relWeight
+	j.relCount++
+	if j.relWeight > 1e12 {
+		for i := range j.relHist {
+			j.relHist[i] /= j.relWeight
+		}
+		j.relTotal /= j.relWeight
+		j.relWeight = 1
+	}
 }
 
 // relDelayQuantile is the delay (above the fastest packets) that all but
@@ -325,7 +338,7 @@ func (j *jitterState) recordRelDelay(transit float64, now time.Time) {
 // delay histogram. The histogram forgets with a time constant of about
 // 1/(1-relForget) packets, so one-off peaks fade.
 func (j *jitterState) relDelayQuantile() time.Duration {
-	if j.relTotal < 50 {
+	if j.relCount < 50 {
 		return 0
 	}
 	keep := j.relTotal * (1 - relTail)
