@@ -41,7 +41,9 @@ type VirtualConfig struct {
 // Virtual is a pure-Go [Device] paced by a [Clock]: on every tick it reads
 // one period from its source into Callbacks.Capture, then asks
 // Callbacks.Playback for one period and writes it to its sink. Capture runs
-// before Playback within a tick, both on the device's goroutine.
+// before Playback within a tick, both on the goroutine that paces the
+// device: its own with a [ManualClock] or another clock, one it shares
+// with other devices on [SystemClock]. Callbacks must not block.
 type Virtual struct {
 	cfg    VirtualConfig
 	info   DeviceInfo
@@ -110,7 +112,7 @@ func (v *Virtual) Info() DeviceInfo { return v.info }
 // Period implements [Device].
 func (v *Virtual) Period() time.Duration { return v.cfg.Period }
 
-// Start implements [Device]: it starts the clock and the device goroutine.
+// Start implements [Device]: it starts the device's ticks.
 func (v *Virtual) Start(cb Callbacks) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -308,7 +310,7 @@ func (v *Virtual) Interrupt(err error) {
 		v.finish(err)
 		return
 	}
-	// The device goroutine may be the caller; report from another one.
+	// The pacing goroutine may be the caller; report from another one.
 	go func() {
 		<-v.exited
 		v.finish(err)
