@@ -20,18 +20,27 @@ import (
 // done in one burst.
 type pacer struct {
 	mu    sync.Mutex
-	slots map[time.Duration]*[paceSlots]*paceSlot
+	slots map[time.Duration]*paceSet
+}
+
+// paceSet is the slots of one period length. Slot k ticks k/paceSlots of
+// a period after epoch (modulo the period), so the slots' work is spread
+// evenly over the period instead of starting at the same instant.
+type paceSet struct {
+	epoch time.Time
+	slots [paceSlots]*paceSlot
 }
 
 // paceSlots is how many slots (goroutines) share the devices of one period.
 const paceSlots = 8
 
-var sharedPacer = &pacer{slots: map[time.Duration]*[paceSlots]*paceSlot{}}
+var sharedPacer = &pacer{slots: map[time.Duration]*paceSet{}}
 
 // paceSlot is one goroutine and ticker and the devices it runs. It runs
 // while it has entries and exits when the last one leaves.
 type paceSlot struct {
 	period  time.Duration
+	phase   time.Time    // a tick falls on phase + n·period
 	entries []*paceEntry // guarded by pacer.mu
 	quit    chan struct{}
 }
@@ -55,24 +64,24 @@ func (p *pacer) schedule(period time.Duration, fn func(now time.Time)) (stop fun
 	p.mu.Lock()
 	set := p.slots[period]
 	if set == nil {
-		set = new([paceSlots]*paceSlot)
+		set = &paceSet{epoch: time.Now()}
 		p.slots[period] = set
 	}
 	// The emptiest slot, starting one if there is a free place.
 	k := -1
-	for i, s := range set {
+	for i, s := range set.slots {
 		if s == nil {
 			k = i
 			break
 		}
-		if k < 0 || len(s.entries) < len(set[k].entries) {
+		if k < 0 || len(s.entries) < len(set.slots[k].entries) {
 			k = i
 		}
 	}
-	s := set[k]
+	s := set.slots[k]
 	if s == nil {
-		s = &paceSlot{period: period, quit: make(chan struct{})}
-		set[k] = s
+		s = &paceSlot{period: period, phase: set.epoch.Add(period * time.Duration(k) / paceSlots), quit: make(chan struct{})}
+		set.slots[k] = s
 		go p.run(s)
 	}
 	s.entries = append(s.entries, e)
@@ -82,8 +91,8 @@ func (p *pacer) schedule(period time.Duration, fn func(now time.Time)) (stop fun
 		for i, x := range s.entries {
 			if x == e {
 				s.entries = append(s.entries[:i:i], s.entries[i+1:]...)
-				if len(s.entries) == 0 && set[k] == s {
-					set[k] = nil
+				if len(s.entries) == 0 && set.slots[k] == s {
+					set.slots[k] = nil
 					close(s.quit)
 				}
 				break
@@ -123,6 +132,14 @@ func (e *paceEntry) tick(now time.Time) {
 // are dropped by the ticker; each device catches up by its own sample
 // time.
 func (p *pacer) run(s *paceSlot) {
+	// Start on the slot's phase.
+	wait := time.NewTimer(s.period - time.Since(s.phase)%s.period)
+	select {
+	case <-s.quit:
+		wait.Stop()
+		return
+	case <-wait.C:
+	}
 	t := time.NewTicker(s.period)
 	defer t.Stop()
 	var batch []*paceEntry
