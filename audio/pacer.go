@@ -11,7 +11,8 @@ import (
 // the scheduler 100 times a second per device; with hundreds of devices (a
 // process holding many calls) the wake-ups keep the run queues full, and Go
 // polls the network only when a run queue empties (or every 10 ms from
-// sysmon), so packets sat in the kernel for up to 10 ms.
+// sysmon), which can hold received packets back by up to 10 ms. Measured at
+// 100 calls: 1.55–1.63 cores with the pacer, 1.74–1.84 without.
 //
 // Devices with the same period are spread over paceSlots slots, each a
 // goroutine with its own ticker (so its own phase) running its devices one
