@@ -68,7 +68,8 @@ func BenchmarkDial(b *testing.B) {
 
 // BenchmarkConcurrentCalls holds N two-way calls (2N phones, all in this
 // process, each with its own virtual devices, Opus both ways) and reports,
-// over 5 s of steady state: the calls held, the share of audio the
+// over 10 s of steady state after 5 s of warm-up (DIALTONE_WINDOW_S,
+// DIALTONE_WARMUP_MS): the calls held, the share of audio the
 // receivers of both ends concealed (the sign of a process that cannot keep
 // up), late packets per call and second, and the CPU the process used in
 // cores (and the CPU other processes took, which spoils the figure). Run
@@ -123,7 +124,7 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 	}
 	// Measure the steady state only: let the last set-ups settle
 	// (DIALTONE_WARMUP_MS), then compare two samples DIALTONE_WINDOW_S apart.
-	<-time.After(time.Duration(envInt("DIALTONE_WARMUP_MS", 1500)) * time.Millisecond)
+	<-time.After(time.Duration(envInt("DIALTONE_WARMUP_MS", 5000)) * time.Millisecond)
 	type sample struct {
 		concealed, received, late uint64
 		cpu, machine              time.Duration
@@ -139,7 +140,7 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 		s.machine = machineBusy()
 		return s
 	}
-	window := time.Duration(envInt("DIALTONE_WINDOW_S", 5)) * time.Second
+	window := time.Duration(envInt("DIALTONE_WINDOW_S", 10)) * time.Second
 	s0 := snapshot()
 	b.ResetTimer()
 	<-time.After(window)
