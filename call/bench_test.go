@@ -3,17 +3,14 @@ package call_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"sort"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
+	"github.com/dialtone-dev/dialtone/internal/cpuload"
 	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 	"github.com/stretchr/testify/require"
@@ -127,7 +124,7 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 	<-time.After(time.Duration(envInt("DIALTONE_WARMUP_MS", 5000)) * time.Millisecond)
 	type sample struct {
 		concealed, received, late uint64
-		cpu, machine              time.Duration
+		cpu                       cpuload.Sample
 	}
 	snapshot := func() (s sample) {
 		for _, c := range calls {
@@ -136,8 +133,7 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 			s.received += st.PacketsReceived
 			s.late += st.Late
 		}
-		s.cpu = cpuTime(b)
-		s.machine = machineBusy()
+		s.cpu = cpuload.Now()
 		return s
 	}
 	window := time.Duration(envInt("DIALTONE_WINDOW_S", 10)) * time.Second
@@ -152,35 +148,9 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 	b.ReportMetric(float64(n), "calls")
 	b.ReportMetric(100*float64(s1.concealed-s0.concealed)/float64(max(1, s1.received-s0.received)), "%concealed")
 	b.ReportMetric(float64(s1.late-s0.late)/float64(n)/window.Seconds(), "late/call/s")
-	b.ReportMetric((s1.cpu-s0.cpu).Seconds()/window.Seconds(), "cores")
+	self, others := s1.cpu.Cores(s0.cpu, window)
+	b.ReportMetric(self, "cores")
 	// CPU other processes took meanwhile: a busy machine spoils the figure.
-	b.ReportMetric(max(0, (s1.machine-s0.machine-(s1.cpu-s0.cpu)).Seconds()/window.Seconds()), "other-cores")
+	b.ReportMetric(others, "other-cores")
 	b.ReportMetric(0, "ns/op")
-}
-
-// machineBusy is the CPU time all processes have used, from /proc/stat
-// (0 where there is none).
-func machineBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal
-	var ticks int64
-	for i, v := range f[1:min(len(f), 9)] {
-		if i == 3 || i == 4 {
-			continue // idle, iowait
-		}
-		n, _ := strconv.ParseInt(v, 10, 64)
-		ticks += n
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
-}
-
-// cpuTime is the user and system CPU time this process has used.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -45,6 +45,7 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
 
+	"github.com/dialtone-dev/dialtone/internal/cpuload"
 	"github.com/dialtone-dev/dialtone/signaling"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 )
@@ -140,35 +141,6 @@ func readIO() map[string]int64 {
 		}
 	}
 	return m
-}
-
-// cpuTicks returns the busy clock ticks of the whole machine and of this
-// process, from /proc/stat and /proc/self/stat (zeros where there are none).
-func cpuTicks() (busy, self int64) {
-	if b, err := os.ReadFile("/proc/stat"); err == nil {
-		line, _, _ := strings.Cut(string(b), "\n")
-		f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
-		for i := 1; i < len(f) && i <= 8; i++ {
-			if i == 4 || i == 5 {
-				continue // idle, iowait
-			}
-			n, _ := strconv.ParseInt(f[i], 10, 64)
-			busy += n
-		}
-	}
-	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
-		// Fields after the command name (which may hold spaces): utime and
-		// stime are the 12th and 13th.
-		if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
-			f := strings.Fields(string(b[i+1:]))
-			if len(f) > 12 {
-				u, _ := strconv.ParseInt(f[11], 10, 64)
-				s, _ := strconv.ParseInt(f[12], 10, 64)
-				self = u + s
-			}
-		}
-	}
-	return busy, self
 }
 
 // rssKB reads VmRSS from /proc/self/status.
@@ -282,7 +254,7 @@ func active(url string, n int, duration time.Duration, size int, mode, cpuprof s
 	}
 	sched0 := schedLatencies()
 	io0 := readIO()
-	busy0, self0 := cpuTicks()
+	cpu0 := cpuload.Now()
 	running.Store(true)
 	t0 := time.Now()
 	close(start)
@@ -296,7 +268,7 @@ func active(url string, n int, duration time.Duration, size int, mode, cpuprof s
 	elapsed := time.Since(t0)
 	sched := schedLatencies().minus(sched0)
 	io1 := readIO()
-	busy1, self1 := cpuTicks()
+	cpu1 := cpuload.Now()
 	rss := rssKB()
 	for _, c := range closers {
 		c()
@@ -327,10 +299,9 @@ func active(url string, n int, duration time.Duration, size int, mode, cpuprof s
 			float64(io1["syscr"]-io0["syscr"])/float64(total), float64(io1["syscw"]-io0["syscw"])/float64(total))
 	}
 	fmt.Printf("scheduler latency (runnable → running) p50 %v  p99 %v\n", sched.quantile(0.5), sched.quantile(0.99))
-	if busy1 > busy0 {
+	if self, others := cpu1.Cores(cpu0, elapsed); self+others > 0 {
 		// Another program's load skews the numbers: say so.
-		other := float64((busy1-busy0)-(self1-self0)) / float64(busy1-busy0)
-		fmt.Printf("CPU used by other processes during the run: %.0f%%\n", 100*max(other, 0))
+		fmt.Printf("CPU used by other processes during the run: %.0f%%\n", 100*others/(self+others))
 	}
 	fmt.Printf("RSS %d KB (server and %d clients in one process)\n", rss, n)
 	return nil
