@@ -85,6 +85,7 @@ type jitterState struct {
 	relTotal    float64
 	relWeight   float64 // weight of the next packet: grows instead of old ones shrinking
 	relCount    int
+	relQ        time.Duration // relDelayQuantile as of the last packet
 	haveTransit bool
 	jitter      float64
 	clock       float64
@@ -130,7 +131,7 @@ func (j *jitterState) reset() {
 	j.packets = j.packets[:0]
 	j.havePkts, j.started, j.haveTransit = false, false, false
 	j.debt, j.winHave, j.winAudio, j.winSlack = 0, false, 0, j.winSlack[:0]
-	j.floorAt, j.relHist, j.relTotal, j.relWeight, j.relCount = time.Time{}, [relBuckets]float64{}, 0, 0, 0
+	j.floorAt, j.relHist, j.relTotal, j.relWeight, j.relCount, j.relQ = time.Time{}, [relBuckets]float64{}, 0, 0, 0, 0
 }
 
 func (j *jitterState) alloc(n int) []byte {
@@ -329,6 +330,8 @@ func (j *jitterState) recordRelDelay(transit float64, now time.Time) {
 		j.relTotal /= j.relWeight
 		j.relWeight = 1
 	}
+	// Here, on the packet path, rather than at every play-out pull.
+	j.relQ = j.relDelayQuantile()
 }
 
 // relDelayQuantile is the delay (above the fastest packets) that all but
@@ -363,7 +366,7 @@ func (j *jitterState) updateTarget(now time.Time) {
 	j.lastBoostDecay = now
 	jit := time.Duration(3 * j.jitter / j.clock * float64(time.Second))
 	t := max(j.minDelay, jit, j.lateBoost)
-	if q := j.relDelayQuantile(); q > j.minDelay {
+	if q := j.relQ; q > j.minDelay {
 		// Peaks beyond what the minimum covers: hold them, with a margin
 		// for the play-out granularity.
 		t = max(t, q+relMargin)
