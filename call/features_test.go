@@ -82,6 +82,9 @@ func TestMuteTextAndStats(t *testing.T) {
 	assert.Greater(t, st.MOS, 4.0)
 	assert.Less(t, st.Loss, 1.0)
 	assert.Greater(t, st.SendBitrate, 10000.0)
+	assert.Greater(t, st.RecvBitrate, 10000.0)
+	assert.Positive(t, st.RTT, "RTT from RTCP or ICE consent checks")
+	assert.Less(t, st.RTT, 50*time.Millisecond, "loopback")
 	assert.Equal(t, "opus", strings.ToLower(st.Codec))
 
 	// Text both ways.
