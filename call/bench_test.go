@@ -68,8 +68,10 @@ func BenchmarkDial(b *testing.B) {
 // over 10 s of steady state after 5 s of warm-up (DIALTONE_WINDOW_S,
 // DIALTONE_WARMUP_MS): the calls held, the share of audio the
 // receivers of both ends concealed (the sign of a process that cannot keep
-// up), late packets per call and second, and the CPU the process used in
-// cores (and the CPU other processes took, which spoils the figure). Run
+// up), late packets per call and second, the share of audio the jitter
+// buffers stretched or compressed and their mean delay at the end, and the
+// CPU the process used in cores (and the CPU other processes took, which
+// spoils the figure). Run
 // with -benchtime=1x, DIALTONE_CALLS=N and optionally DIALTONE_COMPLEXITY=c
 // (Opus complexity) and DIALTONE_BANDWIDTH=b (media.OpusBandwidth: 2 is
 // wideband). The README lists the figures.
@@ -124,6 +126,7 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 	<-time.After(time.Duration(envInt("DIALTONE_WARMUP_MS", 5000)) * time.Millisecond)
 	type sample struct {
 		concealed, received, late uint64
+		stretched, buffered       time.Duration
 		cpu                       cpuload.Sample
 	}
 	snapshot := func() (s sample) {
@@ -132,6 +135,8 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 			s.concealed += st.Concealed
 			s.received += st.PacketsReceived
 			s.late += st.Late
+			s.stretched += st.Inserted + st.Removed
+			s.buffered += st.BufferDelay
 		}
 		s.cpu = cpuload.Now()
 		return s
@@ -148,6 +153,10 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 	b.ReportMetric(float64(n), "calls")
 	b.ReportMetric(100*float64(s1.concealed-s0.concealed)/float64(max(1, s1.received-s0.received)), "%concealed")
 	b.ReportMetric(float64(s1.late-s0.late)/float64(n)/window.Seconds(), "late/call/s")
+	// Audio the jitter buffers inserted or removed to move their delay, as
+	// a share of the audio played, and their mean delay at the end.
+	b.ReportMetric(100*(s1.stretched-s0.stretched).Seconds()/(float64(len(calls))*window.Seconds()), "%stretched")
+	b.ReportMetric(float64(s1.buffered.Milliseconds())/float64(len(calls)), "buffer-ms")
 	self, others := s1.cpu.Cores(s0.cpu, window)
 	b.ReportMetric(self, "cores")
 	// CPU other processes took meanwhile: a busy machine spoils the figure.

@@ -40,6 +40,10 @@ type Stats struct {
 	Late uint64
 	// BufferDelay is the jitter buffer's current delay.
 	BufferDelay time.Duration
+	// Inserted and Removed total the audio the jitter buffer added or
+	// took out to change its delay (WebRTC's insertedSamplesForDeceleration
+	// and removedSamplesForAcceleration, as durations).
+	Inserted, Removed time.Duration
 	// Codec is the codec we send with.
 	Codec string
 	// MOS is an E-model (ITU-T G.107) estimate of conversational quality,
@@ -122,6 +126,7 @@ func (c *Call) sampleStats() {
 		st.FECRecovered = rs.FECRecovered
 		st.Jitter = time.Duration(rs.Jitter * float64(time.Millisecond))
 		st.BufferDelay = rs.Buffered
+		st.Inserted, st.Removed = rs.Expanded, rs.Compressed
 		recvBytes = rs.Bytes
 	}
 	s.mu.Unlock()

@@ -304,3 +304,30 @@ func TestJitterRecurringSpikes(t *testing.T) {
 	assert.LessOrEqual(t, targetAfter, 20*time.Millisecond, "the delay comes back down once the spikes stop")
 	assert.Zero(t, st.Lost)
 }
+
+// TestJitterSteadyUnderPeaks: one packet in 40 (one every 800 ms) comes
+// 15 ms late, so some half-second steering windows hold a peak and others
+// do not. The target covers the peaks (they are 2.5 % of the packets), so
+// once it has learnt them the buffer must hold still: neither late packets
+// nor audio stretched and compressed in turn from one window to the next.
+func TestJitterSteadyUnderPeaks(t *testing.T) {
+	sig := mediatest.MultiTone(62*SampleRate, 8)
+	pk := capture(t, sig, nil)
+	spike := func(i int) time.Duration {
+		if i%40 == 7 {
+			return 15 * time.Millisecond
+		}
+		return 0
+	}
+	var at10 ReceiverStats
+	_, st := playout(t, schedule(pk, 1, spike), 61*time.Second, 3*time.Millisecond, func(now time.Duration, st ReceiverStats) {
+		if now == 10*time.Second+3*time.Millisecond {
+			at10 = st
+		}
+	})
+	moved := st.Expanded + st.Compressed - at10.Expanded - at10.Compressed
+	t.Logf("after 10 s: late %d, stretched+compressed %v, target %v, typical wait %v", st.Late-at10.Late, moved, st.Target, st.Delay)
+	assert.Equal(t, at10.Late, st.Late, "no late packet once the peaks are learnt")
+	assert.Less(t, moved, 20*time.Millisecond, "the delay holds still")
+	assert.Less(t, st.Delay, st.Target+5*time.Millisecond, "the typical packet waits the target, not target plus peak")
+}

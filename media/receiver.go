@@ -24,10 +24,10 @@ type ReceiverConfig struct {
 	// tells (default 20).
 	FrameMillis int
 	// MinDelay and MaxDelay bound the target jitter-buffer delay: the time
-	// the timeliest packets wait between arrival and playout (defaults 10 ms
+	// the typical packet waits between arrival and playout (defaults 10 ms
 	// and 200 ms). The target follows three times the RFC 3550 jitter,
 	// grows by the lateness of late packets (decaying 20 ms/s), covers the
-	// 99.5th percentile of recent delay peaks (about the last 500 packets,
+	// 99.9th percentile of recent delay peaks (about the last 500 packets,
 	// so peaks that recur are held), and adds one frame under loss with an
 	// FEC codec.
 	MinDelay, MaxDelay time.Duration
