@@ -71,7 +71,8 @@ func BenchmarkDial(b *testing.B) {
 // up), late packets per call and second, the share of audio the jitter
 // buffers stretched or compressed and their mean delay at the end, and the
 // CPU the process used in cores (and the CPU other processes took, which
-// spoils the figure). Run
+// spoils the figure), and how long goroutines waited to run (p99, p99.9).
+// Run
 // with -benchtime=1x, DIALTONE_CALLS=N and optionally DIALTONE_COMPLEXITY=c
 // (Opus complexity) and DIALTONE_BANDWIDTH=b (media.OpusBandwidth: 2 is
 // wideband). The README lists the figures.
@@ -128,6 +129,7 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 		concealed, received, late uint64
 		stretched, buffered       time.Duration
 		cpu                       cpuload.Sample
+		sched                     cpuload.Sched
 	}
 	snapshot := func() (s sample) {
 		for _, c := range calls {
@@ -139,6 +141,7 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 			s.buffered += st.BufferDelay
 		}
 		s.cpu = cpuload.Now()
+		s.sched = cpuload.SchedNow()
 		return s
 	}
 	window := time.Duration(envInt("DIALTONE_WINDOW_S", 10)) * time.Second
@@ -161,5 +164,9 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 	b.ReportMetric(self, "cores")
 	// CPU other processes took meanwhile: a busy machine spoils the figure.
 	b.ReportMetric(others, "other-cores")
+	// How long goroutines waited to run: what late packets come from.
+	sched := s1.sched.Since(s0.sched)
+	b.ReportMetric(float64(sched.Quantile(0.99))/1e6, "sched-p99-ms")
+	b.ReportMetric(float64(sched.Quantile(0.999))/1e6, "sched-p99.9-ms")
 	b.ReportMetric(0, "ns/op")
 }

@@ -28,3 +28,51 @@ func TestSpinShowsAsSelf(t *testing.T) {
 		t.Errorf("machine busy %v below this process's %v", d, s1.Self-s0.Self)
 	}
 }
+
+// TestSchedShowsQueueing: with one P, goroutines that wake while another
+// spins for 20 ms at a time wait for it, and the snapshot's upper
+// quantiles show waits of that order, while its median stays short.
+func TestSchedShowsQueueing(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	s0 := SchedNow()
+	stop := make(chan struct{})
+	spun := make(chan struct{})
+	go func() {
+		defer close(spun)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			start := time.Now()
+			for time.Since(start) < 20*time.Millisecond {
+			}
+			runtime.Gosched()
+		}
+	}()
+	done := make(chan struct{})
+	for range 64 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range 10 {
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	for range 64 {
+		<-done
+	}
+	close(stop)
+	<-spun
+	d := SchedNow().Since(s0)
+	if q := d.Quantile(0.99); q < 5*time.Millisecond {
+		t.Errorf("p99 wait %v behind a goroutine spinning 20 ms at a time, want ≥ 5 ms", q)
+	}
+	if q := d.Quantile(0.99); q > time.Second {
+		t.Errorf("p99 wait %v, want well under a second", q)
+	}
+	if (Sched{}).Quantile(0.5) != 0 {
+		t.Error("an empty snapshot has no quantile")
+	}
+}

@@ -25,14 +25,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -252,7 +250,7 @@ func active(url string, n int, duration time.Duration, size int, mode, cpuprof s
 		}
 		defer pprof.StopCPUProfile()
 	}
-	sched0 := schedLatencies()
+	sched0 := cpuload.SchedNow()
 	io0 := readIO()
 	cpu0 := cpuload.Now()
 	running.Store(true)
@@ -266,7 +264,7 @@ func active(url string, n int, duration time.Duration, size int, mode, cpuprof s
 	}
 	running.Store(false)
 	elapsed := time.Since(t0)
-	sched := schedLatencies().minus(sched0)
+	sched := cpuload.SchedNow().Since(sched0)
 	io1 := readIO()
 	cpu1 := cpuload.Now()
 	rss := rssKB()
@@ -298,65 +296,13 @@ func active(url string, n int, duration time.Duration, size int, mode, cpuprof s
 		fmt.Printf("syscalls per relayed message: %.2f read, %.2f write\n",
 			float64(io1["syscr"]-io0["syscr"])/float64(total), float64(io1["syscw"]-io0["syscw"])/float64(total))
 	}
-	fmt.Printf("scheduler latency (runnable → running) p50 %v  p99 %v\n", sched.quantile(0.5), sched.quantile(0.99))
+	fmt.Printf("scheduler latency (runnable → running) p50 %v  p99 %v\n", sched.Quantile(0.5), sched.Quantile(0.99))
 	if self, others := cpu1.Cores(cpu0, elapsed); self+others > 0 {
 		// Another program's load skews the numbers: say so.
 		fmt.Printf("CPU used by other processes during the run: %.0f%%\n", 100*others/(self+others))
 	}
 	fmt.Printf("RSS %d KB (server and %d clients in one process)\n", rss, n)
 	return nil
-}
-
-// histogram is a snapshot of a runtime/metrics histogram.
-type histogram struct {
-	counts  []uint64
-	buckets []float64
-}
-
-// schedLatencies reads how long goroutines waited runnable before running:
-// with the CPU saturated, relay latency is mostly this queueing.
-func schedLatencies() histogram {
-	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindFloat64Histogram {
-		return histogram{}
-	}
-	h := s[0].Value.Float64Histogram()
-	return histogram{counts: slices.Clone(h.Counts), buckets: h.Buckets}
-}
-
-func (h histogram) minus(o histogram) histogram {
-	d := histogram{counts: slices.Clone(h.counts), buckets: h.buckets}
-	for i := range d.counts {
-		if i < len(o.counts) {
-			d.counts[i] -= o.counts[i]
-		}
-	}
-	return d
-}
-
-// quantile returns the upper bound of the bucket holding quantile q.
-func (h histogram) quantile(q float64) time.Duration {
-	var total uint64
-	for _, c := range h.counts {
-		total += c
-	}
-	if total == 0 {
-		return 0
-	}
-	want := uint64(q * float64(total))
-	var n uint64
-	for i, c := range h.counts {
-		n += c
-		if n > want {
-			upper := h.buckets[i+1]
-			if math.IsInf(upper, 1) {
-				upper = h.buckets[i]
-			}
-			return time.Duration(upper * float64(time.Second)).Round(time.Microsecond)
-		}
-	}
-	return 0
 }
 
 // record counts a received message and its latency.
