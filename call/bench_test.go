@@ -69,11 +69,10 @@ func BenchmarkDial(b *testing.B) {
 // DIALTONE_WARMUP_MS): the calls held, the share of audio the
 // receivers of both ends concealed (the sign of a process that cannot keep
 // up), late packets per call and second, the share of audio the jitter
-// buffers stretched or compressed and their mean delay at the end, and the
-// CPU the process used in cores (and the CPU other processes took, which
+// buffers stretched or compressed and their mean delay at the end, the CPU
+// the process used in cores (and the CPU other processes took, which
 // spoils the figure), and how long goroutines waited to run (p99, p99.9).
-// Run
-// with -benchtime=1x, DIALTONE_CALLS=N and optionally DIALTONE_COMPLEXITY=c
+// Run with -benchtime=1x, DIALTONE_CALLS=N and optionally DIALTONE_COMPLEXITY=c
 // (Opus complexity) and DIALTONE_BANDWIDTH=b (media.OpusBandwidth: 2 is
 // wideband). The README lists the figures.
 func BenchmarkConcurrentCalls(b *testing.B) {
