@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +48,10 @@ type Negotiator struct {
 	failedRestarts  int
 	midSeq          int
 	gaveUp          bool
+	// setup is our DTLS role as SDP writes it ("active": client,
+	// "passive": server), fixed by the first offer/answer exchange; "" until
+	// then. See keepSetup.
+	setup string
 }
 
 // New attaches a Negotiator to pc. It takes over pc's OnNegotiationNeeded,
@@ -396,6 +401,13 @@ func (n *Negotiator) handleOffer(offer webrtc.SessionDescription, parsed *sdp.Se
 	if err := n.pc.SetLocalDescription(answer); err != nil {
 		return fmt.Errorf("negotiation: set local answer: %w", err)
 	}
+	if n.setup == "" {
+		n.setup = setupOf(answer.SDP)
+	} else {
+		// pion refuses a local answer other than the one it made, so the
+		// correction goes to the far side only.
+		answer.SDP = keepSetup(answer.SDP, n.setup)
+	}
 	n.count.answersSent.Add(1)
 	if err := n.cfg.Send(Signal{Description: &answer}); err != nil {
 		n.log.Warn("send answer", "err", err)
@@ -428,6 +440,15 @@ func (n *Negotiator) handleAnswer(answer webrtc.SessionDescription, parsed *sdp.
 		return fmt.Errorf("negotiation: set remote answer: %w", err)
 	}
 	n.count.answersReceived.Add(1)
+	if n.setup == "" {
+		// The answerer took the role its answer names; ours is the other.
+		switch setupOf(answer.SDP) {
+		case "active":
+			n.setup = "passive"
+		case "passive":
+			n.setup = "active"
+		}
+	}
 	n.remoteParsed = parsed
 	n.setRemoteUfrag(ufrag)
 	n.flushCandidates()
@@ -622,4 +643,38 @@ func (q *inbox) close() {
 	q.closed = true
 	q.items = nil
 	q.mu.Unlock()
+}
+
+// setupOf returns the first a=setup value of an SDP ("" if none).
+func setupOf(sdpText string) string {
+	for line := range strings.Lines(sdpText) {
+		if v, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), "a=setup:"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// keepSetup rewrites every a=setup of our answer to the DTLS role we have
+// held since the first exchange. pion answers a re-offer from its
+// configuration (active, the client, unless the offer names a role), not
+// from the DTLS association it has: when we made the first offer and the
+// far side answered active, we are the DTLS server, and a later offer from
+// the far side (browsers re-offer actpass) got an answer saying active,
+// which Chrome refuses ("Failed to set SSL role for the transport"). pion
+// sets up DTLS once, from the first exchange, and never reads the role of
+// a later answer, so correcting what the far side is told is enough (pion
+// refuses a local answer it did not make: its own copy keeps its text).
+func keepSetup(sdpText, setup string) string {
+	var b strings.Builder
+	b.Grow(len(sdpText))
+	for line := range strings.Lines(sdpText) {
+		body := strings.TrimRight(line, "\r\n")
+		if v, ok := strings.CutPrefix(body, "a=setup:"); ok && v != setup {
+			b.WriteString("a=setup:" + setup + line[len(body):])
+			continue
+		}
+		b.WriteString(line)
+	}
+	return b.String()
 }

@@ -72,3 +72,58 @@ func TestRenegotiationTrackMidCall(t *testing.T) {
 		})
 	}
 }
+
+// TestRenegotiationKeepsDTLSRole: whoever offers later, every answer names
+// the DTLS role its side took in the first exchange. pion on its own
+// answers a re-offer "active" whatever its role; when it made the first
+// offer it is the DTLS server, and Chrome refuses such an answer ("Failed
+// to set SSL role for the transport").
+func TestRenegotiationKeepsDTLSRole(t *testing.T) {
+	for _, adder := range []string{"impolite", "polite"} {
+		t.Run(adder, func(t *testing.T) {
+			a, b := newPair(t, pairOptions{})
+			first := newAudioTrack(t, "first")
+			_, err := a.pc.AddTrack(first)
+			require.NoError(t, err)
+			second := newAudioTrack(t, "second")
+			feed(t, first, second)
+			firstDone := func() bool {
+				return b.remoteTracks() == 1 && a.connected() && b.connected() && a.n.idle() && b.n.idle()
+			}
+			require.Eventually(t, firstDone, 10*time.Second, 2*time.Millisecond, "first track")
+			// a offered first; b's answer fixed the roles.
+			bSetup := setupOf(b.pc.CurrentLocalDescription().SDP)
+			require.Contains(t, []string{"active", "passive"}, bSetup)
+			aSetup := map[string]string{"active": "passive", "passive": "active"}[bSetup]
+
+			from, to := a, b
+			if adder == "polite" {
+				from, to = b, a
+			}
+			answers := to.n.Counters().AnswersSent
+			_, err = from.pc.AddTrack(second)
+			require.NoError(t, err)
+			require.Eventually(t, func() bool { return to.n.Counters().AnswersSent == answers+1 && a.n.idle() && b.n.idle() },
+				10*time.Second, 2*time.Millisecond, "renegotiation")
+			// What the offerer was told (pion keeps its own text of the
+			// answer, which may still say active).
+			want := map[*peer]string{a: aSetup, b: bSetup}[to]
+			told := from.pc.CurrentRemoteDescription().SDP
+			assert.Equal(t, want, setupOf(told), "the answer keeps the role of the first exchange")
+			other := map[string]string{"active": "passive", "passive": "active"}[want]
+			assert.NotContains(t, told, "a=setup:"+other, "one role in every m-line")
+			assert.True(t, a.connected() && b.connected(), "the call survives the renegotiation")
+			assert.Empty(t, a.out.errors())
+			assert.Empty(t, b.out.errors())
+		})
+	}
+}
+
+func TestKeepSetup(t *testing.T) {
+	in := "v=0\r\na=setup:actpass\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=setup:active\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=setup:active\r\n"
+	out := keepSetup(in, "passive")
+	assert.Equal(t, "v=0\r\na=setup:passive\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=setup:passive\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=setup:passive\r\n", out)
+	assert.Equal(t, "passive", setupOf(out))
+	assert.Equal(t, "", setupOf("v=0\r\n"))
+	assert.Equal(t, "a=setup:active\n", keepSetup("a=setup:passive\n", "active"), "LF-only lines keep their ending")
+}

@@ -190,6 +190,21 @@ func browserTest(t *testing.T, chromium string) {
 		stats := waitStats(t, page, `s.totalAudioEnergy > 0.01 && s.audioLevel > 0.05 && s.packetsReceived > 50`)
 		t.Logf("page getStats: %s", stats)
 
+		// The page renegotiates (an ICE restart: Chrome offers actpass).
+		// The Go phone made the first offer and Chrome answered active, so
+		// Go is the DTLS server and its answer must say passive, which
+		// pion on its own does not: Chrome would refuse the answer ("Failed
+		// to set SSL role for the transport") and stay in have-local-offer.
+		answers := `dialtone.phone.events.filter((e) => e.endsWith(' received answer')).length`
+		before, err := chromedp.Run(page, chromedp.Evaluate[int](answers))
+		require.NoError(t, err)
+		_, err = chromedp.Run(page, chromedp.Evaluate[bool](`(() => { dialtone.phone.call.pc.restartIce(); return true })()`))
+		require.NoError(t, err)
+		waitJS(t, page, fmt.Sprintf(`%s > %d && dialtone.phone.call.pc.signalingState === 'stable'`, answers, before), 10*time.Second)
+		refused, err := chromedp.Run(page, chromedp.Evaluate[[]string](`dialtone.phone.events.filter((e) => e.includes('not applied'))`))
+		require.NoError(t, err)
+		assert.Empty(t, refused, "the page applied every description")
+
 		// Text both ways over the pre-negotiated data channel.
 		require.NoError(t, c.SendText(ctx, "hello from Go"))
 		waitJS(t, page, `dialtone.texts().includes('hello from Go')`, 5*time.Second)
