@@ -440,10 +440,10 @@ func toWebRTC(in []signaling.ICEServer) []webrtc.ICEServer {
 }
 
 // webrtcAPI builds, once per phone, the pion API every call's
-// PeerConnection comes from: the codecs, the default interceptors (RTCP
-// reports, NACK, TWCC, stats) and the SettingEngine. pion copies the
-// MediaEngine and builds fresh interceptors per PeerConnection, so sharing
-// it is safe, and it keeps that work off each call's set-up.
+// PeerConnection comes from: the codecs, the RTCP report interceptors and
+// the SettingEngine. pion copies the MediaEngine and builds fresh
+// interceptors per PeerConnection, so sharing it is safe, and it keeps that
+// work off each call's set-up.
 func (p *Phone) webrtcAPI() (*webrtc.API, error) {
 	p.apiOnce.Do(func() {
 		m := &webrtc.MediaEngine{}
@@ -452,16 +452,14 @@ func (p *Phone) webrtcAPI() (*webrtc.API, error) {
 			return
 		}
 		// Only what a voice call uses: RTCP sender/receiver reports (RTT,
-		// loss → Opus FEC) and pion's stats. NACK retransmission and
-		// transport-wide congestion feedback, in pion's default set, buy
-		// nothing for 20 ms Opus frames (a retransmission arrives after the
-		// frame was concealed) and cost per-packet work and buffers.
+		// loss → Opus FEC). NACK retransmission and transport-wide
+		// congestion feedback, in pion's default set, buy nothing for 20 ms
+		// Opus frames (a retransmission arrives after the frame was
+		// concealed) and cost per-packet work and buffers; pion's stats
+		// interceptor serves only PeerConnection.GetStats, which we do not
+		// call (see consentRTT), and booked every packet.
 		ir := &interceptor.Registry{}
 		if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-			p.apiErr = fmt.Errorf("call: interceptors: %w", err)
-			return
-		}
-		if err := webrtc.ConfigureStatsInterceptor(ir); err != nil {
 			p.apiErr = fmt.Errorf("call: interceptors: %w", err)
 			return
 		}
