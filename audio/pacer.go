@@ -1,6 +1,7 @@
 package audio
 
 import (
+	"runtime"
 	"sync"
 	"time"
 )
@@ -34,6 +35,17 @@ type paceSet struct {
 
 // paceSlots is how many slots (goroutines) share the devices of one period.
 const paceSlots = 8
+
+// paceYield is how long a slot works before it lets other goroutines run
+// (runtime.Gosched between two devices). A slot's devices can take a few
+// milliseconds together (encoding and decoding for dozens of calls); the
+// goroutines that read packets off the network and file them in jitter
+// buffers are short and were queued behind that whole burst, so packets
+// reached their buffers late. Interleaved runs at 100 calls: the
+// runtime's scheduling wait at p99.9 went from 10.5–29 ms to 6.3 ms, late
+// packets per call and second from 0.004–0.31 (median 0.1) to 0.005–0.1
+// (median 0.04); 100 µs and 1 ms did no better than 300 µs.
+const paceYield = 300 * time.Microsecond
 
 var sharedPacer = &pacer{slots: map[time.Duration]*paceSet{}}
 
@@ -154,8 +166,13 @@ func (p *pacer) run(s *paceSlot) {
 		p.mu.Lock()
 		batch = append(batch[:0], s.entries...)
 		p.mu.Unlock()
+		mark := time.Now()
 		for _, e := range batch {
 			e.tick(now)
+			if time.Since(mark) > paceYield {
+				runtime.Gosched()
+				mark = time.Now()
+			}
 		}
 	}
 }
