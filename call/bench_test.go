@@ -3,6 +3,8 @@ package call_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/trace"
 	"sort"
 	"testing"
 	"time"
@@ -74,7 +76,8 @@ func BenchmarkDial(b *testing.B) {
 // spoils the figure), and how long goroutines waited to run (p99, p99.9).
 // Run with -benchtime=1x, DIALTONE_CALLS=N and optionally DIALTONE_COMPLEXITY=c
 // (Opus complexity) and DIALTONE_BANDWIDTH=b (media.OpusBandwidth: 2 is
-// wideband). The README lists the figures.
+// wideband). DIALTONE_TRACE=file writes an execution trace of the
+// window's first 4 s. The README lists the figures.
 func BenchmarkConcurrentCalls(b *testing.B) {
 	n := envInt("DIALTONE_CALLS", 20)
 	lab := calltest.NewLab(server.Config{RateLimit: 1e6, RateBurst: 1e6})
@@ -146,7 +149,17 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 	window := time.Duration(envInt("DIALTONE_WINDOW_S", 10)) * time.Second
 	s0 := snapshot()
 	b.ResetTimer()
-	<-time.After(window)
+	if path := os.Getenv("DIALTONE_TRACE"); path != "" {
+		// An execution trace of the window's first seconds (go tool trace;
+		// -d=parsed dumps it as text), to see what a burst of late packets
+		// comes from.
+		stop := startTrace(b, path)
+		<-time.After(min(window, 4*time.Second))
+		stop()
+		<-time.After(window - min(window, 4*time.Second))
+	} else {
+		<-time.After(window)
+	}
 	b.StopTimer()
 	s1 := snapshot()
 	for _, c := range calls {
@@ -168,4 +181,16 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 	b.ReportMetric(float64(sched.Quantile(0.99))/1e6, "sched-p99-ms")
 	b.ReportMetric(float64(sched.Quantile(0.999))/1e6, "sched-p99.9-ms")
 	b.ReportMetric(0, "ns/op")
+}
+
+// startTrace writes a runtime execution trace to path until the returned
+// function is called.
+func startTrace(b *testing.B, path string) (stop func()) {
+	f, err := os.Create(path)
+	require.NoError(b, err)
+	require.NoError(b, trace.Start(f))
+	return func() {
+		trace.Stop()
+		require.NoError(b, f.Close())
+	}
 }
