@@ -30,8 +30,8 @@ func TestSpinShowsAsSelf(t *testing.T) {
 }
 
 // TestSchedShowsQueueing: with one P, goroutines that wake while another
-// spins for 20 ms at a time wait for it, and the snapshot's upper
-// quantiles show waits of that order, while its median stays short.
+// spins for 20 ms at a time wait for it, and the snapshot's p99 shows
+// waits of that order.
 func TestSchedShowsQueueing(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	s0 := SchedNow()
