@@ -309,12 +309,7 @@ func TestRedisBrokerPresence(t *testing.T) {
 // envelope sent to it meanwhile, in order: delivery resumes from the last
 // stream entry it read (pub/sub would have lost them).
 func TestRedisBrokerResumesAfterReconnect(t *testing.T) {
-	addr := startRedis(t)
-	proxy := startProxy(t, addr)
-	direct := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2})
-	t.Cleanup(func() { _ = direct.Close() })
-	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.addr(), Protocol: 2})
-	t.Cleanup(func() { _ = viaProxy.Close() })
+	direct, viaProxy, proxy := redisClientsWithProxy(t)
 	b1 := NewRedisBroker(direct, RedisBrokerConfig{Prefix: "test:"})
 	b2 := NewRedisBroker(viaProxy, RedisBrokerConfig{Prefix: "test:"})
 	ctx := context.Background()
@@ -430,6 +425,19 @@ func (p *tcpProxy) cut() {
 	clear(p.conns)
 }
 
+// redisClientsWithProxy starts a redis-server and returns a client
+// connected to it directly and one connected through a proxy the test can
+// cut.
+func redisClientsWithProxy(t *testing.T) (direct, viaProxy *redis.Client, proxy *tcpProxy) {
+	addr := startRedis(t)
+	proxy = startProxy(t, addr)
+	direct = redis.NewClient(&redis.Options{Addr: addr, Protocol: 2})
+	t.Cleanup(func() { _ = direct.Close() })
+	viaProxy = redis.NewClient(&redis.Options{Addr: proxy.addr(), Protocol: 2})
+	t.Cleanup(func() { _ = viaProxy.Close() })
+	return direct, viaProxy, proxy
+}
+
 func (p *tcpProxy) resume() {
 	p.mu.Lock()
 	p.paused = false
@@ -439,12 +447,7 @@ func (p *tcpProxy) resume() {
 // A node that stops refreshing its liveness (it died without leaving)
 // stops receiving after PresenceTTL: its users are then offline.
 func TestRedisBrokerDeadNode(t *testing.T) {
-	addr := startRedis(t)
-	proxy := startProxy(t, addr)
-	direct := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2})
-	t.Cleanup(func() { _ = direct.Close() })
-	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.addr(), Protocol: 2})
-	t.Cleanup(func() { _ = viaProxy.Close() })
+	direct, viaProxy, proxy := redisClientsWithProxy(t)
 	cfg := RedisBrokerConfig{Prefix: "test:", PresenceTTL: 300 * time.Millisecond}
 	b1, b2 := NewRedisBroker(direct, cfg), NewRedisBroker(viaProxy, cfg)
 	ctx := context.Background()
