@@ -229,7 +229,7 @@ func loopbackAPI(m *webrtc.MediaEngine) *webrtc.API {
 // the audio clock.
 func TestDTMFNegotiation(t *testing.T) {
 	if !OpusAvailable {
-		t.Skip("needs Opus")
+		t.Skip("needs Opus: this build has no cgo")
 	}
 	for _, tc := range []struct {
 		remote   string
