@@ -31,15 +31,15 @@ type systemClock struct{}
 
 func (systemClock) NewTicker(d time.Duration) Ticker { return systemTicker{time.NewTicker(d)} }
 
-func (systemClock) schedule(period time.Duration, fn func(time.Time)) (func(), <-chan struct{}) {
-	return sharedPacer.schedule(period, fn)
+func (systemClock) schedule(period time.Duration, early bool, fn func(time.Time)) (func(), <-chan struct{}) {
+	return sharedPacer.schedule(period, early, fn)
 }
 
 // scheduler is implemented by clocks that run tick functions themselves
 // (the system clock, through the shared pacer) instead of handing out a
 // ticker for a goroutine per device.
 type scheduler interface {
-	schedule(period time.Duration, fn func(now time.Time)) (stop func(), done <-chan struct{})
+	schedule(period time.Duration, early bool, fn func(now time.Time)) (stop func(), done <-chan struct{})
 }
 
 type systemTicker struct{ t *time.Ticker }

@@ -2,6 +2,7 @@ package audio
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 )
@@ -60,7 +61,8 @@ type paceSlot struct {
 
 // paceEntry is one device's tick function.
 type paceEntry struct {
-	fn func(now time.Time)
+	fn    func(now time.Time)
+	early bool // runs before the slot's other entries (capture devices)
 
 	mu      sync.Mutex
 	running bool
@@ -71,9 +73,16 @@ type paceEntry struct {
 // schedule calls fn once per period from the shared goroutines until the
 // returned stop is called. stop does not wait: the returned channel closes
 // once fn has returned for the last time, so a device may stop itself from
-// inside fn and still be waited for by someone else.
-func (p *pacer) schedule(period time.Duration, fn func(now time.Time)) (stop func(), done <-chan struct{}) {
-	e := &paceEntry{fn: fn, done: make(chan struct{})}
+// inside fn and still be waited for by someone else. Early entries
+// (capture devices) run before the others of their slot: a capture tick
+// starts the send path, whose delay the far end's jitter buffer has to
+// cover, while a playback tick that runs late only pulls later from a
+// local buffer. At 100 calls a slot's 10 ms tick takes 12–20 ms from its
+// first device to its last (its yields wait in the run queue), so the
+// order decides which delay grows; interleaved runs (four rounds): late
+// packets per call·s 0.004–0.068 against 0.021–0.13 before.
+func (p *pacer) schedule(period time.Duration, early bool, fn func(now time.Time)) (stop func(), done <-chan struct{}) {
+	e := &paceEntry{fn: fn, early: early, done: make(chan struct{})}
 	p.mu.Lock()
 	set := p.slots[period]
 	if set == nil {
@@ -97,7 +106,13 @@ func (p *pacer) schedule(period time.Duration, fn func(now time.Time)) (stop fun
 		set.slots[k] = s
 		go p.run(s)
 	}
-	s.entries = append(s.entries, e)
+	i := len(s.entries)
+	if early {
+		for i > 0 && !s.entries[i-1].early {
+			i--
+		}
+	}
+	s.entries = slices.Insert(s.entries, i, e)
 	p.mu.Unlock()
 	stop = func() {
 		p.mu.Lock()

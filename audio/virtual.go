@@ -125,7 +125,7 @@ func (v *Virtual) Start(cb Callbacks) error {
 	v.started = true
 	step := v.stepper(cb)
 	if s, ok := v.cfg.Clock.(scheduler); ok {
-		v.stopFn, v.exited = s.schedule(v.cfg.Period, step)
+		v.stopFn, v.exited = s.schedule(v.cfg.Period, v.cfg.Direction&Capture != 0, step)
 		return nil
 	}
 	t := v.cfg.Clock.NewTicker(v.cfg.Period)
