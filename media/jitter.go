@@ -56,6 +56,10 @@ const (
 	relTail    = 0.001 // the share of packets allowed above the quantile
 	relMargin  = 5 * time.Millisecond
 	floorLeak  = 0.010 // s/s: the floor rises at most 10 ms per second
+
+	// holdMax is how long an underrun waits for the packet that is due
+	// (concealing without moving the timeline) before giving its slot up.
+	holdMax = 2 * stepChunk
 )
 
 type jitterState struct {
@@ -99,6 +103,7 @@ type jitterState struct {
 	nextSeq  int64
 	lastDur  int
 	plcRun   int
+	holdRun  int // samples concealed in the current underrun without moving the timeline
 	frameDef int
 
 	// control
@@ -250,6 +255,11 @@ func (j *jitterState) push(p *rtp.Packet, dur int, now time.Time) {
 	j.recordRelDelay(transit/j.clock, now)
 
 	ts48 := ts * int64(j.tick)
+	if j.holdRun > 0 && ts48 == j.playPos {
+		// The packet an underrun waited for: it plays, and the target
+		// keeps the delay it came with.
+		j.raiseBoost(j.samplesToDur(int64(j.holdRun)), now)
+	}
 	if j.started && (seq < j.nextSeq || ts48 < j.playPos) {
 		// Its slot has been played (concealed): too late.
 		j.late++
@@ -288,12 +298,18 @@ func (j *jitterState) push(p *rtp.Packet, dur int, now time.Time) {
 	}
 }
 
-func (j *jitterState) onLate(lateness time.Duration, now time.Time) {
+// raiseBoost raises the target by lateness (plus a margin) for a while:
+// the delay a stall or a delay peak just showed the buffer lacked.
+func (j *jitterState) raiseBoost(lateness time.Duration, now time.Time) {
 	boost := j.target + lateness + 5*time.Millisecond
 	if boost > j.lateBoost {
 		j.lateBoost = boost
 	}
 	j.updateTarget(now)
+}
+
+func (j *jitterState) onLate(lateness time.Duration, now time.Time) {
+	j.raiseBoost(lateness, now)
 	// Stretch now by the lateness, so the next packets make it.
 	add := int((lateness + 5*time.Millisecond) * SampleRate / time.Second)
 	j.debt = max(j.debt, 0) + add
@@ -448,13 +464,30 @@ func (j *jitterState) next(now time.Time, fecCapable bool) action {
 		if n == 0 {
 			n = j.frameDef
 		}
-		j.playPos += int64(n)
 		if j.nextSeq == j.maxSeq+1 && j.other[j.maxSeq&(seenSize-1)] == j.maxSeq {
 			// Nothing is missing: the sender sends telephone-event
 			// packets in place of audio. Silence, not concealment.
+			j.playPos += int64(n)
 			j.plcRun = int(maxPLCRun * SampleRate / time.Second)
 			return action{kind: actSilence, n: n}
 		}
+		if j.holdRun < holdMax && j.lossEWMA < 0.01 && j.plcRun < int(maxPLCRun*SampleRate/time.Second) {
+			// An underrun: the packet due now is not here, and nothing
+			// after it has come to show it lost. Wait for it a little,
+			// concealing without moving the timeline, the way NetEq
+			// expands: a packet held up a few milliseconds (a stall of
+			// the sender, a delay peak) then plays instead of being
+			// dropped as late and concealed a whole frame. A lost one
+			// costs holdMax more concealment and the delay it added,
+			// which the steering takes back; so only on a link that
+			// loses (almost) nothing, where an empty buffer means delay,
+			// not loss (at 20 % loss holding cost 5.7 dB of SNR in
+			// TestSimLossSNR).
+			j.holdRun += stepChunk
+			j.expanded += stepChunk
+			return j.conceal(stepChunk)
+		}
+		j.playPos += int64(n)
 		return j.conceal(n)
 	}
 	h := j.packets[0]
@@ -473,7 +506,7 @@ func (j *jitterState) next(now time.Time, fecCapable bool) action {
 		j.playPos += int64(dur)
 		j.nextSeq = h.seq + 1
 		j.lastDur = dur
-		j.plcRun = 0
+		j.plcRun, j.holdRun = 0, 0
 		j.observe(now.Sub(h.arrival), dur)
 		return action{kind: actDecode, payload: h.payload, splice: j.debt}
 	}
@@ -512,7 +545,7 @@ func (j *jitterState) next(now time.Time, fecCapable bool) action {
 		j.playPos += int64(gap)
 		j.nextSeq = h.seq
 		j.fec++
-		j.plcRun = 0
+		j.plcRun, j.holdRun = 0, 0
 		return action{kind: actFEC, n: gap, payload: append(j.alloc(len(h.payload))[:0], h.payload...)}
 	}
 	n := min(gap, lost)

@@ -331,3 +331,41 @@ func TestJitterSteadyUnderPeaks(t *testing.T) {
 	assert.Less(t, moved, 20*time.Millisecond, "the delay holds still")
 	assert.Less(t, st.Delay, st.Target+5*time.Millisecond, "the typical packet waits the target, not target plus peak")
 }
+
+// TestJitterUnderrunWaitsForStalledSender: the sender stalls for 25 ms
+// every 5 s (a busy process: its audio thread gets no CPU), then sends what
+// fell due at once. The first stall empties the buffer; the buffer waits for
+// the packet that is due (concealing without moving the timeline) instead of
+// giving its slot up, so the packet plays and nothing is late or dropped.
+// The delay it then keeps covers the later stalls: they play without a gap.
+func TestJitterUnderrunWaitsForStalledSender(t *testing.T) {
+	sig := mediatest.MultiTone(22*SampleRate, 8)
+	pk := capture(t, sig, nil)
+	stallAt := func(at time.Duration) (time.Duration, bool) {
+		for s := 3 * time.Second; s < 20*time.Second; s += 5 * time.Second {
+			if at >= s && at < s+25*time.Millisecond {
+				return s + 25*time.Millisecond, true
+			}
+		}
+		return 0, false
+	}
+	arr := schedule(pk, 1, func(i int) time.Duration {
+		at := time.Duration(i) * 20 * time.Millisecond
+		if end, ok := stallAt(at); ok {
+			return end - at
+		}
+		return 0
+	})
+	var at5 ReceiverStats
+	_, st := playout(t, arr, 21*time.Second, 3*time.Millisecond, func(now time.Duration, st ReceiverStats) {
+		if now == 5*time.Second+3*time.Millisecond {
+			at5 = st
+		}
+	})
+	t.Logf("first stall: concealed %d, target %v; in all: late %d, concealed %d, target %v, typical wait %v",
+		at5.Concealed, at5.Target, st.Late, st.Concealed, st.Target, st.Delay)
+	assert.Zero(t, st.Late, "a packet held up by the sender's stall plays, not dropped as late")
+	assert.Zero(t, st.Lost)
+	assert.LessOrEqual(t, at5.Concealed, uint64(2), "the first stall is bridged by at most holdMax of concealment")
+	assert.Equal(t, at5.Concealed, st.Concealed, "the later stalls play without a gap")
+}
