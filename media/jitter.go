@@ -9,8 +9,10 @@ import (
 
 // The jitter buffer keeps packets on the sender's timeline in 48 kHz sample
 // units (extended, so sequence numbers and timestamps never wrap) and plays
-// that timeline at the playback clock. A packet that arrives after its slot
-// was concealed is late and dropped. The controlled quantity is the slack:
+// that timeline at the playback clock. When the packet due is missing on a
+// clean link, the buffer first waits for it (up to holdMax, concealing
+// without moving the timeline); a packet that arrives after its slot was
+// given up and concealed is late and dropped. The controlled quantity is the slack:
 // how long a packet waited between its arrival and the moment it played.
 // The median of each window's slack (half a second) is steered towards the
 // target delay, which follows the RFC 3550 jitter and grows at once by
