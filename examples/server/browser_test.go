@@ -204,6 +204,11 @@ func browserTest(t *testing.T, chromium string) {
 		refused, err := chromedp.Run(page, chromedp.Evaluate[[]string](`dialtone.phone.events.filter((e) => e.includes('not applied'))`))
 		require.NoError(t, err)
 		assert.Empty(t, refused, "the page applied every description")
+		// Pion drops what arrives on the old candidate pair while it
+		// restarts ICE, and SCTP resends it only after its timeout (1 s,
+		// then doubling), so the browser's text below could miss its 5 s
+		// if sent mid-restart (seen once in CI): wait for the new pair.
+		waitStats(t, page, `s.pairChanges >= 2`)
 
 		// Text both ways over the pre-negotiated data channel.
 		require.NoError(t, c.SendText(ctx, "hello from Go"))

@@ -555,7 +555,10 @@
     let pairID = '';
     const codecs = {};
     report.forEach((r) => {
-      if (r.type === 'transport' && r.selectedCandidatePairId) pairID = r.selectedCandidatePairId;
+      if (r.type === 'transport') {
+        if (r.selectedCandidatePairId) pairID = r.selectedCandidatePairId;
+        s.pairChanges = r.selectedCandidatePairChanges;
+      }
       if (r.type === 'codec') codecs[r.id] = r.mimeType;
     });
     report.forEach((r) => {
