@@ -105,7 +105,8 @@ type jitterState struct {
 	nextSeq  int64
 	lastDur  int
 	plcRun   int
-	holdRun  int // samples concealed in the current underrun without moving the timeline
+	holdRun  int  // samples concealed in the current underrun without moving the timeline
+	holdDone bool // the current underrun has had its wait
 	frameDef int
 
 	// control
@@ -473,26 +474,31 @@ func (j *jitterState) next(now time.Time, fecCapable bool) action {
 			j.plcRun = int(maxPLCRun * SampleRate / time.Second)
 			return action{kind: actSilence, n: n}
 		}
-		if j.holdRun < holdMax && j.lossEWMA < 0.01 && j.plcRun < int(maxPLCRun*SampleRate/time.Second) {
+		if !j.holdDone && j.holdRun < holdMax && j.plcRun < int(maxPLCRun*SampleRate/time.Second) {
 			// An underrun: the packet due now is not here, and nothing
 			// after it has come to show it lost. Wait for it a little,
 			// concealing without moving the timeline, the way NetEq
 			// expands: a packet held up a few milliseconds (a stall of
 			// the sender, a delay peak) then plays instead of being
-			// dropped as late and concealed a whole frame. A lost one
-			// costs holdMax more concealment and the delay it added,
-			// which the steering takes back; so only on a link that
-			// loses (almost) nothing, where an empty buffer means delay,
-			// not loss (at 20 % loss holding cost 5.7 dB of SNR in
-			// TestSimLossSNR).
+			// dropped as late and concealed a whole frame. If it does
+			// not come, settleHold makes the wait the start of its
+			// frame's concealment, which is what giving the slot up at
+			// once would have played: a lost packet costs nothing more.
 			j.holdRun += stepChunk
 			j.expanded += stepChunk
 			return j.conceal(stepChunk)
 		}
+		j.settleHold(-1)
 		j.playPos += int64(n)
 		return j.conceal(n)
 	}
 	h := j.packets[0]
+	if j.holdRun > 0 && h.ts != j.playPos {
+		// A later packet came while the underrun waited: the one it
+		// waited for is lost (or late), and the wait stands for the
+		// start of its concealment.
+		j.settleHold(h.ts - j.playPos)
+	}
 	if h.ts == j.playPos {
 		if j.debt >= stepChunk {
 			// A large stretch: insert concealment before this packet.
@@ -508,7 +514,7 @@ func (j *jitterState) next(now time.Time, fecCapable bool) action {
 		j.playPos += int64(dur)
 		j.nextSeq = h.seq + 1
 		j.lastDur = dur
-		j.plcRun, j.holdRun = 0, 0
+		j.plcRun, j.holdRun, j.holdDone = 0, 0, false
 		j.observe(now.Sub(h.arrival), dur)
 		return action{kind: actDecode, payload: h.payload, splice: j.debt}
 	}
@@ -547,7 +553,7 @@ func (j *jitterState) next(now time.Time, fecCapable bool) action {
 		j.playPos += int64(gap)
 		j.nextSeq = h.seq
 		j.fec++
-		j.plcRun, j.holdRun = 0, 0
+		j.plcRun, j.holdRun, j.holdDone = 0, 0, false
 		return action{kind: actFEC, n: gap, payload: append(j.alloc(len(h.payload))[:0], h.payload...)}
 	}
 	n := min(gap, lost)
@@ -556,6 +562,21 @@ func (j *jitterState) next(now time.Time, fecCapable bool) action {
 		j.nextSeq = h.seq
 	}
 	return j.conceal(n)
+}
+
+// settleHold ends an underrun's wait for a packet that did not come: the
+// audio concealed while waiting counts as concealment of the missing
+// frame, so the play position moves on by it (by at most limit, the gap
+// to the next packet, when limit >= 0) and the buffer's delay does not
+// grow.
+func (j *jitterState) settleHold(limit int64) {
+	adv := int64(j.holdRun)
+	if limit >= 0 {
+		adv = min(adv, limit)
+	}
+	j.playPos += adv
+	j.expanded -= uint64(adv)
+	j.holdRun, j.holdDone = 0, true
 }
 
 func (j *jitterState) conceal(n int) action {
