@@ -9,11 +9,11 @@ import (
 
 // The jitter buffer keeps packets on the sender's timeline in 48 kHz sample
 // units (extended, so sequence numbers and timestamps never wrap) and plays
-// that timeline at the playback clock. When the packet due is missing on a
-// clean link, the buffer first waits for it (up to holdMax, concealing
-// without moving the timeline); a packet that arrives after its slot was
-// given up and concealed is late and dropped. The controlled quantity is the slack:
-// how long a packet waited between its arrival and the moment it played.
+// that timeline at the playback clock. When the packet due is missing and
+// nothing after it has come, the buffer first waits for it (up to holdMax,
+// concealing without moving the timeline); a packet that arrives after its
+// slot was given up and concealed is late and dropped. The controlled
+// quantity is the slack: how long a packet waited between its arrival and the moment it played.
 // The median of each window's slack (half a second) is steered towards the
 // target delay, which follows the RFC 3550 jitter and grows at once by
 // the lateness of a late packet (then decays); the steering removes or adds
@@ -139,6 +139,7 @@ func (j *jitterState) reset() {
 	j.packets = j.packets[:0]
 	j.havePkts, j.started, j.haveTransit = false, false, false
 	j.debt, j.winHave, j.winAudio, j.winSlack = 0, false, 0, j.winSlack[:0]
+	j.holdRun, j.holdDone = 0, false
 	j.floorAt, j.relHist, j.relTotal, j.relWeight, j.relCount, j.relQ = time.Time{}, [relBuckets]float64{}, 0, 0, 0, 0
 }
 
@@ -485,7 +486,6 @@ func (j *jitterState) next(now time.Time, fecCapable bool) action {
 			// frame's concealment, which is what giving the slot up at
 			// once would have played: a lost packet costs nothing more.
 			j.holdRun += stepChunk
-			j.expanded += stepChunk
 			return j.conceal(stepChunk)
 		}
 		j.settleHold(-1)
@@ -514,6 +514,9 @@ func (j *jitterState) next(now time.Time, fecCapable bool) action {
 		j.playPos += int64(dur)
 		j.nextSeq = h.seq + 1
 		j.lastDur = dur
+		// After a wait that this packet ended, the audio concealed while
+		// waiting stays added: the buffer is that much deeper.
+		j.expanded += uint64(j.holdRun)
 		j.plcRun, j.holdRun, j.holdDone = 0, 0, false
 		j.observe(now.Sub(h.arrival), dur)
 		return action{kind: actDecode, payload: h.payload, splice: j.debt}
@@ -567,15 +570,15 @@ func (j *jitterState) next(now time.Time, fecCapable bool) action {
 // settleHold ends an underrun's wait for a packet that did not come: the
 // audio concealed while waiting counts as concealment of the missing
 // frame, so the play position moves on by it (by at most limit, the gap
-// to the next packet, when limit >= 0) and the buffer's delay does not
-// grow.
+// to the next packet, when limit >= 0; the rest stays added) and the
+// buffer's delay does not grow.
 func (j *jitterState) settleHold(limit int64) {
 	adv := int64(j.holdRun)
 	if limit >= 0 {
 		adv = min(adv, limit)
 	}
 	j.playPos += adv
-	j.expanded -= uint64(adv)
+	j.expanded += uint64(int64(j.holdRun) - adv)
 	j.holdRun, j.holdDone = 0, true
 }
 
