@@ -112,7 +112,7 @@ type e2eResult struct {
 // both ends paced by 10 ms device-like clocks, and measures what came out.
 func runE2E(t *testing.T, speech bool, frameMs int, lossPct float64, lossHint int) e2eResult {
 	t.Helper()
-	const prefix, sigLen, tail = 30, 300, 20 // in 10 ms chunks: 3 s of signal, six 0.5 s windows
+	const prefix, sigLen, tail = 30, 600, 20 // in 10 ms chunks: 6 s of signal, twelve 0.5 s windows
 	signal := mediatest.MultiTone(sigLen*480, 11)
 	if speech {
 		signal = mediatest.SpeechLike(sigLen*480, 11)
@@ -220,10 +220,12 @@ func TestEndToEndLoopback(t *testing.T) {
 		assert.Greater(t, r.stats.FECRecovered, uint64(0))
 		t.Logf("SNR loss vs clean at %.0f%%: %.1f dB", pct, base.snr-r.snr)
 		// The ≤ 3 dB goal at 10 % is asserted on a simulated clock, where it
-		// is deterministic (TestSimLossSNR). In real time, a 3 s run with a
-		// handful of losses under -race moves by several dB with the
-		// scheduler (jitter-buffer stretches shift the 0.5 s windows): here
-		// only check that the stream survives the loss.
+		// is deterministic (TestSimLossSNR). In real time a run under -race
+		// moves by a few dB with the scheduler (jitter-buffer stretches
+		// shift the 0.5 s windows; with 3 s runs, six windows, even the
+		// clean baseline fell below 8 dB under a parallel test load; 6 s
+		// keeps it at 12.4 dB there): here only check that the stream
+		// survives the loss.
 		assert.Greater(t, r.snr, 2.0, "speech still comes through at %.0f%% loss", pct)
 	}
 }
