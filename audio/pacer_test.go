@@ -118,8 +118,6 @@ func TestPacerLetsOthersRun(t *testing.T) {
 		close(probeDone)
 	}()
 	var first, second atomic.Bool
-	var stops []func()
-	var dones []<-chan struct{}
 	// paceSlots+1 devices: the last shares the first device's slot and
 	// runs after it in the same tick.
 	for i := range paceSlots + 1 {
@@ -145,16 +143,8 @@ func TestPacerLetsOthersRun(t *testing.T) {
 				note("device 2")
 			}
 		}
-		stop, done := p.schedule(period, false, fn)
-		stops = append(stops, stop)
-		dones = append(dones, done)
+		scheduleUntilCleanup(t, p, period, false, fn)
 	}
-	defer func() {
-		for i, stop := range stops {
-			stop()
-			<-dones[i]
-		}
-	}()
 	select {
 	case <-probeDone:
 	case <-time.After(5 * time.Second):
@@ -190,25 +180,12 @@ func TestPacerCaptureFirst(t *testing.T) {
 	}
 	// Slot 0 gets the playback device first, the other slots one device
 	// each, and then slot 0 (the emptiest, first) the capture device.
-	var stops []func()
-	var dones []<-chan struct{}
-	add := func(early bool, fn func(time.Time)) {
-		stop, done := p.schedule(period, early, fn)
-		stops = append(stops, stop)
-		dones = append(dones, done)
-	}
-	add(false, record("playback"))
+	scheduleUntilCleanup(t, p, period, false, record("playback"))
 	for range paceSlots - 1 {
-		add(false, func(time.Time) {})
+		scheduleUntilCleanup(t, p, period, false, func(time.Time) {})
 	}
-	add(true, record("capture"))
+	scheduleUntilCleanup(t, p, period, true, record("capture"))
 	armed.Store(true)
-	defer func() {
-		for i, stop := range stops {
-			stop()
-			<-dones[i]
-		}
-	}()
 	require.Eventually(t, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -217,4 +194,14 @@ func TestPacerCaptureFirst(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Equal(t, []string{"capture", "playback"}, order)
+}
+
+// scheduleUntilCleanup schedules fn on p and, when the test ends, stops it
+// and waits for its last call to return.
+func scheduleUntilCleanup(t *testing.T, p *pacer, period time.Duration, early bool, fn func(time.Time)) {
+	stop, done := p.schedule(period, early, fn)
+	t.Cleanup(func() {
+		stop()
+		<-done
+	})
 }
