@@ -96,7 +96,7 @@ type jitterState struct {
 	jitter      float64
 	clock       float64
 
-	packets []*jpacket
+	packets []jpacket // by sequence number; values, so a packet costs no allocation
 	free    [][]byte
 
 	// playout
@@ -136,6 +136,7 @@ func (j *jitterState) reset() {
 	for _, p := range j.packets {
 		j.release(p.payload)
 	}
+	clear(j.packets)
 	j.packets = j.packets[:0]
 	j.havePkts, j.started, j.haveTransit = false, false, false
 	j.debt, j.winHave, j.winAudio, j.winSlack = 0, false, 0, j.winSlack[:0]
@@ -152,6 +153,17 @@ func (j *jitterState) alloc(n int) []byte {
 		}
 	}
 	return make([]byte, n, max(n, 1500))
+}
+
+// pop removes the first packet. It moves the rest down rather than
+// reslicing, so the slice keeps its capacity and appends stay free of
+// allocation; the buffer holds a few dozen packets at most.
+func (j *jitterState) pop() jpacket {
+	p := j.packets[0]
+	n := copy(j.packets, j.packets[1:])
+	j.packets[n] = jpacket{}
+	j.packets = j.packets[:n]
+	return p
 }
 
 func (j *jitterState) release(b []byte) {
@@ -274,15 +286,13 @@ func (j *jitterState) push(p *rtp.Packet, dur int, now time.Time) {
 		j.onLate(lateness, now)
 		return
 	}
-	jp := &jpacket{seq: seq, ts: ts48, dur: dur, arrival: now, payload: j.alloc(len(p.Payload))}
+	jp := jpacket{seq: seq, ts: ts48, dur: dur, arrival: now, payload: j.alloc(len(p.Payload))}
 	copy(jp.payload, p.Payload)
 	i := len(j.packets)
 	for i > 0 && j.packets[i-1].seq > seq {
 		i--
 	}
-	j.packets = append(j.packets, nil)
-	copy(j.packets[i+1:], j.packets[i:])
-	j.packets[i] = jp
+	j.packets = slices.Insert(j.packets, i, jp)
 
 	// Far more audio than the maximum delay (a burst after a stall): jump.
 	if j.started {
@@ -292,8 +302,7 @@ func (j *jitterState) push(p *rtp.Packet, dur int, now time.Time) {
 			newPos := last.ts - int64(j.target*SampleRate/time.Second)
 			for len(j.packets) > 1 && j.packets[0].ts < newPos {
 				j.discarded++
-				j.release(j.packets[0].payload)
-				j.packets = j.packets[1:]
+				j.release(j.pop().payload)
 			}
 			j.playPos = j.packets[0].ts
 			j.nextSeq = j.packets[0].seq
@@ -450,8 +459,7 @@ func (j *jitterState) next(now time.Time, fecCapable bool) action {
 	for len(j.packets) > 0 && j.packets[0].ts < j.playPos {
 		j.late++
 		j.nextSeq = max(j.nextSeq, j.packets[0].seq+1)
-		j.release(j.packets[0].payload)
-		j.packets = j.packets[1:]
+		j.release(j.pop().payload)
 	}
 	j.skipOther()
 	if len(j.packets) == 0 {
@@ -506,7 +514,7 @@ func (j *jitterState) next(now time.Time, fecCapable bool) action {
 			j.expanded += stepChunk
 			return j.conceal(stepChunk)
 		}
-		j.packets = j.packets[1:]
+		j.pop()
 		dur := h.dur
 		if dur == 0 {
 			dur = j.frameDef

@@ -153,6 +153,9 @@ func pickTelephoneEvent(codecs []webrtc.RTPCodecParameters, want CodecInfo) (Cod
 	return found, ok
 }
 
+// headerPool holds the headers WriteRTP hands to pion.
+var headerPool = sync.Pool{New: func() any { return new(rtp.Header) }}
+
 // WriteRTP writes p to every binding whose codec matches the first one's
 // (the SSRC and payload type are set per binding; p is not modified). A
 // packet whose payload type is Negotiated().DTMF.PayloadType is a
@@ -165,7 +168,11 @@ func (t *Track) WriteRTP(p *rtp.Packet) error {
 		return ErrNotBound
 	}
 	var errs []error
-	h := p.Header
+	// The header goes to pion behind an interface, so it would escape:
+	// take it from a pool instead of allocating one per packet.
+	h := headerPool.Get().(*rtp.Header)
+	defer func() { *h = rtp.Header{}; headerPool.Put(h) }()
+	*h = p.Header
 	dtmf := t.bindings[0].dtmfPT >= 0 && int(p.PayloadType) == t.bindings[0].dtmfPT
 	for _, b := range t.bindings {
 		if b.neg.Codec.Name != t.bindings[0].neg.Codec.Name {
@@ -180,7 +187,7 @@ func (t *Track) WriteRTP(p *rtp.Packet) error {
 		}
 		// Interceptors may append extensions: never into our backing array.
 		h.Extensions = p.Extensions[:len(p.Extensions):len(p.Extensions)]
-		if _, err := b.stream.WriteRTP(&h, p.Payload); err != nil {
+		if _, err := b.stream.WriteRTP(h, p.Payload); err != nil {
 			errs = append(errs, err)
 		}
 	}
