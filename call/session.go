@@ -459,6 +459,7 @@ func (p *Phone) webrtcAPI() (*webrtc.API, error) {
 		// interceptor serves only PeerConnection.GetStats, which we do not
 		// call (see consentRTT), and booked every packet.
 		ir := &interceptor.Registry{}
+		ir.Add(&reuseAttributes{}) // first: innermost on the read path
 		if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 			p.apiErr = fmt.Errorf("call: interceptors: %w", err)
 			return

@@ -1,6 +1,8 @@
 package call
 
 import (
+	"errors"
+	"io"
 	"math"
 	"sync/atomic"
 	"time"
@@ -65,10 +67,20 @@ type rtcpState struct {
 // takes RTT and the peer's loss report from receiver reports.
 func (s *session) readRTCP(sender *webrtc.RTPSender, ssrc func() uint32) {
 	defer close(s.rtcpDone)
+	// One buffer for the stream: ReadRTCP would allocate a receive-MTU
+	// buffer per compound packet.
+	buf := make([]byte, 1500)
 	for {
-		pkts, _, err := sender.ReadRTCP()
+		n, _, err := sender.Read(buf)
+		if errors.Is(err, io.ErrShortBuffer) {
+			continue // larger than any report: not one we read
+		}
 		if err != nil {
 			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue // a malformed compound packet: skip it, keep reading
 		}
 		for _, p := range pkts {
 			rr, ok := p.(*rtcp.ReceiverReport)
