@@ -95,65 +95,78 @@ func TestPacerInterruptFromCallback(t *testing.T) {
 	require.NoError(t, v.Close())
 }
 
-// TestPacerLetsOthersRun: a slot whose devices have worked for longer than
-// paceYield steps aside before its next device, so a goroutine woken
-// meanwhile (a network reader with a packet for a jitter buffer) runs
-// then, not after the whole slot's work. With one P the order is exact.
+// TestPacerLetsOthersRun: a slot whose playback devices have worked for
+// longer than paceYield steps aside before its next device, so a goroutine
+// woken meanwhile (a network reader with a packet for a jitter buffer)
+// runs then, not after the whole slot's work. Capture devices step aside
+// only after paceYieldCapture: their packets are what the far ends wait
+// for. With one P the order is exact.
 func TestPacerLetsOthersRun(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	p := &pacer{slots: map[time.Duration]*paceSet{}}
-	const period = 37 * time.Millisecond // a set of its own
-	var mu sync.Mutex
-	var order []string
-	note := func(s string) {
-		mu.Lock()
-		order = append(order, s)
-		mu.Unlock()
-	}
-	woken := make(chan struct{})
-	probeDone := make(chan struct{})
-	go func() {
-		<-woken
-		note("reader")
-		close(probeDone)
-	}()
-	var first, second atomic.Bool
-	// paceSlots+1 devices: the last shares the first device's slot and
-	// runs after it in the same tick.
-	for i := range paceSlots + 1 {
-		fn := func(time.Time) {}
-		switch i {
-		case 0:
-			fn = func(time.Time) {
-				if first.Swap(true) {
-					return
-				}
-				close(woken)
-				start := time.Now()
-				for time.Since(start) < 2*paceYield {
-				}
-				note("device 1")
+	for _, tc := range []struct {
+		name  string
+		early bool
+		want  []string
+	}{
+		{"playback", false, []string{"device 1", "reader", "device 2"}},
+		{"capture", true, []string{"device 1", "device 2", "reader"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+			p := &pacer{slots: map[time.Duration]*paceSet{}}
+			const period = 37 * time.Millisecond
+			var mu sync.Mutex
+			var order []string
+			note := func(s string) {
+				mu.Lock()
+				order = append(order, s)
+				mu.Unlock()
 			}
-		case paceSlots:
-			fn = func(time.Time) {
-				if second.Load() || !first.Load() {
-					return
+			woken := make(chan struct{})
+			probeDone := make(chan struct{})
+			go func() {
+				<-woken
+				note("reader")
+				close(probeDone)
+			}()
+			var first, second atomic.Bool
+			// paceSlots+1 devices: the last shares the first device's slot
+			// and runs after it in the same tick.
+			for i := range paceSlots + 1 {
+				fn := func(time.Time) {}
+				switch i {
+				case 0:
+					fn = func(time.Time) {
+						if first.Swap(true) {
+							return
+						}
+						close(woken)
+						start := time.Now()
+						for time.Since(start) < paceYield+100*time.Microsecond { // well under paceYieldCapture
+						}
+						note("device 1")
+					}
+				case paceSlots:
+					fn = func(time.Time) {
+						if second.Load() || !first.Load() {
+							return
+						}
+						second.Store(true)
+						note("device 2")
+					}
 				}
-				second.Store(true)
-				note("device 2")
+				scheduleUntilCleanup(t, p, period, tc.early, fn)
 			}
-		}
-		scheduleUntilCleanup(t, p, period, false, fn)
+			select {
+			case <-probeDone:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the woken goroutine never ran")
+			}
+			require.Eventually(t, second.Load, 5*time.Second, time.Millisecond)
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Equal(t, tc.want, order)
+		})
 	}
-	select {
-	case <-probeDone:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the woken goroutine never ran")
-	}
-	require.Eventually(t, second.Load, 5*time.Second, time.Millisecond)
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, []string{"device 1", "reader", "device 2"}, order)
 }
 
 // TestPacerCaptureFirst: in a slot, capture devices tick before playback
