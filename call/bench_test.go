@@ -87,6 +87,7 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 	cfg := call.Config{EndToneDuration: -1, StatsInterval: time.Second}
 	cfg.Codec.Complexity = envInt("DIALTONE_COMPLEXITY", 0) // 0: the default
 	cfg.Codec.MaxBandwidth = media.OpusBandwidth(envInt("DIALTONE_BANDWIDTH", 0))
+	cfg.Codec.Application = media.OpusApplication(envInt("DIALTONE_APP", 0))
 	// The speakers discard what they play: recording 2N streams would
 	// measure the recorder's memory traffic, not the calls.
 	phone := func(user string, seed uint64) *calltest.Phone {

@@ -121,6 +121,11 @@ type CodecConfig struct {
 	// media.OpusWideband (8 kHz, "HD voice") codes speech with SILK alone:
 	// about 35 % cheaper to encode at complexity 1, and no worse on speech.
 	MaxBandwidth media.OpusBandwidth
+	// Application is the Opus application mode (default media.OpusVoIP).
+	// media.OpusAudio codes speech with CELT on a clean link, about half
+	// the encoding cost of SILK, and turns to hybrid (SILK) with in-band
+	// FEC when the far end reports more than 5 % loss.
+	Application media.OpusApplication
 	// DisableFEC keeps Opus in-band FEC off even on a lossy link.
 	DisableFEC bool
 	// DTX lets Opus stop sending during silence.

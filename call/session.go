@@ -275,6 +275,7 @@ func (c *Call) startMedia() error {
 		Bitrate:      c.cfg.Codec.Bitrate,
 		Complexity:   c.cfg.Codec.Complexity,
 		MaxBandwidth: c.cfg.Codec.MaxBandwidth,
+		Application:  c.cfg.Codec.Application,
 		DisableFEC:   c.cfg.Codec.DisableFEC,
 		DTX:          c.cfg.Codec.DTX,
 		Logger:       c.log,

@@ -80,7 +80,9 @@
 // complexity 7 (hybrid above) and OpusLowDelay is always CELT: cheaper and
 // higher SNR at 32 kbit/s, but no in-band FEC (the receiver's loss recovery
 // relies on it) and no DTX, and CELT degrades faster than SILK at low
-// bitrates. OpusWideband caps the bandwidth at 8 kHz (pure SILK): cheaper and
+// bitrates. OpusAudio turns to hybrid, and so to in-band FEC, once the far
+// end reports more than 5 % loss (TestOpusAudioModeUnderLoss): CELT's cost
+// on a clean link, FEC on a bad one, but no FEC at 1–5 % loss. OpusWideband caps the bandwidth at 8 kHz (pure SILK): cheaper and
 // fewer bits, at the price of the 8–20 kHz band. In-band FEC, turned on by
 // Sender.SetPacketLoss when the far end reports loss, costs extra encode
 // time (it forces SILK with redundancy).

@@ -97,3 +97,36 @@ func TestOpusConcealmentLength(t *testing.T) {
 	next := (lost + 2) * frame
 	assert.Greater(t, mediatest.SNR(clean[next:next+frame], withFEC[next:], 0), 10.0)
 }
+
+// TestOpusAudioModeUnderLoss checks what call.CodecConfig.Application
+// promises for OpusAudio: CELT (no in-band FEC possible) on a clean link
+// and at up to 5 % reported loss, hybrid, which carries SILK's in-band
+// FEC, above it. The TOC byte's configuration number tells the mode
+// (RFC 6716 §3.1: 0–11 SILK, 12–15 hybrid, 16–31 CELT).
+func TestOpusAudioModeUnderLoss(t *testing.T) {
+	sig := mediatest.SpeechLike(SampleRate, 3)
+	modes := func(app OpusApplication, loss int) map[string]int {
+		enc, err := NewEncoder(CodecOpus, EncoderConfig{Application: app})
+		require.NoError(t, err)
+		require.NoError(t, enc.SetPacketLoss(loss))
+		out := make([]byte, 1500)
+		m := map[string]int{}
+		for off := 0; off+960 <= len(sig); off += 960 {
+			_, err := enc.Encode(sig[off:off+960], out)
+			require.NoError(t, err)
+			switch c := out[0] >> 3; {
+			case c < 12:
+				m["silk"]++
+			case c < 16:
+				m["hybrid"]++
+			default:
+				m["celt"]++
+			}
+		}
+		return m
+	}
+	assert.Equal(t, map[string]int{"celt": 50}, modes(OpusAudio, 0))
+	assert.Equal(t, map[string]int{"celt": 50}, modes(OpusAudio, 5))
+	assert.Equal(t, map[string]int{"hybrid": 50}, modes(OpusAudio, 10))
+	assert.Equal(t, map[string]int{"hybrid": 50}, modes(OpusVoIP, 0), "the default codes speech with SILK (hybrid at fullband)")
+}
