@@ -56,8 +56,14 @@ const (
 	relBuckets = 250   // 1 ms each
 	relForget  = 0.998 // per packet: about 10 s at 50 packets/s
 	relTail    = 0.001 // the share of packets allowed above the quantile
-	relMargin  = 5 * time.Millisecond
-	floorLeak  = 0.010 // s/s: the floor rises at most 10 ms per second
+	// relMargin is added to that quantile: the play-out granularity
+	// (10 ms pulls) and peaks a little above the recent ones. 10 ms rather
+	// than 5: at 100 calls (OpusAudio) concealment median 0.032 % →
+	// 0.009 % for 4.4 ms more buffer (eleven and ten interleaved runs);
+	// where the quantile stays under MinDelay (quiet links) it changes
+	// nothing.
+	relMargin = 10 * time.Millisecond
+	floorLeak = 0.010 // s/s: the floor rises at most 10 ms per second
 
 	// holdMax is how long an underrun waits for the packet that is due
 	// (concealing without moving the timeline) before giving its slot up.
@@ -396,8 +402,7 @@ func (j *jitterState) updateTarget(now time.Time) {
 	jit := time.Duration(3 * j.jitter / j.clock * float64(time.Second))
 	t := max(j.minDelay, jit, j.lateBoost)
 	if q := j.relQ; q > j.minDelay {
-		// Peaks beyond what the minimum covers: hold them, with a margin
-		// for the play-out granularity.
+		// Peaks beyond what the minimum covers: hold them, with a margin.
 		t = max(t, q+relMargin)
 	}
 	if j.fecCapable && j.lossEWMA > 0.01 {
