@@ -82,7 +82,8 @@
 // relies on it) and no DTX, and CELT degrades faster than SILK at low
 // bitrates. OpusAudio turns to hybrid, and so to in-band FEC, once the far
 // end reports more than 5 % loss (TestOpusAudioModeUnderLoss): CELT's cost
-// on a clean link, FEC on a bad one, but no FEC at 1–5 % loss. OpusWideband caps the bandwidth at 8 kHz (pure SILK): cheaper and
+// on a clean link, FEC on a bad one, but no FEC at 1–5 % loss.
+// OpusWideband caps the bandwidth at 8 kHz (pure SILK): cheaper and
 // fewer bits, at the price of the 8–20 kHz band. In-band FEC, turned on by
 // Sender.SetPacketLoss when the far end reports loss, costs extra encode
 // time (it forces SILK with redundancy).
