@@ -13,12 +13,13 @@ import (
 // nothing after it has come, the buffer first waits for it (up to holdMax,
 // concealing without moving the timeline); a packet that arrives after its
 // slot was given up and concealed is late and dropped. The controlled
-// quantity is the slack: how long a packet waited between its arrival and the moment it played.
-// The median of each window's slack (half a second) is steered towards the
-// target delay, which follows the RFC 3550 jitter and grows at once by
-// the lateness of a late packet (then decays); the steering removes or adds
-// audio in small crossfaded steps (larger in quiet frames and in silence),
-// which also absorbs clock drift between the two ends.
+// quantity is the slack: how long a packet waited between its arrival and
+// the moment it played. The median of each window's slack (half a second)
+// is steered towards the target delay, which follows the RFC 3550 jitter
+// and grows at once by the lateness of a late packet (then decays); the
+// steering removes or adds audio in small crossfaded steps (larger in
+// quiet frames and in silence), which also absorbs clock drift between
+// the two ends.
 
 type jpacket struct {
 	seq     int64
@@ -46,9 +47,11 @@ type action struct {
 }
 
 const (
-	seenSize   = 2048
-	windowLen  = 500 * time.Millisecond
-	maxPLCRun  = 100 * time.Millisecond
+	seenSize  = 2048
+	windowLen = 500 * time.Millisecond
+	maxPLCRun = 100 * time.Millisecond
+	// maxPLC is maxPLCRun in samples: the longest concealment before silence.
+	maxPLC     = int(maxPLCRun * SampleRate / time.Second)
 	stepChunk  = 480 // 10 ms: unit of silence, PLC holds and gap skips
 	resyncSeq  = 3000
 	resyncTime = 10 * time.Second
@@ -77,7 +80,7 @@ type jitterState struct {
 	maxSeq   int64
 	maxTS    int64 // codec units, extended
 	tick     int   // 48 kHz samples per RTP tick
-	// seen and other are allocated apart from the struct (newSeqTables):
+	// seen and other are allocated apart from the struct (NewReceiver):
 	// 32 KB without pointers, which inside it lay between pointer fields
 	// and so were walked by every garbage collection, per receiver. At
 	// 100 calls a collection's mark CPU fell from 32–44 ms to 27–36 ms.
@@ -184,11 +187,6 @@ func (j *jitterState) release(b []byte) {
 
 func (j *jitterState) samplesToDur(n int64) time.Duration {
 	return time.Duration(n) * time.Second / SampleRate
-}
-
-// newSeqTables allocates the duplicate and non-audio tables.
-func (j *jitterState) newSeqTables() {
-	j.seen, j.other = new([seenSize]int64), new([seenSize]int64)
 }
 
 func (j *jitterState) init(p *rtp.Packet) {
@@ -494,10 +492,10 @@ func (j *jitterState) next(now time.Time, fecCapable bool) action {
 			// Nothing is missing: the sender sends telephone-event
 			// packets in place of audio. Silence, not concealment.
 			j.playPos += int64(n)
-			j.plcRun = int(maxPLCRun * SampleRate / time.Second)
+			j.plcRun = maxPLC
 			return action{kind: actSilence, n: n}
 		}
-		if !j.holdDone && j.holdRun < holdMax && j.plcRun < int(maxPLCRun*SampleRate/time.Second) {
+		if !j.holdDone && j.holdRun < holdMax && j.plcRun < maxPLC {
 			// An underrun: the packet due now is not here, and nothing
 			// after it has come to show it lost. Wait for it a little,
 			// concealing without moving the timeline, the way NetEq
@@ -565,7 +563,7 @@ func (j *jitterState) next(now time.Time, fecCapable bool) action {
 		}
 		n := min(gap, stepChunk)
 		j.playPos += int64(n)
-		j.plcRun = int(maxPLCRun * SampleRate / time.Second)
+		j.plcRun = maxPLC
 		return action{kind: actSilence, n: n}
 	}
 	// Packets are missing before h: conceal one frame, from h's FEC when
@@ -605,7 +603,7 @@ func (j *jitterState) settleHold(limit int64) {
 }
 
 func (j *jitterState) conceal(n int) action {
-	if j.plcRun >= int(maxPLCRun*SampleRate/time.Second) {
+	if j.plcRun >= maxPLC {
 		return action{kind: actSilence, n: n}
 	}
 	j.plcRun += n

@@ -144,7 +144,7 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 	r.js.tick = info.samplesPerTick()
 	r.js.clock = float64(info.ClockRate)
 	r.js.frameDef = SampleRate * cfg.FrameMillis / 1000
-	r.js.newSeqTables()
+	r.js.seen, r.js.other = new([seenSize]int64), new([seenSize]int64)
 	r.js.minDelay, r.js.maxDelay = cfg.MinDelay, cfg.MaxDelay
 	r.js.target = cfg.MinDelay
 	r.js.fecCapable = info.FEC
