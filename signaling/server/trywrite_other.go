@@ -7,4 +7,8 @@ import "syscall"
 // Elsewhere every message goes through the writer goroutine.
 const canTryWrite = false
 
-func tryWrite(syscall.RawConn, []byte) (int, error) { return 0, nil }
+type rawWriter struct{}
+
+func newRawWriter(syscall.RawConn) *rawWriter { return nil }
+
+func (*rawWriter) tryWrite([]byte) (int, error) { return 0, nil }

@@ -300,7 +300,7 @@ func (s *Server) wsWrite(wr *wsWriter, c *conn) {
 // gorilla's Conn only reads.
 type wsWriter struct {
 	nc      net.Conn
-	raw     syscall.RawConn // nil: no writes without waiting (TLS, other systems)
+	raw     *rawWriter // nil: no writes without waiting (TLS, other systems)
 	timeout time.Duration
 	bufs    *bufPool
 	kick    chan struct{} // asks the writer goroutine to finish rest
@@ -316,7 +316,7 @@ func newWSWriter(nc net.Conn, timeout time.Duration, bufs *bufPool) *wsWriter {
 	w := &wsWriter{nc: nc, timeout: timeout, bufs: bufs, kick: make(chan struct{}, 1)}
 	if sc, ok := nc.(syscall.Conn); ok && canTryWrite {
 		if raw, err := sc.SyscallConn(); err == nil {
-			w.raw = raw
+			w.raw = newRawWriter(raw)
 		}
 	}
 	return w
@@ -345,7 +345,7 @@ func (w *wsWriter) write(m signaling.Message) {
 		w.bufs.put(buf)
 		return
 	}
-	n, err := tryWrite(w.raw, b)
+	n, err := w.raw.tryWrite(b)
 	if err != nil {
 		w.bufs.put(buf)
 		w.fail(err)
