@@ -129,10 +129,10 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 	// (DIALTONE_WARMUP_MS), then compare two samples DIALTONE_WINDOW_S apart.
 	<-time.After(time.Duration(envInt("DIALTONE_WARMUP_MS", 5000)) * time.Millisecond)
 	type sample struct {
-		concealed, received, late uint64
-		stretched, buffered       time.Duration
-		cpu                       cpuload.Sample
-		sched                     cpuload.Sched
+		concealed, received, late, underruns uint64
+		stretched, buffered                  time.Duration
+		cpu                                  cpuload.Sample
+		sched                                cpuload.Sched
 	}
 	snapshot := func() (s sample) {
 		for _, c := range calls {
@@ -140,6 +140,7 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 			s.concealed += st.Concealed
 			s.received += st.PacketsReceived
 			s.late += st.Late
+			s.underruns += st.Underruns
 			s.stretched += st.Inserted + st.Removed
 			s.buffered += st.BufferDelay
 		}
@@ -169,6 +170,9 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 	b.ReportMetric(float64(n), "calls")
 	b.ReportMetric(100*float64(s1.concealed-s0.concealed)/float64(max(1, s1.received-s0.received)), "%concealed")
 	b.ReportMetric(float64(s1.late-s0.late)/float64(n)/window.Seconds(), "late/call/s")
+	// Packets that came after their play-out time and played after a wait:
+	// with late ones, the glitches a listener hears.
+	b.ReportMetric(float64(s1.underruns-s0.underruns)/float64(n)/window.Minutes(), "underruns/call/min")
 	// Audio the jitter buffers inserted or removed to move their delay, as
 	// a share of the audio played, and their mean delay at the end.
 	b.ReportMetric(100*(s1.stretched-s0.stretched).Seconds()/(float64(len(calls))*window.Seconds()), "%stretched")

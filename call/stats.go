@@ -38,8 +38,10 @@ type Stats struct {
 	Concealed, FECRecovered uint64
 	// Late counts packets that arrived after their play-out time and were
 	// dropped: the jitter buffer was too short for the network (or the
-	// process too slow to play them).
-	Late uint64
+	// process too slow to play them). Underruns counts those that arrived
+	// after their play-out time while the emptied buffer waited for them,
+	// and played late. Both are glitches a listener may hear.
+	Late, Underruns uint64
 	// BufferDelay is the jitter buffer's current delay.
 	BufferDelay time.Duration
 	// Inserted and Removed total the audio the jitter buffer added or
@@ -134,7 +136,7 @@ func (c *Call) sampleStats() {
 		st.PacketsReceived = rs.Received
 		st.PacketsLost = rs.Lost
 		st.Concealed = rs.Concealed
-		st.Late = rs.Late
+		st.Late, st.Underruns = rs.Late, rs.Underruns
 		st.FECRecovered = rs.FECRecovered
 		st.Jitter = time.Duration(rs.Jitter * float64(time.Millisecond))
 		st.BufferDelay = rs.Buffered

@@ -91,6 +91,7 @@ type jitterState struct {
 	others   uint64
 	dup      uint64
 	late     uint64
+	underrun uint64 // packets an underrun waited for, played late
 	resyncs  uint64
 
 	// jitter (RFC 3550), in RTP clock units
@@ -287,6 +288,7 @@ func (j *jitterState) push(p *rtp.Packet, dur int, now time.Time) {
 	if j.holdRun > 0 && ts48 == j.playPos {
 		// The packet an underrun waited for: it plays, and the target
 		// keeps the delay it came with.
+		j.underrun++
 		j.raiseBoost(j.samplesToDur(int64(j.holdRun)), now)
 	}
 	if j.started && (seq < j.nextSeq || ts48 < j.playPos) {

@@ -363,9 +363,11 @@ func TestJitterUnderrunWaitsForStalledSender(t *testing.T) {
 			at5 = st
 		}
 	})
-	t.Logf("first stall: late %d, concealed %d; in all: late %d, concealed %d, target %v, typical wait %v",
-		at5.Late, at5.Concealed, st.Late, st.Concealed, st.Target, st.Delay)
+	t.Logf("first stall: late %d, underruns %d, concealed %d; in all: late %d, underruns %d, concealed %d, target %v, typical wait %v",
+		at5.Late, at5.Underruns, at5.Concealed, st.Late, st.Underruns, st.Concealed, st.Target, st.Delay)
 	assert.Zero(t, at5.Late, "the first stall, on a new stream")
+	assert.Equal(t, uint64(1), at5.Underruns, "the first stall: one packet played after a wait")
+	assert.Equal(t, uint64(3), st.Underruns, "each stall, longer than the last, empties the buffer once")
 	assert.Zero(t, st.Late, "packets held up by the stalls play, not dropped as late")
 	assert.Zero(t, st.Lost)
 }
@@ -390,6 +392,7 @@ func TestJitterUnderrunForLostPacket(t *testing.T) {
 	t.Logf("stats %+v", st)
 	assert.Equal(t, int64(1), st.Lost)
 	assert.Zero(t, st.Late)
+	assert.Zero(t, st.Underruns, "the packet waited for never came: a loss, not a late frame")
 	assert.Greater(t, st.Concealed, before.Concealed, "the underrun waited, concealing")
 	assert.Equal(t, before.Expanded, st.Expanded, "no audio added")
 	assert.Equal(t, before.Compressed, st.Compressed)

@@ -56,6 +56,14 @@ type ReceiverConfig struct {
 }
 
 // ReceiverStats describes the receive path.
+//
+// A packet that comes after its play-out time is a late frame, which the
+// listener may hear as a glitch. Late counts those dropped: their slot was
+// concealed and given up. Underruns counts those the buffer, having run
+// dry, waited for and then played, after 10–20 ms of concealment, with the
+// delay that much longer from then on. Concealed counts more than these:
+// also the concealment of lost packets and the blocks inserted to deepen
+// the buffer.
 type ReceiverStats struct {
 	Received     uint64        // unique packets received (late and telephone-event ones included)
 	Bytes        uint64        // payload bytes of those packets
@@ -63,6 +71,7 @@ type ReceiverStats struct {
 	DTMFEvents   uint64        // DTMF events reported (OnDTMF calls)
 	Lost         int64         // RFC 3550 cumulative lost: expected − received
 	Late         uint64        // arrived after their slot was played
+	Underruns    uint64        // arrived after their play-out time, and played after a wait
 	Duplicate    uint64        // seen before
 	Concealed    uint64        // PLC frames/blocks played
 	FECRecovered uint64        // frames rebuilt from in-band FEC
@@ -437,7 +446,7 @@ func (r *Receiver) Stats() ReceiverStats {
 		lost = (j.maxSeq - j.baseSeq + 1) - int64(j.received)
 	}
 	return ReceiverStats{
-		Received: j.received, Bytes: j.bytes, NonAudio: j.others, DTMFEvents: r.dtmfN, Lost: lost, Late: j.late, Duplicate: j.dup,
+		Received: j.received, Bytes: j.bytes, NonAudio: j.others, DTMFEvents: r.dtmfN, Lost: lost, Late: j.late, Underruns: j.underrun, Duplicate: j.dup,
 		Concealed: j.concealed, FECRecovered: j.fec, Discarded: j.discarded, Resyncs: j.resyncs,
 		Jitter:     j.jitter / j.clock * 1000,
 		Delay:      time.Duration(j.delayEWMA),
