@@ -68,8 +68,8 @@ const (
 	// peaks reached 5–10 ms got a target of MinDelay, no headroom over
 	// them (OpusAudio at 80 calls, six interleaved runs each: 0–6.6
 	// underruns per call and minute, median 1.1; with it 0–0.15, four
-	// runs without one). A quiet link's quantile is 1–2 ms, so its
-	// target grows by 1–2 ms.
+	// runs without one). A quiet link's quantile is 1–3 ms, so its
+	// target grows by that much (loopback: 11–13 ms instead of 10).
 	relMargin = 10 * time.Millisecond
 	floorLeak = 0.010 // s/s: the floor rises at most 10 ms per second
 
