@@ -64,12 +64,16 @@ const (
 	// (10 ms pulls) and peaks a little above the recent ones. 10 ms rather
 	// than 5: at 100 calls (OpusAudio) concealment median 0.032 % →
 	// 0.009 % for 4.4 ms more buffer (eleven and ten interleaved runs).
-	// It applies at any quantile: added only above MinDelay, a link whose
-	// peaks reached 5–10 ms got a target of MinDelay, no headroom over
-	// them (OpusAudio at 80 calls, six interleaved runs each: 0–6.6
-	// underruns per call and minute, median 1.1; with it 0–0.15, four
-	// runs without one). A quiet link's quantile is 1–3 ms, so its
-	// target grows by that much (loopback: 11–13 ms instead of 10).
+	// It applies once the quantile reaches half of MinDelay: added only
+	// above MinDelay, a link whose peaks reached 5–10 ms got a target of
+	// MinDelay, no headroom over them (OpusAudio at 80 calls: 0–6.6
+	// underruns per call and minute, median 1.1, six runs; with the
+	// margin at any quantile 0–0.15, four of six without one, and from
+	// half of MinDelay 0, 0, 0.5 against 0, 0.6, 3.7). At any quantile
+	// it also moved a quiet link's target with every 1–3 ms wobble of
+	// its peaks: the steady stretching and compressing broke up the
+	// echo bot's test under -race (window correlations 0.5–0.8 instead
+	// of 0.93); below 5 ms the target stays MinDelay.
 	relMargin = 10 * time.Millisecond
 	floorLeak = 0.010 // s/s: the floor rises at most 10 ms per second
 
@@ -427,7 +431,7 @@ func (j *jitterState) updateTarget(now time.Time) {
 	j.lastBoostDecay = now
 	jit := time.Duration(3 * j.jitter / j.clock * float64(time.Second))
 	t := max(j.minDelay, jit, j.lateBoost)
-	if q := j.relQ; q > 0 {
+	if q := j.relQ; q >= j.minDelay/2 {
 		// Hold the recent peaks, with a margin.
 		t = max(t, q+relMargin)
 	}

@@ -356,10 +356,10 @@ func TestJitterForgetsStartupStep(t *testing.T) {
 	assert.Zero(t, got.Underruns)
 }
 
-// TestJitterMarginUnderMinDelay: peaks of 6 ms, under the 10 ms minimum,
-// recur every second. The target holds them with the same margin as higher
-// peaks: a target of just the minimum left 4 ms over peaks that a busy
-// process exceeds now and then.
+// TestJitterMarginUnderMinDelay: peaks of 6 ms, under the 10 ms minimum
+// but over half of it, recur every second. The target holds them with the
+// same margin as higher peaks: a target of just the minimum left 4 ms over
+// peaks that a busy process exceeds now and then.
 func TestJitterMarginUnderMinDelay(t *testing.T) {
 	sig := mediatest.MultiTone(12*SampleRate, 6)
 	pk := capture(t, sig, nil)
