@@ -79,6 +79,17 @@ func schedule(pk []rtp.Packet, scale float64, extra func(i int) time.Duration) [
 	return arr
 }
 
+// periodicDelay holds back packet i by d when i%every == at: a link (or a
+// process) with regular delay peaks, for schedule.
+func periodicDelay(every, at int, d time.Duration) func(i int) time.Duration {
+	return func(i int) time.Duration {
+		if i%every == at {
+			return d
+		}
+		return 0
+	}
+}
+
 func assertClean(t *testing.T, ref, out []int16) {
 	t.Helper()
 	d, c := mediatest.Delay(ref, out)
@@ -313,12 +324,7 @@ func TestJitterRecurringSpikes(t *testing.T) {
 func TestJitterSteadyUnderPeaks(t *testing.T) {
 	sig := mediatest.MultiTone(62*SampleRate, 8)
 	pk := capture(t, sig, nil)
-	spike := func(i int) time.Duration {
-		if i%40 == 7 {
-			return 15 * time.Millisecond
-		}
-		return 0
-	}
+	spike := periodicDelay(40, 7, 15*time.Millisecond)
 	var at10 ReceiverStats
 	_, st := playout(t, schedule(pk, 1, spike), 61*time.Second, 3*time.Millisecond, func(now time.Duration, st ReceiverStats) {
 		if now == 10*time.Second+3*time.Millisecond {
@@ -341,14 +347,13 @@ func TestJitterSteadyUnderPeaks(t *testing.T) {
 func TestJitterForgetsStartupStep(t *testing.T) {
 	sig := mediatest.MultiTone(6*SampleRate, 6)
 	pk := capture(t, sig, nil)
-	steady := func(int) time.Duration { return 0 }
 	step := func(i int) time.Duration {
 		if i == 0 {
 			return 0
 		}
 		return 10 * time.Millisecond
 	}
-	_, want := playout(t, schedule(pk, 1, steady), 5*time.Second, 3*time.Millisecond, nil)
+	_, want := playout(t, schedule(pk, 1, nil), 5*time.Second, 3*time.Millisecond, nil)
 	_, got := playout(t, schedule(pk, 1, step), 5*time.Second, 3*time.Millisecond, nil)
 	t.Logf("target without the step %v, with it %v", want.Target, got.Target)
 	assert.Equal(t, want.Target, got.Target)
@@ -363,12 +368,7 @@ func TestJitterForgetsStartupStep(t *testing.T) {
 func TestJitterMarginUnderMinDelay(t *testing.T) {
 	sig := mediatest.MultiTone(12*SampleRate, 6)
 	pk := capture(t, sig, nil)
-	peaks := func(i int) time.Duration {
-		if i%50 == 17 {
-			return 6 * time.Millisecond
-		}
-		return 0
-	}
+	peaks := periodicDelay(50, 17, 6*time.Millisecond)
 	_, st := playout(t, schedule(pk, 1, peaks), 11*time.Second, 3*time.Millisecond, nil)
 	t.Logf("target %v, typical wait %v", st.Target, st.Delay)
 	assert.GreaterOrEqual(t, st.Target, 6*time.Millisecond+relMargin)
