@@ -58,22 +58,13 @@ const (
 
 	relBuckets = 250   // 1 ms each
 	relForget  = 0.998 // per packet: about 10 s at 50 packets/s
-	relStartup = 50    // packets before the histogram starts over (see recordRelDelay)
 	relTail    = 0.001 // the share of packets allowed above the quantile
 	// relMargin is added to that quantile: the play-out granularity
 	// (10 ms pulls) and peaks a little above the recent ones. 10 ms rather
 	// than 5: at 100 calls (OpusAudio) concealment median 0.032 % →
-	// 0.009 % for 4.4 ms more buffer (eleven and ten interleaved runs).
-	// It applies once the quantile reaches half of MinDelay: added only
-	// above MinDelay, a link whose peaks reached 5–10 ms got a target of
-	// MinDelay, no headroom over them (OpusAudio at 80 calls: 0–6.6
-	// underruns per call and minute, median 1.1, six runs; with the
-	// margin at any quantile 0–0.15, four of six without one, and from
-	// half of MinDelay 0, 0, 0.5 against 0, 0.6, 3.7). At any quantile
-	// it also moved a quiet link's target with every 1–3 ms wobble of
-	// its peaks: the steady stretching and compressing broke up the
-	// echo bot's test under -race (window correlations 0.5–0.8 instead
-	// of 0.93); below 5 ms the target stays MinDelay.
+	// 0.009 % for 4.4 ms more buffer (eleven and ten interleaved runs);
+	// where the quantile stays under MinDelay (quiet links) it changes
+	// nothing.
 	relMargin = 10 * time.Millisecond
 	floorLeak = 0.010 // s/s: the floor rises at most 10 ms per second
 
@@ -115,7 +106,6 @@ type jitterState struct {
 	relWeight   float64 // weight of the next packet: grows instead of old ones shrinking
 	relCount    int
 	relQ        time.Duration // relDelayQuantile as of the last packet
-	relSettled  bool          // the start-up packets have been forgotten
 	haveTransit bool
 	jitter      float64
 	clock       float64
@@ -166,7 +156,6 @@ func (j *jitterState) reset() {
 	j.debt, j.winHave, j.winAudio, j.winSlack = 0, false, 0, j.winSlack[:0]
 	j.holdRun, j.holdDone = 0, false
 	j.floorAt, j.relHist, j.relTotal, j.relWeight, j.relCount, j.relQ = time.Time{}, [relBuckets]float64{}, 0, 0, 0, 0
-	j.relSettled = false
 }
 
 func (j *jitterState) alloc(n int) []byte {
@@ -385,16 +374,6 @@ func (j *jitterState) recordRelDelay(transit float64, now time.Time) {
 		j.relTotal /= j.relWeight
 		j.relWeight = 1
 	}
-	if !j.relSettled && j.relCount == relStartup {
-		// A stream's first packets say little about the path's peaks: a
-		// step in the delay while the pipeline's queues fill (the first
-		// packet ahead of the rest by a frame, at 10 ms frames on
-		// loopback) read as a second of peaks and held the target a frame
-		// higher for the ten seconds the histogram remembers. Start over
-		// from here, floor included.
-		j.relSettled = true
-		j.floorAt, j.relHist, j.relTotal, j.relWeight, j.relCount = time.Time{}, [relBuckets]float64{}, 0, 0, 0
-	}
 	// Here, on the packet path, rather than at every play-out pull.
 	j.relQ = j.relDelayQuantile()
 }
@@ -431,8 +410,8 @@ func (j *jitterState) updateTarget(now time.Time) {
 	j.lastBoostDecay = now
 	jit := time.Duration(3 * j.jitter / j.clock * float64(time.Second))
 	t := max(j.minDelay, jit, j.lateBoost)
-	if q := j.relQ; q >= j.minDelay/2 {
-		// Hold the recent peaks, with a margin.
+	if q := j.relQ; q > j.minDelay {
+		// Peaks beyond what the minimum covers: hold them, with a margin.
 		t = max(t, q+relMargin)
 	}
 	if j.fecCapable && j.lossEWMA > 0.01 {
