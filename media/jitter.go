@@ -58,14 +58,21 @@ const (
 
 	relBuckets = 250   // 1 ms each
 	relForget  = 0.998 // per packet: about 10 s at 50 packets/s
+	relStartup = 50    // packets before the histogram starts over (see recordRelDelay)
 	relTail    = 0.001 // the share of packets allowed above the quantile
 	// relMargin is added to that quantile: the play-out granularity
 	// (10 ms pulls) and peaks a little above the recent ones. 10 ms rather
 	// than 5: at 100 calls (OpusAudio) concealment median 0.032 % →
-	// 0.009 % for 4.4 ms more buffer (eleven and ten interleaved runs);
-	// where the quantile stays under MinDelay (quiet links) it changes
-	// nothing.
+	// 0.009 % for 4.4 ms more buffer (eleven and ten interleaved runs).
+	// It applies once the quantile reaches half of MinDelay (see peakTarget).
 	relMargin = 10 * time.Millisecond
+	// relHold is how long the peaks' part of the target stays up once the
+	// quantile has dropped (see peakTarget). The quantile itself forgets
+	// an isolated peak after about 7 s, so peaks that recur within 12 s
+	// hold the target still, and after a one-off stall the delay comes
+	// back 12 s later (15 s of hold kept a 100 ms stall's 53 ms target for
+	// 22 s).
+	relHold   = 5 * time.Second
 	floorLeak = 0.010 // s/s: the floor rises at most 10 ms per second
 
 	// holdMax is how long an underrun waits for the packet that is due
@@ -106,6 +113,9 @@ type jitterState struct {
 	relWeight   float64 // weight of the next packet: grows instead of old ones shrinking
 	relCount    int
 	relQ        time.Duration // relDelayQuantile as of the last packet
+	relSettled  bool          // the start-up packets have been forgotten
+	peakT       time.Duration // the peaks' part of the target (peakTarget)
+	peakLow     time.Time     // since when the peaks have asked for less than peakT
 	haveTransit bool
 	jitter      float64
 	clock       float64
@@ -156,6 +166,7 @@ func (j *jitterState) reset() {
 	j.debt, j.winHave, j.winAudio, j.winSlack = 0, false, 0, j.winSlack[:0]
 	j.holdRun, j.holdDone = 0, false
 	j.floorAt, j.relHist, j.relTotal, j.relWeight, j.relCount, j.relQ = time.Time{}, [relBuckets]float64{}, 0, 0, 0, 0
+	j.relSettled, j.peakT, j.peakLow = false, 0, time.Time{}
 }
 
 func (j *jitterState) alloc(n int) []byte {
@@ -374,8 +385,48 @@ func (j *jitterState) recordRelDelay(transit float64, now time.Time) {
 		j.relTotal /= j.relWeight
 		j.relWeight = 1
 	}
+	if !j.relSettled && j.relCount == relStartup {
+		// A stream's first packets say little about the path's peaks: a
+		// step in the delay while the pipeline's queues fill (the first
+		// packet ahead of the rest by a frame, at 10 ms frames on
+		// loopback) read as a second of peaks and held the target a frame
+		// higher for the ten seconds the histogram remembers. Start over
+		// from here, floor included.
+		j.relSettled = true
+		j.floorAt, j.relHist, j.relTotal, j.relWeight, j.relCount = time.Time{}, [relBuckets]float64{}, 0, 0, 0
+	}
 	// Here, on the packet path, rather than at every play-out pull.
 	j.relQ = j.relDelayQuantile()
+	j.peakTarget(now)
+}
+
+// peakTarget updates the peaks' part of the target: the quantile of
+// relative delay plus relMargin, once the quantile reaches half of
+// MinDelay. Added only above MinDelay, as before, a link whose peaks
+// reached 5–10 ms got a target of MinDelay, no headroom over them: a busy
+// process (OpusAudio at 80 calls) had more underruns than one with higher
+// peaks, which got their margin. Under half of MinDelay (a quiet link)
+// the target stays MinDelay.
+//
+// It rises at once and falls only after the peaks have asked for less
+// for relHold. Following the quantile both ways, a link whose peaks
+// wobbled around the threshold (under -race, peaks of 3–7 ms) had its
+// target jump by the margin and back every few seconds, and the steady
+// stretching and compressing broke up the audio (the echo bot's window
+// correlations 0.5–0.8 instead of 0.93).
+func (j *jitterState) peakTarget(now time.Time) {
+	want := time.Duration(0)
+	if q := j.relQ; q >= j.minDelay/2 {
+		want = q + relMargin
+	}
+	switch {
+	case want >= j.peakT:
+		j.peakT, j.peakLow = want, time.Time{}
+	case j.peakLow.IsZero():
+		j.peakLow = now
+	case now.Sub(j.peakLow) >= relHold:
+		j.peakT, j.peakLow = want, time.Time{}
+	}
 }
 
 // relDelayQuantile is the delay (above the fastest packets) that all but
@@ -409,11 +460,7 @@ func (j *jitterState) updateTarget(now time.Time) {
 	}
 	j.lastBoostDecay = now
 	jit := time.Duration(3 * j.jitter / j.clock * float64(time.Second))
-	t := max(j.minDelay, jit, j.lateBoost)
-	if q := j.relQ; q > j.minDelay {
-		// Peaks beyond what the minimum covers: hold them, with a margin.
-		t = max(t, q+relMargin)
-	}
+	t := max(j.minDelay, jit, j.lateBoost, j.peakT)
 	if j.fecCapable && j.lossEWMA > 0.01 {
 		// Under loss, hold one more frame so the packet after a lost one
 		// is there in time for its FEC data.

@@ -332,6 +332,84 @@ func TestJitterSteadyUnderPeaks(t *testing.T) {
 	assert.Less(t, st.Delay, st.Target+5*time.Millisecond, "the typical packet waits the target, not target plus peak")
 }
 
+// TestJitterForgetsStartupStep: the stream's first packet comes a frame
+// ahead of the rest (at 10 ms frames on loopback the first packet passed
+// before the pipeline's queues had filled, and every later one came 9 ms
+// behind it). That is one step in the path's delay, not a second of
+// peaks: once the start-up packets are behind, the target is what the
+// steady stream needs, as on a stream without the step.
+func TestJitterForgetsStartupStep(t *testing.T) {
+	sig := mediatest.MultiTone(6*SampleRate, 6)
+	pk := capture(t, sig, nil)
+	steady := func(int) time.Duration { return 0 }
+	step := func(i int) time.Duration {
+		if i == 0 {
+			return 0
+		}
+		return 10 * time.Millisecond
+	}
+	_, want := playout(t, schedule(pk, 1, steady), 5*time.Second, 3*time.Millisecond, nil)
+	_, got := playout(t, schedule(pk, 1, step), 5*time.Second, 3*time.Millisecond, nil)
+	t.Logf("target without the step %v, with it %v", want.Target, got.Target)
+	assert.Equal(t, want.Target, got.Target)
+	assert.Zero(t, got.Late)
+	assert.Zero(t, got.Underruns)
+}
+
+// TestJitterMarginUnderMinDelay: peaks of 6 ms, under the 10 ms minimum
+// but over half of it, recur every second. The target holds them with the
+// same margin as higher peaks: a target of just the minimum left 4 ms over
+// peaks that a busy process exceeds now and then.
+func TestJitterMarginUnderMinDelay(t *testing.T) {
+	sig := mediatest.MultiTone(12*SampleRate, 6)
+	pk := capture(t, sig, nil)
+	peaks := func(i int) time.Duration {
+		if i%50 == 17 {
+			return 6 * time.Millisecond
+		}
+		return 0
+	}
+	_, st := playout(t, schedule(pk, 1, peaks), 11*time.Second, 3*time.Millisecond, nil)
+	t.Logf("target %v, typical wait %v", st.Target, st.Delay)
+	assert.GreaterOrEqual(t, st.Target, 6*time.Millisecond+relMargin)
+	assert.Zero(t, st.Late)
+	assert.Zero(t, st.Underruns)
+}
+
+// TestJitterPeakTargetHolds: a 6 ms peak every 10 s for 40 s, then none.
+// The quantile forgets an isolated peak after about 7 s, so following it
+// the target would drop to MinDelay and jump back by the margin at every
+// peak, stretching and compressing the audio each time. The peaks' part
+// of the target holds between peaks, and goes once they have stopped
+// for relHold.
+func TestJitterPeakTargetHolds(t *testing.T) {
+	sig := mediatest.MultiTone(72*SampleRate, 8)
+	pk := capture(t, sig, nil)
+	peaks := func(i int) time.Duration {
+		if i%500 == 250 && i < 2000 {
+			return 6 * time.Millisecond
+		}
+		return 0
+	}
+	var at6 ReceiverStats
+	var lowest time.Duration
+	_, st := playout(t, schedule(pk, 1, peaks), 71*time.Second, 3*time.Millisecond, func(now time.Duration, st ReceiverStats) {
+		switch {
+		case now == 6*time.Second+3*time.Millisecond:
+			at6, lowest = st, st.Target
+		case now > 6*time.Second && now < 40*time.Second:
+			lowest = min(lowest, st.Target)
+		}
+	})
+	moved := st.Expanded + st.Compressed - at6.Expanded - at6.Compressed
+	t.Logf("target after the first peak %v, lowest until 40 s %v, at the end %v; audio moved from 6 s on %v", at6.Target, lowest, st.Target, moved)
+	assert.GreaterOrEqual(t, lowest, 6*time.Millisecond+relMargin, "the target holds between peaks")
+	assert.Equal(t, 10*time.Millisecond, st.Target, "and falls back once they have stopped")
+	assert.Less(t, moved, 15*time.Millisecond, "one compression when it falls, nothing in between")
+	assert.Zero(t, st.Late)
+	assert.Zero(t, st.Underruns)
+}
+
 // TestJitterUnderrunWaitsForStalledSender: the sender stalls every 5 s
 // (a busy process: its audio thread gets no CPU), each time for longer
 // (25, 45, 60 ms), then sends what fell due at once. Each stall empties the
