@@ -112,7 +112,13 @@ type e2eResult struct {
 // both ends paced by 10 ms device-like clocks, and measures what came out.
 func runE2E(t *testing.T, speech bool, frameMs int, lossPct float64, lossHint int) e2eResult {
 	t.Helper()
-	const prefix, sigLen, tail = 30, 600, 20 // in 10 ms chunks: 6 s of signal, twelve 0.5 s windows
+	// In 10 ms chunks: 1.5 s of silence, then 6 s of signal (twelve 0.5 s
+	// windows). The silence lets the jitter buffer settle first: at 10 ms
+	// frames the first packet often comes a frame ahead of the rest, and
+	// the buffer stretches once or twice in its first second to make up
+	// for the slack it started with (with 0.3 s of silence that fell on
+	// the first windows, and global correlations of 0.5–0.6).
+	const prefix, sigLen, tail = 150, 600, 20
 	signal := mediatest.MultiTone(sigLen*480, 11)
 	if speech {
 		signal = mediatest.SpeechLike(sigLen*480, 11)
