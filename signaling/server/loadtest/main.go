@@ -319,6 +319,7 @@ func leanLoop(ws *websocket.Conn, peer string, size int, st *peerStats, running 
 	head := []byte(`{"type":"signal","to":"` + peer + `","call":"load","data":`)
 	frame := append(append(head, payload(size)...), '}')
 	at := len(head) + len(`{"t":`)
+	var buf bytes.Buffer // this client's: what it read stays valid until its next read
 	<-start
 	for running.Load() {
 		patchTime(frame, at)
@@ -330,7 +331,9 @@ func leanLoop(ws *websocket.Conn, peer string, size int, st *peerStats, running 
 			if err != nil {
 				return nil
 			}
-			b, err := readAll(r)
+			buf.Reset()
+			_, err = buf.ReadFrom(r)
+			b := buf.Bytes()
 			if err != nil {
 				return nil
 			}
@@ -345,17 +348,6 @@ func leanLoop(ws *websocket.Conn, peer string, size int, st *peerStats, running 
 		}
 	}
 	return nil
-}
-
-var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func readAll(r io.Reader) ([]byte, error) {
-	buf := readBufs.Get().(*bytes.Buffer)
-	buf.Reset()
-	_, err := buf.ReadFrom(r)
-	b := buf.Bytes()
-	readBufs.Put(buf) // b stays valid until the next readAll of this client: one in flight
-	return b, err
 }
 
 // realLoop is leanLoop through signaling.Client.
