@@ -73,8 +73,7 @@ const (
 	// quantile has dropped (see peakTarget). The quantile itself forgets
 	// an isolated peak after about 7 s, so peaks that recur within 12 s
 	// hold the target still, and after a one-off stall the delay comes
-	// back 12 s later (15 s of hold kept a 100 ms stall's 53 ms target for
-	// 22 s).
+	// back 12 s later (a 15 s hold kept a 100 ms stall's target for 22 s).
 	relHold   = 5 * time.Second
 	floorLeak = 0.010 // s/s: the floor rises at most 10 ms per second
 
@@ -405,10 +404,10 @@ func (j *jitterState) recordRelDelay(transit float64, now time.Time) {
 
 // peakTarget updates the peaks' part of the target: the quantile of
 // relative delay plus relMargin, once the quantile reaches half of
-// MinDelay. Added only above MinDelay, as before, a link whose peaks
-// reached 5–10 ms got a target of MinDelay, no headroom over them: a busy
-// process (OpusAudio at 80 calls) had more underruns than one with higher
-// peaks, which got their margin. Under half of MinDelay (a quiet link)
+// MinDelay. When the margin was added only above MinDelay, a link whose
+// peaks reached 5–10 ms got a target of MinDelay, no headroom over them: a
+// busy process (OpusAudio at 80 calls) had more underruns than one with
+// higher peaks, which got their margin. Under half of MinDelay (a quiet link)
 // the target stays MinDelay.
 //
 // It rises at once and falls only after the peaks have asked for less

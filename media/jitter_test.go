@@ -419,8 +419,8 @@ func TestJitterPeakTargetHolds(t *testing.T) {
 // TestJitterUnderrunWaitsForStalledSender: the sender stalls every 5 s
 // (a busy process: its audio thread gets no CPU), each time for longer
 // (25, 60, 95 ms: 15 ms more than the target the stall before taught the
-// buffer, its peak plus relMargin), then sends what fell due at once. Each stall empties the
-// buffer; it waits for the packet that is due (concealing without moving
+// buffer, its peak plus relMargin), then sends what fell due at once.
+// Each stall empties the buffer; it waits for the packet that is due (concealing without moving
 // the timeline) instead of giving its slot up at once, so the packet plays
 // and nothing is late or dropped. (Before: three late packets, one per
 // stall.) TestSimLossSNR and the real-time loss runs check that the wait
