@@ -67,7 +67,8 @@ const (
 	// (OpusAudio) concealment median 0.032 % → 0.009 % for 4.4 ms more
 	// buffer. 10 → 20 ms, with the 5 s hold: OpusAudio at 100 calls, runs
 	// with no underrun 0 of 11 → 11 of 12 (15 ms: 13 of 18; 10 ms plus
-	// half the quantile: 7 of 8), buffer median about 33 → 42 ms. The
+	// half the quantile: 7 of 8; ten more with 20 ms, all clean), buffer
+	// median about 33 → 42 ms. The
 	// echo bot's real-time test is disturbed by outside CPU load with
 	// either margin (a 1-core burner: one of four runs each).
 	relMargin = 20 * time.Millisecond
