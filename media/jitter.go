@@ -61,17 +61,17 @@ const (
 	relStartup = 50    // packets before the histogram starts over (see recordRelDelay)
 	relTail    = 0.001 // the share of packets allowed above the quantile
 	// relMargin is added to that quantile: the play-out granularity
-	// (10 ms pulls) and 10 ms for peaks above the recent ones. It applies
+	// (10 ms pulls) and peaks a little above the recent ones. It applies
 	// once the quantile reaches half of MinDelay (see peakTarget), so a
 	// quiet link's delay does not change with it. 5 → 10 ms: at 100 calls
 	// (OpusAudio) concealment median 0.032 % → 0.009 % for 4.4 ms more
-	// buffer. 10 → 20 ms, with the 5 s hold: OpusAudio at 100 calls, runs
-	// with no underrun 0 of 11 → 11 of 12 (15 ms: 13 of 18; 10 ms plus
-	// half the quantile: 7 of 8; ten more with 20 ms, all clean), buffer
-	// median about 33 → 42 ms. The
-	// echo bot's real-time test is disturbed by outside CPU load with
-	// either margin (a 1-core burner: one of four runs each).
-	relMargin = 20 * time.Millisecond
+	// buffer. 20 ms, tried: OpusAudio at 100 calls had no underrun in 21
+	// of 22 runs (0 of 11 with 10 ms), buffer median 33 → 42 ms; but after
+	// a stall of the process its target (peak + 20 ms, held) stayed so
+	// high that a loaded CI run failed the loopback test's mouth-to-ear
+	// bound (83 ms against 70) and a call test's correlation. The
+	// response to a stall needs reworking before the margin goes up.
+	relMargin = 10 * time.Millisecond
 	// relHold is how long the peaks' part of the target stays up once the
 	// quantile has dropped (see peakTarget). The quantile itself forgets
 	// an isolated peak after about 7 s, so peaks that recur within 12 s
