@@ -246,9 +246,9 @@ func TestDialer(t *testing.T) {
 		// cores) spends its whole length in the jitter buffer's start-up,
 		// and each 200 ms window is looked up in the whole tonal file, so
 		// the median window's SNR moves between 3.9 and 7.1 dB from run to
-		// run (eleven local runs of this and the previous session's
-		// jitter buffers; 5 dB failed once in CI and twice locally, with
-		// either). A broken path gives a correlation near 0 and no SNR.
+		// run (ten local runs and one in CI, with three versions of the
+		// jitter buffer; 5 dB failed in CI and in two of the local runs,
+		// each version once). A broken path gives a correlation near 0.
 		assert.Greater(t, snr, 3.0)
 	})
 
