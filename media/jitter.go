@@ -117,7 +117,6 @@ type jitterState struct {
 	relTotal    float64
 	relWeight   float64 // weight of the next packet: grows instead of old ones shrinking
 	relCount    int
-	relQ        time.Duration // relDelayQuantile as of the last packet
 	relSettled  bool          // the start-up packets have been forgotten
 	peakT       time.Duration // the peaks' part of the target (peakTarget)
 	peakLow     time.Time     // since when the peaks have asked for less than peakT
@@ -170,7 +169,7 @@ func (j *jitterState) reset() {
 	j.havePkts, j.started, j.haveTransit = false, false, false
 	j.debt, j.winHave, j.winAudio, j.winSlack = 0, false, 0, j.winSlack[:0]
 	j.holdRun, j.holdDone = 0, false
-	j.floorAt, j.relHist, j.relTotal, j.relWeight, j.relCount, j.relQ = time.Time{}, [relBuckets]float64{}, 0, 0, 0, 0
+	j.floorAt, j.relHist, j.relTotal, j.relWeight, j.relCount = time.Time{}, [relBuckets]float64{}, 0, 0, 0
 	j.relSettled, j.peakT, j.peakLow = false, 0, time.Time{}
 }
 
@@ -401,8 +400,7 @@ func (j *jitterState) recordRelDelay(transit float64, now time.Time) {
 		j.floorAt, j.relHist, j.relTotal, j.relWeight, j.relCount = time.Time{}, [relBuckets]float64{}, 0, 0, 0
 	}
 	// Here, on the packet path, rather than at every play-out pull.
-	j.relQ = j.relDelayQuantile()
-	j.peakTarget(now)
+	j.peakTarget(j.relDelayQuantile(), now)
 }
 
 // peakTarget updates the peaks' part of the target: the quantile of
@@ -419,9 +417,9 @@ func (j *jitterState) recordRelDelay(transit float64, now time.Time) {
 // target jump by the margin and back every few seconds, and the steady
 // stretching and compressing broke up the audio (the echo bot's window
 // correlations 0.5–0.8 instead of 0.93).
-func (j *jitterState) peakTarget(now time.Time) {
+func (j *jitterState) peakTarget(q time.Duration, now time.Time) {
 	want := time.Duration(0)
-	if q := j.relQ; q >= j.minDelay/2 {
+	if q >= j.minDelay/2 {
 		want = q + relMargin
 	}
 	switch {

@@ -270,6 +270,17 @@ func schedule2(pk []rtp.Packet) []arrival {
 	return arr
 }
 
+// periodicPeak delays packet i by d when i%every == phase and i < until
+// (until 0: no end), for schedule: a recurring delay peak.
+func periodicPeak(every, phase, until int, d time.Duration) func(i int) time.Duration {
+	return func(i int) time.Duration {
+		if i%every == phase && (until == 0 || i < until) {
+			return d
+		}
+		return 0
+	}
+}
+
 // TestJitterRecurringSpikes: a link (or a busy process) that holds a packet
 // back by 30 ms every 3 s. The first spikes may be late; after that the
 // buffer keeps the depth the spikes need, so later ones play in time, and
@@ -278,13 +289,7 @@ func TestJitterRecurringSpikes(t *testing.T) {
 	const spikesUntil = 30 * time.Second
 	sig := mediatest.MultiTone(70*SampleRate, 8)
 	pk := capture(t, sig, nil)
-	spike := func(i int) time.Duration {
-		at := time.Duration(i) * 20 * time.Millisecond
-		if at < spikesUntil && i%150 == 75 {
-			return 30 * time.Millisecond
-		}
-		return 0
-	}
+	spike := periodicPeak(150, 75, int(spikesUntil/(20*time.Millisecond)), 30*time.Millisecond)
 	var lateAt10s uint64
 	var targetDuring, targetAfter time.Duration
 	_, st := playout(t, schedule(pk, 1, spike), 69*time.Second, 3*time.Millisecond, func(now time.Duration, st ReceiverStats) {
@@ -313,12 +318,7 @@ func TestJitterRecurringSpikes(t *testing.T) {
 func TestJitterSteadyUnderPeaks(t *testing.T) {
 	sig := mediatest.MultiTone(62*SampleRate, 8)
 	pk := capture(t, sig, nil)
-	spike := func(i int) time.Duration {
-		if i%40 == 7 {
-			return 15 * time.Millisecond
-		}
-		return 0
-	}
+	spike := periodicPeak(40, 7, 0, 15*time.Millisecond)
 	var at10 ReceiverStats
 	_, st := playout(t, schedule(pk, 1, spike), 61*time.Second, 3*time.Millisecond, func(now time.Duration, st ReceiverStats) {
 		if now == 10*time.Second+3*time.Millisecond {
@@ -363,12 +363,7 @@ func TestJitterForgetsStartupStep(t *testing.T) {
 func TestJitterMarginUnderMinDelay(t *testing.T) {
 	sig := mediatest.MultiTone(12*SampleRate, 6)
 	pk := capture(t, sig, nil)
-	peaks := func(i int) time.Duration {
-		if i%50 == 17 {
-			return 6 * time.Millisecond
-		}
-		return 0
-	}
+	peaks := periodicPeak(50, 17, 0, 6*time.Millisecond)
 	_, st := playout(t, schedule(pk, 1, peaks), 11*time.Second, 3*time.Millisecond, nil)
 	t.Logf("target %v, typical wait %v", st.Target, st.Delay)
 	assert.GreaterOrEqual(t, st.Target, 6*time.Millisecond+relMargin)
@@ -385,12 +380,7 @@ func TestJitterMarginUnderMinDelay(t *testing.T) {
 func TestJitterPeakTargetHolds(t *testing.T) {
 	sig := mediatest.MultiTone(72*SampleRate, 8)
 	pk := capture(t, sig, nil)
-	peaks := func(i int) time.Duration {
-		if i%500 == 250 && i < 2000 {
-			return 6 * time.Millisecond
-		}
-		return 0
-	}
+	peaks := periodicPeak(500, 250, 2000, 6*time.Millisecond)
 	var at6 ReceiverStats
 	var lowest time.Duration
 	_, st := playout(t, schedule(pk, 1, peaks), 71*time.Second, 3*time.Millisecond, func(now time.Duration, st ReceiverStats) {
