@@ -85,6 +85,10 @@ func TestMuteTextAndStats(t *testing.T) {
 	assert.Greater(t, st.RecvBitrate, 10000.0)
 	assert.Positive(t, st.RTT, "RTT from RTCP or ICE consent checks")
 	assert.Less(t, st.RTT, 50*time.Millisecond, "loopback")
+	// What the jitter buffer adds: its 10 ms minimum, give or take, not
+	// the audio queued at the instant of the snapshot (often none).
+	assert.Greater(t, st.BufferDelay, 2*time.Millisecond, "jitter buffer delay")
+	assert.Less(t, st.BufferDelay, 200*time.Millisecond, "jitter buffer delay")
 	assert.Equal(t, "opus", strings.ToLower(st.Codec))
 
 	// Text both ways.

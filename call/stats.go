@@ -42,7 +42,9 @@ type Stats struct {
 	// after their play-out time while the emptied buffer waited for them,
 	// and played late. Both are glitches a listener may hear.
 	Late, Underruns uint64
-	// BufferDelay is the jitter buffer's current delay.
+	// BufferDelay is how long packets wait in the jitter buffer, a moving
+	// average over the last few dozen: what the buffer adds to the
+	// mouth-to-ear delay (WebRTC's jitterBufferDelay per emitted sample).
 	BufferDelay time.Duration
 	// Inserted and Removed total the audio the jitter buffer added or
 	// took out to change its delay (WebRTC's insertedSamplesForDeceleration
@@ -139,7 +141,7 @@ func (c *Call) sampleStats() {
 		st.Late, st.Underruns = rs.Late, rs.Underruns
 		st.FECRecovered = rs.FECRecovered
 		st.Jitter = time.Duration(rs.Jitter * float64(time.Millisecond))
-		st.BufferDelay = rs.Buffered
+		st.BufferDelay = rs.Delay
 		st.Inserted, st.Removed = rs.Expanded, rs.Compressed
 		recvBytes = rs.Bytes
 	}
