@@ -281,6 +281,24 @@ func periodicPeak(every, phase, until int, d time.Duration) func(i int) time.Dur
 	}
 }
 
+// senderStall: the sender sends nothing from at for length, then what
+// fell due at once.
+type senderStall struct{ at, length time.Duration }
+
+// senderStalls delays the 20 ms packets (for schedule) that fall due in
+// one of the stalls until the stall ends.
+func senderStalls(stalls ...senderStall) func(i int) time.Duration {
+	return func(i int) time.Duration {
+		at := time.Duration(i) * 20 * time.Millisecond
+		for _, s := range stalls {
+			if at >= s.at && at < s.at+s.length {
+				return s.at + s.length - at
+			}
+		}
+		return 0
+	}
+}
+
 // TestJitterRecurringSpikes: a link (or a busy process) that holds a packet
 // back by 30 ms every 3 s. The first spikes may be late; after that the
 // buffer keeps the depth the spikes need, so later ones play in time, and
@@ -419,13 +437,7 @@ func TestJitterOneOffStall(t *testing.T) {
 	sig := mediatest.MultiTone(25*SampleRate, 8)
 	pk := capture(t, sig, nil)
 	const stallAt, stall = 5 * time.Second, 60 * time.Millisecond
-	arr := schedule(pk, 1, func(i int) time.Duration {
-		at := time.Duration(i) * 20 * time.Millisecond
-		if at >= stallAt && at < stallAt+stall {
-			return stallAt + stall - at
-		}
-		return 0
-	})
+	arr := schedule(pk, 1, senderStalls(senderStall{stallAt, stall}))
 	var highest time.Duration
 	backAt := time.Duration(-1)
 	var peak time.Duration
@@ -462,20 +474,11 @@ func TestJitterOneOffStall(t *testing.T) {
 func TestJitterUnderrunWaitsForStalledSender(t *testing.T) {
 	sig := mediatest.MultiTone(18*SampleRate, 8)
 	pk := capture(t, sig, nil)
-	stalls := []struct{ at, length time.Duration }{
-		{3 * time.Second, 25 * time.Millisecond},
-		{8 * time.Second, 45 * time.Millisecond},
-		{13 * time.Second, 60 * time.Millisecond},
-	}
-	arr := schedule(pk, 1, func(i int) time.Duration {
-		at := time.Duration(i) * 20 * time.Millisecond
-		for _, s := range stalls {
-			if at >= s.at && at < s.at+s.length {
-				return s.at + s.length - at
-			}
-		}
-		return 0
-	})
+	arr := schedule(pk, 1, senderStalls(
+		senderStall{3 * time.Second, 25 * time.Millisecond},
+		senderStall{8 * time.Second, 45 * time.Millisecond},
+		senderStall{13 * time.Second, 60 * time.Millisecond},
+	))
 	var at5 ReceiverStats
 	_, st := playout(t, arr, 17*time.Second, 3*time.Millisecond, func(now time.Duration, st ReceiverStats) {
 		if now == 5*time.Second+3*time.Millisecond {
