@@ -5,7 +5,7 @@
 // A minimal caller:
 //
 //	tr, err := signaling.Dial(ctx, "wss://example.com/ws", signaling.DialConfig{Token: token})
-//	phone, err := call.New(tr, call.Config{})
+//	phone, err := call.NewPhone(tr, call.Config{})
 //	c, err := phone.Dial(ctx, "bob")
 //	for e := range c.Events() {
 //		fmt.Println(e.Kind, e.State, e.Reason)

@@ -246,7 +246,7 @@ func TestRelayConfigTimeout(t *testing.T) {
 	cfg.SettingEngine = calltest.Loopback()
 	cfg.Audio.Backend = nil
 	cfg.Audio.Kind = audio.KindVirtual
-	a, err := call.New(tr, cfg)
+	a, err := call.NewPhone(tr, cfg)
 	require.NoError(t, err)
 	defer a.Close()
 	b := newPhone(t, lab, "bob", calltest.PhoneOptions{})

@@ -49,10 +49,10 @@ type Phone struct {
 	actors   sync.WaitGroup // every call's actor, until it has released everything
 }
 
-// New makes a Phone on a connected transport (one that has received
+// NewPhone makes a Phone on a connected transport (one that has received
 // `ready`: signaling.Dial and server.ConnectLocal both return such). The
 // Phone takes ownership of tr and closes it in Close.
-func New(tr signaling.Transport, cfg Config) (*Phone, error) {
+func NewPhone(tr signaling.Transport, cfg Config) (*Phone, error) {
 	if tr == nil {
 		return nil, fmt.Errorf("call: %w", ErrNoTransport)
 	}

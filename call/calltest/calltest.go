@@ -13,6 +13,7 @@ import (
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/signaling/server"
+	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -33,9 +34,19 @@ func NewLab(cfg server.Config) *Lab {
 	return &Lab{Server: server.New(cfg)}
 }
 
-// Loopback returns call.Loopback(): WebRTC on 127.0.0.1 only. Every test
-// PeerConnection should use it (or a Network).
-func Loopback() *webrtc.SettingEngine { return call.Loopback() }
+// Loopback returns a SettingEngine that keeps a phone's media on
+// 127.0.0.1: UDP over IPv4 only, the loopback interface only, loopback
+// candidates included (pion leaves them out by default), no mDNS. It is for
+// programs whose both ends run on one host (demos, bots beside their
+// server, tests); set it as call.Config.SettingEngine.
+func Loopback() *webrtc.SettingEngine {
+	se := &webrtc.SettingEngine{}
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	return se
+}
 
 // PhoneOptions configures one lab phone.
 type PhoneOptions struct {
@@ -84,7 +95,7 @@ func (l *Lab) NewPhone(ctx context.Context, user string, opts PhoneOptions) (*Ph
 		})
 		cfg.Audio.Backend = p.Audio
 	}
-	p.Phone, err = call.New(conn, cfg)
+	p.Phone, err = call.NewPhone(conn, cfg)
 	if err != nil {
 		_ = conn.Close()
 		return nil, err

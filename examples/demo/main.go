@@ -48,6 +48,7 @@ import (
 
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
+	"github.com/dialtone-dev/dialtone/call/calltest"
 	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
 	"github.com/dialtone-dev/dialtone/signaling"
@@ -314,9 +315,9 @@ func connect(ctx context.Context, p *party, url string, secret []byte, log *slog
 	if err != nil {
 		return fmt.Errorf("%s: signaling: %w", p.name, err)
 	}
-	p.phone, err = call.New(tr, call.Config{
+	p.phone, err = call.NewPhone(tr, call.Config{
 		DisplayName:   p.name,
-		SettingEngine: call.Loopback(), // both phones are here: keep media on 127.0.0.1
+		SettingEngine: calltest.Loopback(), // both phones are here: keep media on 127.0.0.1
 		Audio:         call.AudioConfig{Backend: &tapBackend{Backend: p.backend, mic: p.mic, speaker: p.speaker}},
 		Logger:        log.With("part", "phone", "user", p.name),
 	})

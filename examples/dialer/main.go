@@ -67,6 +67,7 @@ import (
 
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
+	"github.com/dialtone-dev/dialtone/call/calltest"
 	"github.com/dialtone-dev/dialtone/signaling"
 )
 
@@ -183,9 +184,9 @@ func signIn(ctx context.Context, opts options, sound *sound, log *slog.Logger) (
 		Logger: log.With("part", "phone"),
 	}
 	if opts.loopback {
-		cfg.SettingEngine = call.Loopback()
+		cfg.SettingEngine = calltest.Loopback()
 	}
-	p, err := call.New(tr, cfg)
+	p, err := call.NewPhone(tr, cfg)
 	if err != nil {
 		_ = tr.Close()
 		return nil, err

@@ -39,6 +39,7 @@ import (
 
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
+	"github.com/dialtone-dev/dialtone/call/calltest"
 	"github.com/dialtone-dev/dialtone/signaling"
 )
 
@@ -159,9 +160,9 @@ func signIn(ctx context.Context, opts options, sound audio.Backend, log *slog.Lo
 		Logger:          log.With("part", "phone"),
 	}
 	if opts.loopback {
-		cfg.SettingEngine = call.Loopback()
+		cfg.SettingEngine = calltest.Loopback()
 	}
-	p, err := call.New(tr, cfg)
+	p, err := call.NewPhone(tr, cfg)
 	if err != nil {
 		_ = tr.Close()
 		return nil, err

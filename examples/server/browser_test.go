@@ -319,7 +319,7 @@ func newGoPhone(ctx context.Context, t *testing.T, base, user string) *goPhone {
 			Source: media.NewTone(media.ToneSpec{Frequencies: []float64{goTone}, Level: -12})},
 		{ID: "speaker", Direction: audio.Playback, Default: true, Sink: g.speaker},
 	}})
-	g.phone, err = call.New(tr, call.Config{
+	g.phone, err = call.NewPhone(tr, call.Config{
 		DisplayName:     user,
 		SettingEngine:   calltest.Loopback(),
 		Audio:           call.AudioConfig{Backend: backend},
