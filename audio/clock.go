@@ -21,10 +21,10 @@ type Ticker interface {
 
 // SystemClock returns the real-time clock (time.Ticker). Like a sound card,
 // it drops ticks rather than bursting when the consumer falls behind.
-// [Virtual] devices on it do not get a goroutine and a ticker each: all of
-// the process's devices with the same period share one timer and a worker
-// goroutine per GOMAXPROCS, which keeps hundreds of devices (a process
-// holding many calls) cheap and punctual.
+// [Virtual] devices on it do not get a goroutine and a ticker each: the
+// process's devices with the same period share a pacer of eight slots,
+// each a goroutine with its own ticker at its own phase, which keeps
+// hundreds of devices (a process holding many calls) cheap and punctual.
 func SystemClock() Clock { return systemClock{} }
 
 type systemClock struct{}

@@ -13,8 +13,8 @@ import (
 // the scheduler 100 times a second per device; with hundreds of devices (a
 // process holding many calls) the wake-ups keep the run queues full, and Go
 // polls the network only when a run queue empties (or every 10 ms from
-// sysmon), which can hold received packets back by up to 10 ms. Measured at
-// 100 calls: 1.55–1.63 cores with the pacer, 1.74–1.84 without.
+// sysmon), which can hold received packets back by up to 10 ms. At 100
+// calls the pacer saves about a tenth of the process's CPU.
 //
 // Devices with the same period are spread over paceSlots slots, each a
 // goroutine with its own ticker (so its own phase) running its devices one
@@ -42,25 +42,19 @@ const paceSlots = 8
 // yield after paceYieldCapture). A slot's devices can take a few
 // milliseconds together (encoding and decoding for dozens of calls); the
 // goroutines that read packets off the network and file them in jitter
-// buffers are short and were queued behind that whole burst, so packets
-// reached their buffers late. Interleaved runs at 100 calls: the
-// runtime's scheduling wait at p99.9 went from 10.5–29 ms to 6.3 ms, late
-// packets per call and second from 0.004–0.31 (median 0.1) to 0.005–0.1
-// (median 0.04); 100 µs and 1 ms did no better than 300 µs.
+// buffers are short, and without the yield they would queue behind that
+// whole burst and reach their buffers late. Shorter or longer intervals
+// do no better than 300 µs.
 const paceYield = 300 * time.Microsecond
 
-// paceYieldCapture is paceYield among a slot's capture devices. Each
-// Gosched waits about 1 ms in the global run queue at 100 calls, so with
-// 300 µs the last of a slot's 25 microphones sent its packet 12–24 ms
-// after its tick was due (logged per tick), and the far ends' buffers ran
-// dry when several slots were that late at once. Not yielding at all among
-// them helped at moderate load and hurt at heavy load (2–3 ms bursts on
-// one P). Interleaved rounds at 100 calls, 300 µs → 1 ms: fullband
-// OpusAudio, complexity 3 (1.2–1.3 cores), concealed median 0.034 % →
-// 0.011 % (0.009–0.108 % → 0.005–0.036 %, six rounds); wideband,
-// complexity 1 (1.6–1.7 cores), median 0.086 % → 0.056 % (five valid
-// rounds each, one 0.40 % run with 1 ms); scheduling wait p99.9 6.3 →
-// 7.3–8.4 ms.
+// paceYieldCapture is paceYield among a slot's capture devices. Under
+// heavy load each Gosched waits about 1 ms in the global run queue, so
+// with frequent yields the last microphones of a full slot would send
+// their packets well over a period after their tick was due, and the far
+// ends' buffers run dry when several slots are that late at once. Not
+// yielding at all among them hurts too: one slot then holds a P for
+// milliseconds. 1 ms balances the two: a little more scheduling wait for
+// the receive path, fewer late microphones.
 const paceYieldCapture = time.Millisecond
 
 var sharedPacer = &pacer{slots: map[time.Duration]*paceSet{}}
@@ -92,10 +86,9 @@ type paceEntry struct {
 // (capture devices) run before the others of their slot: a capture tick
 // starts the send path, whose delay the far end's jitter buffer has to
 // cover, while a playback tick that runs late only pulls later from a
-// local buffer. At 100 calls a slot's 10 ms tick takes 12–20 ms from its
-// first device to its last (its yields wait in the run queue), so the
-// order decides which delay grows; interleaved runs (four rounds): late
-// packets per call·s 0.004–0.068 against 0.021–0.13 before.
+// local buffer. Under heavy load a slot's tick can take longer than a
+// period from its first device to its last (its yields wait in the run
+// queue), so the order decides which delay grows.
 func (p *pacer) schedule(period time.Duration, early bool, fn func(now time.Time)) (stop func(), done <-chan struct{}) {
 	e := &paceEntry{fn: fn, early: early, done: make(chan struct{})}
 	p.mu.Lock()

@@ -174,8 +174,8 @@ func TestPacerLetsOthersRun(t *testing.T) {
 // send path (encode, packet out), whose delay the far end's jitter buffer
 // must cover; a playback tick only pulls from a local buffer, and pulling
 // late costs nothing. Under load a slot's later devices run milliseconds
-// after its first (measured at 100 calls: 12–20 ms per 10 ms tick), so
-// the order decides which delay grows.
+// after its first (at 100 calls, more than a period), so the order
+// decides which delay grows.
 func TestPacerCaptureFirst(t *testing.T) {
 	p := &pacer{slots: map[time.Duration]*paceSet{}}
 	const period = 41 * time.Millisecond // a set of its own

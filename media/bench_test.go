@@ -43,7 +43,7 @@ func capacityCases() []capacityCase {
 // no network stack) per 20 ms of conversation on speech-like audio, and
 // derives how many two-way calls one core and this machine could carry at
 // 100 % CPU. pion's SRTP/UDP path and scheduling come on top: the live
-// check is TestConcurrentCalls.
+// checks are BenchmarkLiveCalls and, for the whole call path, call/loadtest.
 //
 //	go test -run - -bench CallCapacity ./media/
 func BenchmarkCallCapacity(b *testing.B) {

@@ -42,35 +42,9 @@
 // RTP, jitter buffer — under 5 %), and the Opus encoder's cost on speech is
 // set by its complexity and mode. On speech, Opus in VoIP mode codes SILK
 // (wideband) or hybrid (SILK + CELT above 8 kHz, at 32 kbit/s fullband); its
-// cost grows steeply with complexity while the quality gain is small:
-//
-//	BenchmarkOpusSpeech (20 ms frames, 32 kbit/s, speech-like signal; 2-core machine, best of 3, other work running)
-//	setting                 encode µs/frame   SNR dB   kbit/s
-//	voip  fullband  cx=1          76       14.7     25.9
-//	voip  fullband  cx=2         105       15.4     26.3
-//	voip  fullband  cx=3 default 112       15.1     25.4
-//	voip  fullband  cx=5         142       15.2     26.5
-//	voip  fullband  cx=7         205       15.5     26.2
-//	voip  fullband  cx=9         262       15.6     26.4
-//	voip  fullband  cx=10        264       15.6     26.4
-//	voip  wideband  cx=1          76       15.4     18.5
-//	voip  wideband  cx=3         107       15.6     17.7
-//	voip  wideband  cx=9         246       15.8     19.2
-//	voip  fullband  cx=3 +FEC    151       13.9     27.2
-//	voip  fullband  cx=9 +FEC    480       15.2     26.7
-//	audio fullband  cx=3 (CELT)   45       16.5     32.5
-//	audio fullband  cx=9 (hyb.)  273       20.0     27.1
-//	lowdelay        cx=3 (CELT)   28       16.3     32.5
-//	lowdelay        cx=9 (CELT)   70       19.9     32.5
-//
-// One two-way call (BenchmarkCallCapacity, both ends, per 20 ms): 292 µs at
-// the default (137 calls per 2-core machine at 100 % CPU), 613 µs at
-// complexity 9 (65), 223 µs at complexity 1 (179), 174 µs with OpusLowDelay
-// at complexity 9 (230), 62 µs with PCMU. A tonal test signal at 10 ms
-// frames loses about 2 dB SNR at complexity 3 against 9 (4 dB at 1); speech
-// loses a fraction of a dB. For about 100 calls per 2 cores with headroom
-// for the network stack, use Complexity 1, or OpusLowDelay where FEC is not
-// needed.
+// cost grows steeply with complexity while the quality gain is small
+// (BenchmarkOpusSpeech: complexity 9 costs more than twice complexity 3 for
+// a fraction of a dB of SNR on speech).
 //
 // (SNR understates SILK, which is not waveform-matching; it is used here to
 // compare settings of the same mode.) The default is therefore OpusVoIP at
@@ -86,11 +60,13 @@
 // OpusWideband caps the bandwidth at 8 kHz (pure SILK): cheaper and
 // fewer bits, at the price of the 8–20 kHz band. In-band FEC, turned on by
 // Sender.SetPacketLoss when the far end reports loss, costs extra encode
-// time (it forces SILK with redundancy).
+// time (it forces SILK with redundancy). For many calls per machine,
+// OpusAudio costs least on clean links; OpusWideband at Complexity 1 keeps
+// SILK and its FEC for less than the default.
 //
 // BenchmarkCallCapacity measures one two-way call's media work per 20 ms
-// and reports calls/core and calls/machine at 100 % CPU; TestConcurrentCalls
-// (opt-in: DIALTONE_CALLS=100 go test -run ConcurrentCalls ./media/) runs N
-// real-time two-way calls with device-like 10 ms clocks and fails on any
-// late tick. See the README for the figures.
+// and reports calls/core and calls/machine at 100 % CPU; BenchmarkLiveCalls
+// runs N real-time two-way calls with device-like 10 ms clocks and reports
+// the ticks that overran. The whole call path under load is measured by
+// call/loadtest. docs/PERFORMANCE.md has the figures and the commands.
 package media

@@ -74,22 +74,19 @@ const (
 	//     the quantile, held relHoldOnce;
 	//   - peaks that recur (at least two in the histogram's memory, see
 	//     relDelayQuantiles): relMargin, held relHold.
-	// 5 → 10 ms for all peaks: at 100 calls (OpusAudio) concealment
-	// median 0.032 % → 0.009 % for 4.4 ms more buffer. 20 ms for all,
-	// tried: no underrun at 100 calls in 21 of 22 runs (0 of 11 with
-	// 10 ms), buffer median 33 → 42 ms; but after a one-off stall of the
-	// process its target (the stall + 20 ms, held) stayed up for 12–19 s,
-	// and a loaded CI run failed the loopback test's mouth-to-ear bound
-	// (83 ms against 70). Giving the 20 ms only to recurring peaks keeps
-	// a one-off stall's answer where it was.
+	// Recurring peaks (a busy process) get the larger margin: it removes
+	// almost every underrun for about 10 ms more buffer. A one-off stall
+	// gets the smaller one: with 20 ms and its hold, the target (the stall
+	// plus the margin) would stay up for many seconds after a single
+	// stall and add that much mouth-to-ear delay for nothing.
 	relMarginOnce = 10 * time.Millisecond
 	relMargin     = 20 * time.Millisecond
 	// The quantile forgets an isolated peak after about 7 s (at 20 ms
 	// frames; up to 10 s while the histogram fills), a pair of peaks 10 s
 	// apart after about 3 s; the holds keep peaks that recur at that pace
 	// from moving the target between them, and after a one-off stall the
-	// delay comes back 12–15 s later (a 15 s hold kept a 100 ms stall's
-	// target for 22 s).
+	// delay comes back 12–15 s later. Longer holds keep a stall's target
+	// up for much longer than the stall's effect lasts.
 	relHoldOnce = 5 * time.Second
 	relHold     = 10 * time.Second
 	floorLeak   = 0.010 // s/s: the floor rises at most 10 ms per second
@@ -107,9 +104,10 @@ type jitterState struct {
 	maxTS    int64 // codec units, extended
 	tick     int   // 48 kHz samples per RTP tick
 	// seen and other are allocated apart from the struct (NewReceiver):
-	// 32 KB without pointers, which inside it lay between pointer fields
-	// and so were walked by every garbage collection, per receiver. At
-	// 100 calls a collection's mark CPU fell from 32–44 ms to 27–36 ms.
+	// 32 KB without pointers, which inside it would lie between pointer
+	// fields and so be walked by every garbage collection, per receiver;
+	// apart, the collector skips them (a sizeable share of its mark work
+	// at 100 calls).
 	seen     *[seenSize]int64
 	other    *[seenSize]int64 // sequence numbers of non-audio packets (DTMF…)
 	received uint64
@@ -362,8 +360,8 @@ func (j *jitterState) push(p *rtp.Packet, dur int, now time.Time) {
 // base is the target the buffer was playing to, as of the last pull: the
 // target is not recomputed here, so the late packets of one burst each
 // add their lateness to the same base. Recomputed after each, the next
-// one's boost stood on the peak the first had just filed (a 60 ms stall
-// raised the target to 106 ms instead of 71).
+// one's boost would stand on the peak the first had just filed, and a
+// 60 ms stall would raise the target by far more than 60 ms.
 func (j *jitterState) raiseBoost(lateness time.Duration) {
 	j.lateBoost = max(j.lateBoost, j.target+lateness+5*time.Millisecond)
 }
@@ -396,8 +394,8 @@ func (j *jitterState) recordRelDelay(transit float64, now time.Time) {
 	if burst {
 		// A stall's staircase (at 20 ms frames 50, 30, 10 ms of delay
 		// arriving together) is one event: the first packet's delay is
-		// what the buffer needs, and filing the rest made one stall count
-		// as recurring peaks (see relDelayQuantiles).
+		// what the buffer needs, and filing the rest would make one stall
+		// count as recurring peaks (see relDelayQuantiles).
 		return
 	}
 	b := min(int(rel/time.Millisecond), relBuckets-1)
@@ -421,9 +419,9 @@ func (j *jitterState) recordRelDelay(transit float64, now time.Time) {
 		// A stream's first packets say little about the path's peaks: a
 		// step in the delay while the pipeline's queues fill (the first
 		// packet ahead of the rest by a frame, at 10 ms frames on
-		// loopback) read as a second of peaks and held the target a frame
-		// higher for the ten seconds the histogram remembers. Start over
-		// from here, floor included.
+		// loopback) would read as a second of peaks and hold the target
+		// a frame higher for the ten seconds the histogram remembers.
+		// Start over from here, floor included.
 		j.relSettled = true
 		j.floorAt, j.relHist, j.relTotal, j.relWeight, j.relCount = time.Time{}, [relBuckets]float64{}, 0, 0, 0
 	}
@@ -435,11 +433,11 @@ func (j *jitterState) recordRelDelay(transit float64, now time.Time) {
 // peakTargets updates the peaks' parts of the target from the quantiles
 // of relative delay (relDelayQuantiles): q over all packets, qRecur
 // leaving out a single peak. Each is the quantile plus its margin once
-// it reaches half of MinDelay. When the margin was added only above
-// MinDelay, a link whose peaks reached 5–10 ms got a target of MinDelay,
-// no headroom over them: a busy process (OpusAudio at 80 calls) had more
-// underruns than one with higher peaks, which got their margin. Under
-// half of MinDelay (a quiet link) the target stays MinDelay.
+// it reaches half of MinDelay, not MinDelay itself: a link whose peaks
+// reach 5–10 ms (a busy process) would otherwise get a target of
+// MinDelay, no headroom over them, and more underruns than a link with
+// higher peaks. Under half of MinDelay (a quiet link) the target stays
+// MinDelay.
 func (j *jitterState) peakTargets(q, qRecur time.Duration, now time.Time) {
 	want := func(q, margin time.Duration) time.Duration {
 		if q < j.minDelay/2 {
@@ -453,10 +451,9 @@ func (j *jitterState) peakTargets(q, qRecur time.Duration, now time.Time) {
 
 // heldLevel rises at once and falls only after what is asked has stayed
 // lower for a hold time. Following the quantile both ways, a link whose
-// peaks wobbled around the threshold (under -race, peaks of 3–7 ms) had
-// its target jump by the margin and back every few seconds, and the
-// steady stretching and compressing broke up the audio (the echo bot's
-// window correlations 0.5–0.8 instead of 0.93).
+// peaks wobble around the threshold (as under -race) would have its
+// target jump by the margin and back every few seconds, and the steady
+// stretching and compressing would break up the audio.
 type heldLevel struct {
 	v   time.Duration
 	low time.Time // since when less than v has been asked
@@ -529,11 +526,10 @@ func (j *jitterState) updateTarget(now time.Time) {
 // margin, so no packet seen in the window would have been late. The target
 // already holds the margin for delay peaks (relDelayQuantiles), so the
 // typical packet is the one to steer. Steering the window's lowest slack
-// (what this did before) counted the peaks twice, a buffer of target plus
-// peak, and, being one packet's slack in 25, it swung by a peak's height
-// between windows with and without one, so the buffer stretched and
-// compressed in turn (TestJitterSteadyUnderPeaks: 1.15 s of audio moved in
-// 50 s, now none).
+// would count the peaks twice, a buffer of target plus peak, and, being
+// one packet's slack in 25, it would swing by a peak's height between
+// windows with and without one, so the buffer would stretch and compress
+// in turn (TestJitterSteadyUnderPeaks).
 func (j *jitterState) observe(slack time.Duration, played int) {
 	if !j.winHave || slack < j.winMin {
 		j.winMin, j.winHave = slack, true
