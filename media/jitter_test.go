@@ -351,8 +351,8 @@ func TestJitterSteadyUnderPeaks(t *testing.T) {
 }
 
 // TestJitterForgetsStartupStep: the stream's first packet comes a frame
-// ahead of the rest (at 10 ms frames on loopback the first packet passed
-// before the pipeline's queues had filled, and every later one came 9 ms
+// ahead of the rest (at 10 ms frames on loopback the first packet passes
+// before the pipeline's queues have filled, and every later one comes 9 ms
 // behind it). That is one step in the path's delay, not a second of
 // peaks: once the start-up packets are behind, the target is what the
 // steady stream needs, as on a stream without the step.
@@ -429,10 +429,10 @@ func TestJitterPeakTargetHolds(t *testing.T) {
 // any peak, not by the one for recurring peaks, and comes back sooner than
 // for those: the histogram keeps only the first packet of the burst (the
 // rest queued behind it), and one packet does not make peaks recur.
-// Filing the whole staircase (60, 40, 20 ms) counted it as recurring
-// peaks and held the target up for 20 s; and the late packets' boosts,
-// each standing on the target the one before had raised, took it to
-// 106 ms.
+// Filing the whole staircase (60, 40, 20 ms) would count it as recurring
+// peaks and hold the target up for 20 s; and the late packets' boosts,
+// each standing on the target the one before had raised, would take it
+// far above the stall.
 func TestJitterOneOffStall(t *testing.T) {
 	sig := mediatest.MultiTone(25*SampleRate, 8)
 	pk := capture(t, sig, nil)
@@ -468,9 +468,9 @@ func TestJitterOneOffStall(t *testing.T) {
 // (25, 45, 60 ms), then sends what fell due at once. Each stall empties the
 // buffer; it waits for the packet that is due (concealing without moving
 // the timeline) instead of giving its slot up at once, so the packet plays
-// and nothing is late or dropped. (Before: three late packets, one per
-// stall.) TestSimLossSNR and the real-time loss runs check that the wait
-// costs nothing when the packet is lost instead.
+// and nothing is late or dropped (giving the slot up at once makes one
+// late packet per stall). TestSimLossSNR and the real-time loss runs
+// check that the wait costs nothing when the packet is lost instead.
 func TestJitterUnderrunWaitsForStalledSender(t *testing.T) {
 	sig := mediatest.MultiTone(18*SampleRate, 8)
 	pk := capture(t, sig, nil)
@@ -526,7 +526,7 @@ func TestJitterUnderrunForLostPacket(t *testing.T) {
 
 // TestReceiverSteadyStateAllocs checks that a receiver allocates nothing
 // per packet once running: at 100 calls every allocation on this path
-// brought the next garbage collection closer, and a collection stalled
+// brings the next garbage collection closer, and a collection stalls
 // every call's audio for a moment.
 func TestReceiverSteadyStateAllocs(t *testing.T) {
 	pk := capture(t, mediatest.MultiTone(SampleRate*4, 3), nil)

@@ -62,7 +62,8 @@ func TestSimLossSNR(t *testing.T) {
 			c.loss, c.hint, delay, s, dropped, st.Lost, st.FECRecovered, st.Concealed, st.Expanded, st.Compressed)
 		assert.Equal(t, int64(dropped), st.Lost)
 	}
-	// Measured 1.2 and 1.8 dB (libopus 1.3.1); the goal is ≤ 3 dB at 10 %.
+	// The goal is ≤ 3 dB at 10 %; the bounds leave some room above what
+	// libopus 1.3.1 gives here (docs/PERFORMANCE.md).
 	assert.Less(t, snr[0]-snr[10], 2.5, "goal: ≤ 3 dB SNR loss at 10 %")
 	assert.Less(t, snr[0]-snr[20], 3.5)
 }
