@@ -10,7 +10,7 @@ import (
 // The codec's hot path: every relayed frame is decoded once by the server
 // and encoded once by each side. encoding/json does each in two passes
 // through reflection (and compacts `data` again on the way out), which
-// cost about half the CPU of a relayed 2 KB `signal`. decodeFast and
+// costs about half the CPU of a relayed 2 KB `signal`. decodeFast and
 // AppendEncode handle the common, canonical frames in one tight pass each
 // and defer to encoding/json for anything unusual, so the accepted
 // language and every error stay exactly those of encoding/json

@@ -14,7 +14,7 @@ import (
 // This file measures a call the way a listener would: what went into one
 // phone's microphone callback against what came out of the other phone's
 // speaker callback, both stamped with the wall-clock time of each period.
-// It belongs in a package (see the report); the demo keeps it until then.
+// It would serve other programs from mediatest; the demo keeps it until then.
 
 // tap keeps every sample a device callback delivered, with the wall-clock
 // time of each period, so that sample i can be put on a common timeline

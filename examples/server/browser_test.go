@@ -207,7 +207,7 @@ func browserTest(t *testing.T, chromium string) {
 		// Pion drops what arrives on the old candidate pair while it
 		// restarts ICE, and SCTP resends it only after its timeout (1 s,
 		// then doubling), so the browser's text below could miss its 5 s
-		// if sent mid-restart (seen once in CI): wait for the new pair.
+		// if sent mid-restart: wait for the new pair.
 		waitStats(t, page, `s.pairChanges >= 2`)
 
 		// Text both ways over the pre-negotiated data channel.
@@ -285,8 +285,9 @@ func browserTest(t *testing.T, chromium string) {
 // bursts of 30–50 ms, 400 ± 5 Hz holding 30–55 % of a burst's energy,
 // onsets usually 500 ± 20 ms apart. The spacing is measured on the Go
 // phone's playout timeline, which stretches when the jitter buffer conceals
-// a late packet (under -race on 2 busy cores one gap was 700 ms), hence the
-// wide period tolerance; the frequency is the sharp check.
+// a late packet (under -race on a busy machine a gap can stretch by
+// hundreds of ms), hence the wide period tolerance; the frequency is the
+// sharp check.
 const (
 	fakeBeepFreq     = 400.0
 	fakeBeepPeriod   = 500 * time.Millisecond
