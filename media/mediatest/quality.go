@@ -78,8 +78,9 @@ type QualityResult struct {
 // PatchQuality is the match of one 400 ms reference patch.
 type PatchQuality struct {
 	// Ref and Deg are where the patch starts in the reference and where
-	// its match starts in the degraded signal, in 48 kHz samples of the
-	// signals as given. Deg is −1 when the patch matched nothing.
+	// its match starts in the degraded signal (after the per-patch
+	// realignment, to 16 kHz precision), in 48 kHz samples of the signals
+	// as given. Deg is −1 when the patch matched nothing.
 	Ref, Deg int
 	// NSIM is the patch's similarity (mean over bands).
 	NSIM float64
@@ -120,8 +121,9 @@ func Quality(ref, deg []int16) (QualityResult, error) {
 		if m.deg >= 0 {
 			degAt := m.deg * qHop
 			pq.Deg = 3 * (degAt + lag)
-			if fine, ok := realign(fb, r[refAt:min(len(r), refAt+patchSamples)], slicePad(d, degAt, patchSamples)); ok && fine.sim >= m.sim {
+			if fine, lag, ok := realign(fb, r[refAt:min(len(r), refAt+patchSamples)], slicePad(d, degAt, patchSamples)); ok && fine.sim >= m.sim {
 				m.sim, bands = fine.sim, fine.bands
+				pq.Deg += 3 * lag
 			}
 		}
 		pq.NSIM = m.sim
@@ -557,9 +559,9 @@ func patchOf(s [][]float64, start int) [][]float64 {
 }
 
 // realign aligns a matched pair of patch signals by their envelopes (a lag
-// of up to half the patch), truncates them to the same length, and measures
-// them again from fresh spectrograms.
-func realign(fb *gammatone, ref, deg []float64) (patchMatch, bool) {
+// of up to half the patch, returned), truncates them to the same length,
+// and measures them again from fresh spectrograms.
+func realign(fb *gammatone, ref, deg []float64) (patchMatch, int, bool) {
 	lag := envelopeLag(ref, deg, len(ref)/2)
 	if lag > 0 {
 		deg = deg[lag:]
@@ -568,12 +570,12 @@ func realign(fb *gammatone, ref, deg []float64) (patchMatch, bool) {
 	}
 	n := min(len(ref), len(deg))
 	if n <= qWindow {
-		return patchMatch{}, false
+		return patchMatch{}, 0, false
 	}
 	rs, ds := fb.spectrogram(ref[:n]), fb.spectrogram(deg[:n])
 	prepareSpectrograms(rs, ds)
 	sim, bands := nsim(rs, ds)
-	return patchMatch{sim: sim, bands: bands}, true
+	return patchMatch{sim: sim, bands: bands}, lag, true
 }
 
 // nsim returns the neurogram similarity of two equal-sized [band][frame]

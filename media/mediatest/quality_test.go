@@ -64,6 +64,38 @@ func TestQualityFallsWithStretches(t *testing.T) {
 	}
 }
 
+// TestQualityFollowsDelaySteps inserts silence into a pause, as a jitter
+// buffer that grows its delay where nobody hears it: the score stays at the
+// top, and each patch after the step is matched that much later.
+func TestQualityFollowsDelaySteps(t *testing.T) {
+	x := Speech(t, SpeechSet()[0])
+	const frame = SampleRate / 50
+	var peak float64
+	for f := 0; f+frame <= len(x); f += frame {
+		peak = max(peak, meanSquare16(x[f:f+frame]))
+	}
+	at := -1
+	for f := len(x) / 2; f+frame <= len(x); f += frame {
+		if meanSquare16(x[f:f+frame]) < peak/1000 { // 30 dB down: a pause
+			at = f
+			break
+		}
+	}
+	require.Positive(t, at, "a pause in the second half")
+	const step = SampleRate / 4
+	d := append(append(append([]int16(nil), x[:at]...), make([]int16, step)...), x[at:]...)
+	q, err := Quality(x, d)
+	require.NoError(t, err)
+	assert.Greater(t, q.MOS, 4.95)
+	for _, p := range q.Patches {
+		want := 0
+		if p.Ref > at {
+			want = step
+		}
+		assert.InDelta(t, want, p.Deg-p.Ref, 3, "patch at %d", p.Ref)
+	}
+}
+
 func TestQualityDegenerateInput(t *testing.T) {
 	x := Speech(t, SpeechSet()[3])
 	_, err := Quality(x[:SampleRate/20], x)
