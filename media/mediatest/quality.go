@@ -90,8 +90,8 @@ type PatchQuality struct {
 // by ViSQOL v3's speech mode (see the comment at the top of quality.go). deg
 // may be delayed or advanced, scaled, and locally stretched or cut against
 // ref; what is measured is how its spectro-temporal pattern differs once
-// aligned. A few seconds of speech take a few hundred milliseconds on one
-// core.
+// aligned. It costs about a tenth of a second of one core per second of
+// speech.
 func Quality(ref, deg []int16) (QualityResult, error) {
 	r := downsample48to16(ref)
 	d := downsample48to16(deg)
