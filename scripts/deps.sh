@@ -10,7 +10,8 @@ for p in gcc pkg-config libopus-dev libopusfile-dev; do
 	have_pkg "$p" || need+=("$p")
 done
 if [[ "${CI:-}" == "true" || "${DIALTONE_FULL:-}" == "1" ]]; then
-	for p in redis-server; do
+	# espeak-ng and sox: speech for the quality tests (media/mediatest.Speech).
+	for p in redis-server espeak-ng sox; do
 		have_pkg "$p" || need+=("$p")
 	done
 fi
