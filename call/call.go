@@ -31,10 +31,11 @@ type Call struct {
 	cfg      Config
 	log      *slog.Logger
 
-	inbox   *mailbox.Mailbox[input]
-	events  *mailbox.Mailbox[Event]
-	done    chan struct{} // closed when ended and every resource is released
-	stopped chan struct{} // closed when the actor goroutine has returned
+	inbox     *mailbox.Mailbox[input]
+	events    *mailbox.Mailbox[Event]
+	subscribe sync.Once     // Events registers the queue with the phone once
+	done      chan struct{} // closed when ended and every resource is released
+	stopped   chan struct{} // closed when the actor goroutine has returned
 
 	mu     sync.Mutex // guards the snapshot below, read by State, Reason, Stats
 	state  State
@@ -133,10 +134,21 @@ func (c *Call) Muted() bool {
 
 // Events delivers every event of the call, in order, from its creation on,
 // however late the first read or slow the reader: nothing is dropped and
-// the call never waits for the reader. It is closed after the call ended and
-// released its resources. Events is meant for one reader. Events not read
-// by the time the call is done are kept until Phone.Close.
-func (c *Call) Events() <-chan Event { return c.events.Out() }
+// the call never waits for the reader. The Ended state event is the last
+// one; the channel is closed after it, once the call has released its
+// resources (Done). Events is meant for one reader.
+//
+// The events wait in a queue on the Call itself. A program that never
+// calls Events (an answering loop that only Accepts and Waits) keeps them
+// only as long as it keeps the Call: once the call has ended and the Call
+// is unreachable, they go with it. Once Events has been called, read it to
+// the Ended event or to its close; a reader that walks away earlier leaves
+// the rest queued until Phone.Close, which drops every event not yet read
+// (Events called after Close returns a closed channel).
+func (c *Call) Events() <-chan Event {
+	c.subscribe.Do(func() { c.phone.watchEvents(c.events) })
+	return c.events.Out()
+}
 
 // Done is closed when the call has ended and released its audio device
 // (after any end tone has finished playing).
@@ -747,7 +759,13 @@ func (c *Call) release() {
 	}
 }
 
+// emit queues e for Events. Nothing follows the Ended event: a talking,
+// DTMF or text event the actor handles after the end is dropped, so a
+// reader may stop at Ended.
 func (c *Call) emit(e Event) {
+	if e.Kind != EventState && c.State() == Ended {
+		return
+	}
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,9 +34,11 @@ type Phone struct {
 	mu    sync.Mutex
 	calls map[string]*Call
 	relay relayState
-	// retired are ended calls whose event queue may still hold events
-	// nobody has read; Close releases them.
-	retired []*Call
+	// watched are the event queues someone subscribed to (Call.Events)
+	// that may still hold events or a goroutine waiting on a reader who
+	// walked away; Close releases them. Queues nobody subscribed to stay
+	// on their Call alone and go with it.
+	watched []*mailbox.Mailbox[Event]
 	up      chan struct{} // closed while the transport is up; replaced on down
 	closed  bool
 
@@ -170,11 +173,11 @@ func (p *Phone) Close() error {
 	defer func() {
 		// Event queues nobody finished reading: release them.
 		p.mu.Lock()
-		retired := p.retired
-		p.retired = nil
+		watched := p.watched
+		p.watched = nil
 		p.mu.Unlock()
-		for _, c := range retired {
-			c.abandon()
+		for _, q := range watched {
+			q.Abandon()
 		}
 	}()
 	// Every step of a call's teardown is bounded (end tone, pion's own
@@ -218,14 +221,23 @@ func (p *Phone) forget(c *Call) {
 	if p.calls[c.id] == c {
 		delete(p.calls, c.id)
 	}
-	kept := p.retired[:0]
-	for _, r := range p.retired {
-		if !r.events.Drained() {
-			kept = append(kept, r)
-		}
+	p.mu.Unlock()
+}
+
+// watchEvents registers the event queue of a call someone subscribed to,
+// so that Close can release it. After Close there is nobody left to
+// release it later: it is released at once.
+func (p *Phone) watchEvents(q *mailbox.Mailbox[Event]) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		q.Abandon()
+		return
 	}
-	clear(p.retired[len(kept):])
-	p.retired = append(kept, c)
+	// Forget the queues read to the end, so the list holds only those
+	// whose reader may have walked away.
+	p.watched = slices.DeleteFunc(p.watched, (*mailbox.Mailbox[Event]).Drained)
+	p.watched = append(p.watched, q)
 	p.mu.Unlock()
 }
 
