@@ -91,6 +91,11 @@ func (p *Phone) Incoming() <-chan *Call { return p.incoming.Out() }
 // Dial places a call to user and returns at once with the call in state
 // Dialing; follow it with Call.Events or Call.Wait. It fails only when the
 // phone is closed or already has a live call (ErrBusy).
+//
+// ctx bounds the call's set-up, as it bounds a net.Dialer's: if it is
+// cancelled or expires before the call is connected, the call ends
+// `cancelled` (and the callee's with it). Once connected, ctx no longer
+// matters; end the call with Hangup.
 func (p *Phone) Dial(ctx context.Context, user string, opts ...DialOption) (*Call, error) {
 	if user == "" {
 		return nil, fmt.Errorf("call: dial: %w", ErrNoPeer)
@@ -113,7 +118,7 @@ func (p *Phone) Dial(ctx context.Context, user string, opts ...DialOption) (*Cal
 			// to talk, so answer their call instead of placing a second one.
 			live.crossed.Store(true)
 			p.mu.Unlock()
-			live.post(cmdAccept{reply: make(chan error, 1)})
+			live.post(cmdAccept{newRequest(context.Background())})
 			return live, nil
 		}
 		p.mu.Unlock()
@@ -136,6 +141,8 @@ func (p *Phone) Dial(ctx context.Context, user string, opts ...DialOption) (*Cal
 	if m, err := signaling.NewMessage(signaling.TypeInvite, user, c.id, signaling.Invite{DisplayName: c.display}); err == nil {
 		p.post(m)
 	}
+	// After the invite: the cancel an ended ctx sends must follow it.
+	c.watchDial(ctx)
 	p.mu.Unlock()
 	return c, nil
 }
@@ -443,7 +450,7 @@ func (p *Phone) invited(m signaling.Message) {
 		// Our user dialled this peer too: answer their call at once.
 		p.log.Info("crossed calls: ours gives way", "ours", loser.id, "theirs", m.Call)
 		loser.post(cmdHangup{reason: ReasonCancelled})
-		c.post(cmdAccept{reply: make(chan error, 1)})
+		c.post(cmdAccept{newRequest(context.Background())})
 	}
 	p.incoming.Put(c)
 }
