@@ -18,8 +18,8 @@ func TestCodecDelay(t *testing.T) {
 func TestMOSFromHeardLoss(t *testing.T) {
 	prev := Stats{PacketsReceived: 1000, PacketsLost: 10, FECRecovered: 5, Late: 1}
 	tests := []struct {
-		name          string
-		cur           Stats
+		name           string
+		cur            Stats
 		heard, delayMs float64 // the heard loss (%) and one-way delay (ms) MOS should see
 	}{
 		{
