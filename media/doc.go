@@ -89,8 +89,8 @@
 // time (it forces SILK with redundancy).
 //
 // BenchmarkCallCapacity measures one two-way call's media work per 20 ms
-// and reports calls/core and calls/machine at 100 % CPU; TestConcurrentCalls
-// (opt-in: DIALTONE_CALLS=100 go test -run ConcurrentCalls ./media/) runs N
-// real-time two-way calls with device-like 10 ms clocks and fails on any
-// late tick. See the README for the figures.
+// and reports calls/core and calls/machine at 100 % CPU; BenchmarkLiveCalls
+// (go test -run - -bench 'LiveCalls/calls=100' -benchtime 1x ./media/) runs
+// that many real-time two-way calls with device-like 10 ms clocks and
+// counts the late ticks. See the README for the figures.
 package media
