@@ -491,7 +491,7 @@ func (p *Phone) webrtcAPI() (*webrtc.API, error) {
 		// Opus frames (a retransmission arrives after the frame was
 		// concealed) and cost per-packet work and buffers; pion's stats
 		// interceptor serves only PeerConnection.GetStats, which we do not
-		// call (see consentRTT), and booked every packet.
+		// call (see consentRTT), and books every packet.
 		ir := &interceptor.Registry{}
 		ir.Add(&reuseAttributes{}) // first: innermost on the read path
 		if err := webrtc.ConfigureRTCPReports(ir); err != nil {
