@@ -31,10 +31,11 @@ type Call struct {
 	cfg      Config
 	log      *slog.Logger
 
-	inbox   *mailbox.Mailbox[input]
-	events  *mailbox.Mailbox[Event]
-	done    chan struct{} // closed when ended and every resource is released
-	stopped chan struct{} // closed when the actor goroutine has returned
+	inbox     *mailbox.Mailbox[input]
+	events    *mailbox.Mailbox[Event]
+	subscribe sync.Once     // Events registers the queue with the phone once
+	done      chan struct{} // closed when ended and every resource is released
+	stopped   chan struct{} // closed when the actor goroutine has returned
 
 	mu     sync.Mutex // guards the snapshot below, read by State, Reason, Stats
 	state  State
@@ -42,6 +43,9 @@ type Call struct {
 	err    error
 	stats  Stats
 	muted  bool
+	// giveUp stops watching the context given to Dial; called once the
+	// call is connected or ended.
+	giveUp func() bool
 
 	// Owned by the actor goroutine.
 	audio   *callAudio
@@ -51,6 +55,7 @@ type Call struct {
 	early   []negotiation.Signal // signals that arrived before media existed
 	closing chan struct{}        // closed when the detached session has been closed
 	texts   []cmdText            // SendText calls waiting for the data channel to open
+	dtmf    []cmdDTMF            // SendDTMF calls waiting for the call to connect
 }
 
 func newCall(p *Phone, id, peer string, outgoing bool) *Call {
@@ -133,10 +138,21 @@ func (c *Call) Muted() bool {
 
 // Events delivers every event of the call, in order, from its creation on,
 // however late the first read or slow the reader: nothing is dropped and
-// the call never waits for the reader. It is closed after the call ended and
-// released its resources. Events is meant for one reader. Events not read
-// by the time the call is done are kept until Phone.Close.
-func (c *Call) Events() <-chan Event { return c.events.Out() }
+// the call never waits for the reader. The Ended state event is the last
+// one; the channel is closed after it, once the call has released its
+// resources (Done). Events is meant for one reader.
+//
+// The events wait in a queue on the Call itself. A program that never
+// calls Events (an answering loop that only Accepts and Waits) keeps them
+// only as long as it keeps the Call: once the call has ended and the Call
+// is unreachable, they go with it. Once Events has been called, read it to
+// the Ended event or to its close; a reader that walks away earlier leaves
+// the rest queued until Phone.Close, which drops every event not yet read
+// (Events called after Close returns a closed channel).
+func (c *Call) Events() <-chan Event {
+	c.subscribe.Do(func() { c.phone.watchEvents(c.events) })
+	return c.events.Out()
+}
 
 // Done is closed when the call has ended and released its audio device
 // (after any end tone has finished playing).
@@ -157,14 +173,18 @@ func (c *Call) Wait(ctx context.Context) (Reason, error) {
 // sent and media set-up has begun; the call then goes Connecting →
 // Connected (watch Events). It fails with ErrEnded if the call ended first
 // (the caller cancelled) and ErrState if the call is not ringing.
+//
+// Like every method that takes a context, Accept returns ctx's error when
+// ctx ends before the call has acted on it, and then the command never
+// runs: an Accept that timed out does not answer the call later.
 func (c *Call) Accept(ctx context.Context) error {
-	return c.ask(ctx, func(reply chan error) input { return cmdAccept{reply} })
+	return c.ask(ctx, func(r *request) input { return cmdAccept{r} })
 }
 
 // Decline refuses an incoming ringing call; the caller's call ends
 // `declined`.
 func (c *Call) Decline(ctx context.Context) error {
-	return c.ask(ctx, func(reply chan error) input { return cmdDecline{reply} })
+	return c.ask(ctx, func(r *request) input { return cmdDecline{r} })
 }
 
 // Hangup ends the call from this side: a ringing outgoing call is
@@ -188,55 +208,99 @@ func (c *Call) Mute(on bool) {
 // the system default, followed when it changes). No renegotiation: the
 // far end hears at most a frame or two of glitch.
 func (c *Call) SetInput(ctx context.Context, device string) error {
-	return c.ask(ctx, func(reply chan error) input { return cmdDevice{capture: true, device: device, reply: reply} })
+	return c.ask(ctx, func(r *request) input { return cmdDevice{capture: true, device: device, request: r} })
 }
 
 // SetOutput switches the speaker mid-call, like SetInput.
 func (c *Call) SetOutput(ctx context.Context, device string) error {
-	return c.ask(ctx, func(reply chan error) input { return cmdDevice{capture: false, device: device, reply: reply} })
+	return c.ask(ctx, func(r *request) input { return cmdDevice{capture: false, device: device, request: r} })
 }
 
 // SendText sends a text message over the call's data channel. Called while
 // the call is still connecting (or just connected, before the data channel
-// has opened), it waits for the channel; it fails with ErrState before the
-// call is answered and ErrEnded after it ended.
+// has opened), it waits for the channel, as long as ctx lets it; it fails
+// with ErrState before the call is answered and ErrEnded after it ended.
 func (c *Call) SendText(ctx context.Context, text string) error {
-	return c.ask(ctx, func(reply chan error) input { return cmdText{text: text, reply: reply} })
+	return c.ask(ctx, func(r *request) input { return cmdText{text: text, request: r} })
 }
 
 // SendDTMF sends DTMF digits (0-9, *, #, A-D) as RFC 4733 telephone events.
-// The call must be connected.
+// Like SendText, called while the call is connecting (right after Accept,
+// or while it reconnects) it waits for the media path, as long as ctx lets
+// it; it fails with ErrState before the call is answered and ErrEnded after
+// it ended. It returns once the digits are queued for sending (each plays
+// for Config.DTMFDuration).
 func (c *Call) SendDTMF(ctx context.Context, digits string) error {
 	for _, d := range digits {
 		if !validDTMF(d) {
 			return fmt.Errorf("call: %w: %q", ErrBadDTMF, d)
 		}
 	}
-	return c.ask(ctx, func(reply chan error) input { return cmdDTMF{digits: digits, reply: reply} })
+	return c.ask(ctx, func(r *request) input { return cmdDTMF{digits: digits, request: r} })
 }
 
 func validDTMF(d rune) bool {
 	return (d >= '0' && d <= '9') || d == '*' || d == '#' || (d >= 'A' && d <= 'D')
 }
 
-// ask posts a command carrying a reply channel and waits for the answer.
-func (c *Call) ask(ctx context.Context, mk func(chan error) input) error {
-	reply := make(chan error, 1)
-	if !c.inbox.Put(mk(reply)) {
+// request is a command a method waits for. Exactly one side claims it:
+// the actor when it runs the command, or the caller when its context ends
+// first. A command whose caller gave up therefore never runs later.
+type request struct {
+	ctx   context.Context
+	reply chan error // buffered: the actor never waits for the caller
+	state atomic.Int32
+}
+
+const (
+	requestPending int32 = iota
+	requestTaken
+	requestWithdrawn
+)
+
+func newRequest(ctx context.Context) *request {
+	return &request{ctx: ctx, reply: make(chan error, 1)}
+}
+
+// do runs f for the actor and replies with its result, unless the caller
+// has given up (then f does not run).
+func (r *request) do(f func() error) {
+	if r.ctx.Err() != nil {
+		if r.state.CompareAndSwap(requestPending, requestWithdrawn) {
+			r.reply <- r.ctx.Err()
+		}
+		return
+	}
+	if r.state.CompareAndSwap(requestPending, requestTaken) {
+		r.reply <- f()
+	}
+}
+
+// withdrawn reports that the caller has given up on r.
+func (r *request) withdrawn() bool { return r.state.Load() == requestWithdrawn }
+
+// ask posts a command and waits for its result, or for ctx.
+func (c *Call) ask(ctx context.Context, mk func(*request) input) error {
+	r := newRequest(ctx)
+	if !c.inbox.Put(mk(r)) {
 		return ErrEnded
 	}
 	select {
-	case err := <-reply:
+	case err := <-r.reply:
 		return err
 	case <-c.stopped:
 		select {
-		case err := <-reply:
+		case err := <-r.reply:
 			return err
 		default:
 			return ErrEnded
 		}
 	case <-ctx.Done():
-		return ctx.Err()
+		if r.state.CompareAndSwap(requestPending, requestWithdrawn) {
+			return ctx.Err()
+		}
+		// The actor took it first: it is running and replies at once.
+		return <-r.reply
 	}
 }
 
@@ -276,22 +340,23 @@ type input any
 
 type (
 	cmdDial    struct{}
-	cmdAccept  struct{ reply chan error }
-	cmdDecline struct{ reply chan error }
+	cmdGiveUp  struct{} // the context given to Dial ended
+	cmdAccept  struct{ *request }
+	cmdDecline struct{ *request }
 	cmdHangup  struct{ reason Reason }
 	cmdMute    struct{ on bool }
 	cmdText    struct {
-		text  string
-		reply chan error
+		*request
+		text string
 	}
 	cmdDTMF struct {
+		*request
 		digits string
-		reply  chan error
 	}
 	cmdDevice struct {
+		*request
 		capture bool
 		device  string
-		reply   chan error
 	}
 
 	evInvited   struct{}
@@ -353,10 +418,15 @@ func (c *Call) handle(in input) {
 		// Our own guard: if the caller's cancel never reaches us, stop
 		// ringing a little after the caller would have given up.
 		c.arm(timerRing, c.cfg.RingTimeout+c.cfg.RingTimeout/4)
+	case cmdGiveUp:
+		switch c.State() {
+		case Idle, Dialing, Waiting, Connecting:
+			c.hangup(ReasonCancelled)
+		}
 	case cmdAccept:
-		in.reply <- c.accept()
+		in.do(c.accept)
 	case cmdDecline:
-		in.reply <- c.decline()
+		in.do(c.decline)
 	case cmdHangup:
 		c.hangup(in.reason)
 	case cmdMute:
@@ -366,9 +436,9 @@ func (c *Call) handle(in input) {
 	case evTextOpen:
 		c.flushText()
 	case cmdDTMF:
-		in.reply <- c.sendDTMF(in.digits)
+		c.sendDTMF(in)
 	case cmdDevice:
-		in.reply <- c.setDevice(in.capture, in.device)
+		in.do(func() error { return c.setDevice(in.capture, in.device) })
 	case evMessage:
 		c.onMessage(in.m)
 	case evSignaling:
@@ -650,10 +720,10 @@ func (c *Call) onPeerState(s webrtc.PeerConnectionState) {
 		switch c.State() {
 		case Connecting:
 			c.disarm(timerConnect)
-			c.setState(Connected)
+			c.connected()
 			c.arm(timerStats, c.cfg.StatsInterval)
 		case Reconnecting:
-			c.setState(Connected)
+			c.connected()
 		}
 	}
 }
@@ -666,7 +736,7 @@ func (c *Call) onICEState(s webrtc.ICEConnectionState) {
 		}
 	case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
 		if c.State() == Reconnecting {
-			c.setState(Connected)
+			c.connected()
 		}
 	}
 }
@@ -693,6 +763,37 @@ func (c *Call) setState(s State) {
 	c.emit(Event{Kind: EventState, State: s})
 }
 
+// connected moves the call to Connected: Dial's context no longer matters,
+// and the DTMF digits that waited for the media path leave.
+func (c *Call) connected() {
+	c.setState(Connected)
+	c.stopGiveUp()
+	c.flushDTMF()
+}
+
+func (c *Call) stopGiveUp() {
+	c.mu.Lock()
+	stop := c.giveUp
+	c.giveUp = nil
+	c.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// watchDial ends the call `cancelled` if ctx ends before it is connected.
+func (c *Call) watchDial(ctx context.Context) {
+	stop := context.AfterFunc(ctx, func() { c.post(cmdGiveUp{}) })
+	c.mu.Lock()
+	if c.state >= Connected {
+		c.mu.Unlock()
+		stop()
+		return
+	}
+	c.giveUp = stop
+	c.mu.Unlock()
+}
+
 // end moves the call to Ended with reason. A terminal state is never
 // overwritten: the first reason wins.
 func (c *Call) end(reason Reason, err error) {
@@ -707,10 +808,15 @@ func (c *Call) end(reason Reason, err error) {
 	for k := range c.timers {
 		c.disarm(k)
 	}
+	c.stopGiveUp()
 	for _, t := range c.texts {
-		t.reply <- ErrEnded
+		t.do(func() error { return ErrEnded })
 	}
 	c.texts = nil
+	for _, d := range c.dtmf {
+		d.do(func() error { return ErrEnded })
+	}
+	c.dtmf = nil
 	c.emit(Event{Kind: EventState, State: Ended, Reason: reason, Err: err})
 	c.phone.forget(c)
 	// Closing a PeerConnection can take seconds (an unreachable TURN
@@ -747,7 +853,13 @@ func (c *Call) release() {
 	}
 }
 
+// emit queues e for Events. Nothing follows the Ended event: a talking,
+// DTMF or text event the actor handles after the end is dropped, so a
+// reader may stop at Ended.
 func (c *Call) emit(e Event) {
+	if e.Kind != EventState && c.State() == Ended {
+		return
+	}
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}

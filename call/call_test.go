@@ -53,7 +53,7 @@ func heard(t *testing.T, ref, rec []int16) (corr, snr float64) {
 // connected.
 func connect(t *testing.T, a, b *calltest.Phone) (ac, bc *call.Call, aw, bw *watcher) {
 	t.Helper()
-	ac, err := a.Dial(ctxT(t, time.Second), b.User())
+	ac, err := a.Dial(t.Context(), b.User())
 	require.NoError(t, err)
 	aw = watch(ac)
 	bc = nextIncoming(t, b, setupWait)
@@ -114,7 +114,7 @@ func TestBusyLeavesCurrentCallUntouched(t *testing.T) {
 	c := newPhone(t, lab, "carol", calltest.PhoneOptions{})
 	ac, bc, aw, bw := connect(t, a, b)
 
-	cc, err := c.Dial(ctxT(t, time.Second), "bob")
+	cc, err := c.Dial(t.Context(), "bob")
 	require.NoError(t, err)
 	cw := watch(cc)
 	require.Equal(t, call.ReasonBusy, cw.waitEnd(t, setupWait))
@@ -141,7 +141,7 @@ func TestEndReasons(t *testing.T) {
 	t.Run("offline", func(t *testing.T) {
 		lab := newLab(t, server.Config{})
 		a := newPhone(t, lab, "alice", calltest.PhoneOptions{})
-		ac, err := a.Dial(ctxT(t, time.Second), "nobody")
+		ac, err := a.Dial(t.Context(), "nobody")
 		require.NoError(t, err)
 		assert.Equal(t, call.ReasonOffline, watch(ac).waitEnd(t, setupWait))
 	})
@@ -149,7 +149,7 @@ func TestEndReasons(t *testing.T) {
 		lab := newLab(t, server.Config{})
 		a := newPhone(t, lab, "alice", calltest.PhoneOptions{})
 		b := newPhone(t, lab, "bob", calltest.PhoneOptions{})
-		ac, err := a.Dial(ctxT(t, time.Second), "bob")
+		ac, err := a.Dial(t.Context(), "bob")
 		require.NoError(t, err)
 		aw := watch(ac)
 		bc := nextIncoming(t, b, setupWait)
@@ -162,7 +162,7 @@ func TestEndReasons(t *testing.T) {
 		lab := newLab(t, server.Config{})
 		a := newPhone(t, lab, "alice", calltest.PhoneOptions{})
 		b := newPhone(t, lab, "bob", calltest.PhoneOptions{})
-		ac, err := a.Dial(ctxT(t, time.Second), "bob")
+		ac, err := a.Dial(t.Context(), "bob")
 		require.NoError(t, err)
 		aw := watch(ac)
 		bc := nextIncoming(t, b, setupWait)
@@ -180,7 +180,7 @@ func TestEndReasons(t *testing.T) {
 		a := newPhone(t, lab, "alice", calltest.PhoneOptions{Config: cfg})
 		b := newPhone(t, lab, "bob", calltest.PhoneOptions{})
 		start := time.Now()
-		ac, err := a.Dial(ctxT(t, time.Second), "bob")
+		ac, err := a.Dial(t.Context(), "bob")
 		require.NoError(t, err)
 		aw := watch(ac)
 		bw := watch(nextIncoming(t, b, setupWait))
@@ -200,7 +200,7 @@ func TestEndReasons(t *testing.T) {
 		bcfg.SettingEngine = dead
 		a := newPhone(t, lab, "alice", calltest.PhoneOptions{Config: cfg})
 		b := newPhone(t, lab, "bob", calltest.PhoneOptions{Config: bcfg})
-		ac, err := a.Dial(ctxT(t, time.Second), "bob")
+		ac, err := a.Dial(t.Context(), "bob")
 		require.NoError(t, err)
 		aw := watch(ac)
 		bc := nextIncoming(t, b, setupWait)

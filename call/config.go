@@ -9,7 +9,7 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// Default timers and intervals, applied by New for zero Config fields.
+// Default timers and intervals, applied by NewPhone for zero Config fields.
 const (
 	DefaultRingTimeout       = 40 * time.Second
 	DefaultConnectTimeout    = 15 * time.Second

@@ -14,7 +14,7 @@ var (
 	ErrState = errors.New("call: wrong state for this operation")
 	// ErrClosed: the phone is closed.
 	ErrClosed = errors.New("call: phone closed")
-	// ErrNoTransport: New was given no signaling transport.
+	// ErrNoTransport: NewPhone was given no signaling transport.
 	ErrNoTransport = errors.New("call: no signaling transport")
 	// ErrNoPeer: Dial was given no user to call.
 	ErrNoPeer = errors.New("call: no user to call")

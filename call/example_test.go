@@ -3,15 +3,19 @@ package call_test
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
+	"strings"
 	"time"
 
+	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
+	"github.com/dialtone-dev/dialtone/signaling"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 )
 
 // Two phones in one process: alice calls bob, bob answers, alice hangs up.
-// In a real program the phones would be made with call.New on a
+// In a real program the phones would be made with call.NewPhone on a
 // signaling.Dial transport; calltest wires them to an in-process server,
 // loopback networking and virtual audio devices.
 func ExamplePhone_Dial() {
@@ -82,4 +86,92 @@ func ExampleCall_Accept() {
 	// Output:
 	// incoming from alice
 	// ended: remote-hangup
+}
+
+// A tour of the API: a signaling server, two phones, a call with its
+// events, and what a call can do. Set-up first: a signaling server in this
+// process on 127.0.0.1 (in production, the wss:// URL of yours), and a
+// Config that keeps media on loopback with virtual audio devices (in
+// production, call.Config{} uses the default devices).
+func Example_tour() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv := server.New(server.Config{DevMode: true}) // dev mode: the token is the user name
+	defer srv.Close()
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"
+	cfg := call.Config{
+		SettingEngine: calltest.Loopback(),
+		Audio:         call.AudioConfig{Kind: audio.KindVirtual},
+	}
+	connect := func(user string) *call.Phone {
+		tr, err := signaling.Dial(ctx, url, signaling.DialConfig{Token: user})
+		if err != nil {
+			panic(err)
+		}
+		phone, err := call.NewPhone(tr, cfg)
+		if err != nil {
+			panic(err)
+		}
+		return phone
+	}
+	alice, bob := connect("alice"), connect("bob")
+	defer alice.Close()
+	defer bob.Close()
+
+	// Bob answers every call, mutes his microphone, sends DTMF and a text,
+	// and waits for the call to end.
+	bobDone := make(chan call.Reason, 1)
+	go func() {
+		for in := range bob.Incoming() { // incoming calls, none lost before you listen
+			_ = in.Accept(ctx) // or in.Decline(ctx)
+			in.Mute(true)
+			_ = in.SendDTMF(ctx, "12#") // both wait for the media path
+			_ = in.SendText(ctx, "hi")
+			reason, _ := in.Wait(ctx)
+			bobDone <- reason
+		}
+	}()
+
+	// Alice calls bob and follows the call's events.
+	c, err := alice.Dial(ctx, "bob") // returns at once; ctx bounds the set-up
+	if err != nil {
+		fmt.Println("dial:", err)
+		return
+	}
+	stop := context.AfterFunc(ctx, c.Hangup) // once connected, ctx no longer ends the call
+	defer stop()
+	var digits, text string
+	for e := range c.Events() { // every event, in order, never dropped
+		switch e.Kind {
+		case call.EventState:
+			if e.State == call.Ended {
+				fmt.Println(e.State, e.Reason)
+			} else {
+				fmt.Println(e.State)
+			}
+		case call.EventDTMF:
+			digits += string(e.Digit)
+		case call.EventText:
+			text = e.Text
+		case call.EventStats:
+			// e.Stats every second: RTT, loss, jitter, bit rates, MOS
+		}
+		if digits == "12#" && text != "" {
+			fmt.Printf("bob sent DTMF %s and %q\n", digits, text)
+			digits = ""
+			c.Hangup()
+		}
+	}
+	fmt.Println("bob's call ended:", <-bobDone)
+	// Output:
+	// idle
+	// dialing
+	// waiting
+	// connecting
+	// connected
+	// bob sent DTMF 12# and "hi"
+	// ended hangup
+	// bob's call ended: remote-hangup
 }

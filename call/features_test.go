@@ -31,7 +31,7 @@ func TestTonesRingbackAndBusyPlayedBeforeRelease(t *testing.T) {
 	c := newPhone(t, lab, "carol", calltest.PhoneOptions{Config: cfg})
 
 	// Ringback while waiting: ITU 425 Hz, 1 s on.
-	ac, err := a.Dial(ctxT(t, time.Second), "bob")
+	ac, err := a.Dial(t.Context(), "bob")
 	require.NoError(t, err)
 	aw := watch(ac)
 	aw.waitState(t, call.Waiting, setupWait)
@@ -46,7 +46,7 @@ func TestTonesRingbackAndBusyPlayedBeforeRelease(t *testing.T) {
 
 	// Carol calls busy bob: she hears the whole busy tone before her call
 	// releases the device.
-	cc, err := c.Dial(ctxT(t, time.Second), "bob")
+	cc, err := c.Dial(t.Context(), "bob")
 	require.NoError(t, err)
 	cw := watch(cc)
 	// The busy tone is played after the end event; the recording from then
@@ -144,7 +144,7 @@ func TestPushColdStart(t *testing.T) {
 				}),
 			})
 			a := newPhone(t, lab, "alice", calltest.PhoneOptions{})
-			ac, err := a.Dial(ctxT(t, time.Second), "bob")
+			ac, err := a.Dial(t.Context(), "bob")
 			require.NoError(t, err)
 			aw := watch(ac)
 			aw.waitState(t, call.Waiting, setupWait)
@@ -186,7 +186,7 @@ func TestPushFailed(t *testing.T) {
 		Pusher: server.PusherFunc(func(context.Context, server.Push) error { return assert.AnError }),
 	})
 	a := newPhone(t, lab, "alice", calltest.PhoneOptions{})
-	ac, err := a.Dial(ctxT(t, time.Second), "bob")
+	ac, err := a.Dial(t.Context(), "bob")
 	require.NoError(t, err)
 	assert.Equal(t, call.ReasonPushFailed, watch(ac).waitEnd(t, setupWait))
 }
@@ -301,19 +301,7 @@ func TestDTMF(t *testing.T) {
 	b := newPhone(t, lab, "bob", calltest.PhoneOptions{})
 	ac, _, aw, bw := connect(t, a, b)
 	require.NoError(t, ac.SendDTMF(ctxT(t, time.Second), "12#"))
-	var got []rune
-	for len(got) < 3 {
-		n := len(got)
-		e := bw.waitFor(t, "DTMF digit", 5*time.Second, func(e call.Event) bool {
-			if e.Kind != call.EventDTMF {
-				return false
-			}
-			n--
-			return n < 0
-		})
-		got = append(got, e.Digit)
-	}
-	assert.Equal(t, "12#", string(got))
+	assert.Equal(t, "12#", digits(t, bw, 3))
 	assert.ErrorIs(t, ac.SendDTMF(ctxT(t, time.Second), "x"), call.ErrBadDTMF)
 	ac.Hangup()
 	aw.waitEnd(t, setupWait)
@@ -327,7 +315,7 @@ func TestTextRightAfterConnectAndMuteState(t *testing.T) {
 	lab := newLab(t, server.Config{})
 	a := newPhone(t, lab, "alice", calltest.PhoneOptions{})
 	b := newPhone(t, lab, "bob", calltest.PhoneOptions{})
-	ac, err := a.Dial(ctxT(t, time.Second), "bob")
+	ac, err := a.Dial(t.Context(), "bob")
 	require.NoError(t, err)
 	aw := watch(ac)
 	bc := nextIncoming(t, b, setupWait)

@@ -3,8 +3,6 @@ package call_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -177,11 +175,4 @@ func signalFor(seed uint64, seconds int) []int16 {
 
 func describe(c *call.Call) string {
 	return fmt.Sprintf("%s[%s→%s %s]", c.ID(), map[bool]string{true: "out", false: "in"}[c.Outgoing()], c.Peer(), c.State())
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
 }

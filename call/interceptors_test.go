@@ -43,7 +43,7 @@ func (p *headerProbe) BindRemoteStream(_ *interceptor.StreamInfo, reader interce
 // extension, one malformed) through reuseAttributes, pion's report
 // interceptor and a probe, and checks that the header the report
 // interceptor works from is each packet's own, and that in steady state a
-// read allocates nothing (it allocated a map and a header each before).
+// read allocates nothing (pion alone allocates a map and a header per read).
 func TestReuseAttributesKeepsReportsRight(t *testing.T) {
 	probe := &headerProbe{}
 	rf, err := report.NewReceiverInterceptor()

@@ -16,7 +16,8 @@ import "math"
 //     BurstR = 1 (random loss).
 //
 // oneWayDelayMs should include network, jitter-buffer and codec delay;
-// lossPct is the packet loss after FEC recovery, in percent.
+// lossPct is the packet loss the listener heard, in percent: after FEC
+// recovery, with packets too late to play counted as lost (Stats.HeardLoss).
 func MOS(oneWayDelayMs, lossPct float64) float64 {
 	if oneWayDelayMs < 0 {
 		oneWayDelayMs = 0

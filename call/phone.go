@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,9 +34,11 @@ type Phone struct {
 	mu    sync.Mutex
 	calls map[string]*Call
 	relay relayState
-	// retired are ended calls whose event queue may still hold events
-	// nobody has read; Close releases them.
-	retired []*Call
+	// watched are the event queues someone subscribed to (Call.Events)
+	// that may still hold events or a goroutine waiting on a reader who
+	// walked away; Close releases them. Queues nobody subscribed to stay
+	// on their Call alone and go with it.
+	watched []*mailbox.Mailbox[Event]
 	up      chan struct{} // closed while the transport is up; replaced on down
 	closed  bool
 
@@ -88,6 +91,11 @@ func (p *Phone) Incoming() <-chan *Call { return p.incoming.Out() }
 // Dial places a call to user and returns at once with the call in state
 // Dialing; follow it with Call.Events or Call.Wait. It fails only when the
 // phone is closed or already has a live call (ErrBusy).
+//
+// ctx bounds the call's set-up, as it bounds a net.Dialer's: if it is
+// cancelled or expires before the call is connected, the call ends
+// `cancelled` (and the callee's with it). Once connected, ctx no longer
+// matters; end the call with Hangup.
 func (p *Phone) Dial(ctx context.Context, user string, opts ...DialOption) (*Call, error) {
 	if user == "" {
 		return nil, fmt.Errorf("call: dial: %w", ErrNoPeer)
@@ -110,7 +118,7 @@ func (p *Phone) Dial(ctx context.Context, user string, opts ...DialOption) (*Cal
 			// to talk, so answer their call instead of placing a second one.
 			live.crossed.Store(true)
 			p.mu.Unlock()
-			live.post(cmdAccept{reply: make(chan error, 1)})
+			live.post(cmdAccept{newRequest(context.Background())})
 			return live, nil
 		}
 		p.mu.Unlock()
@@ -133,6 +141,8 @@ func (p *Phone) Dial(ctx context.Context, user string, opts ...DialOption) (*Cal
 	if m, err := signaling.NewMessage(signaling.TypeInvite, user, c.id, signaling.Invite{DisplayName: c.display}); err == nil {
 		p.post(m)
 	}
+	// After the invite: the cancel an ended ctx sends must follow it.
+	c.watchDial(ctx)
 	p.mu.Unlock()
 	return c, nil
 }
@@ -170,11 +180,11 @@ func (p *Phone) Close() error {
 	defer func() {
 		// Event queues nobody finished reading: release them.
 		p.mu.Lock()
-		retired := p.retired
-		p.retired = nil
+		watched := p.watched
+		p.watched = nil
 		p.mu.Unlock()
-		for _, c := range retired {
-			c.abandon()
+		for _, q := range watched {
+			q.Abandon()
 		}
 	}()
 	// Every step of a call's teardown is bounded (end tone, pion's own
@@ -218,14 +228,23 @@ func (p *Phone) forget(c *Call) {
 	if p.calls[c.id] == c {
 		delete(p.calls, c.id)
 	}
-	kept := p.retired[:0]
-	for _, r := range p.retired {
-		if !r.events.Drained() {
-			kept = append(kept, r)
-		}
+	p.mu.Unlock()
+}
+
+// watchEvents registers the event queue of a call someone subscribed to,
+// so that Close can release it. After Close there is nobody left to
+// release it later: it is released at once.
+func (p *Phone) watchEvents(q *mailbox.Mailbox[Event]) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		q.Abandon()
+		return
 	}
-	clear(p.retired[len(kept):])
-	p.retired = append(kept, c)
+	// Forget the queues read to the end, so the list holds only those
+	// whose reader may have walked away.
+	p.watched = slices.DeleteFunc(p.watched, (*mailbox.Mailbox[Event]).Drained)
+	p.watched = append(p.watched, q)
 	p.mu.Unlock()
 }
 
@@ -431,7 +450,7 @@ func (p *Phone) invited(m signaling.Message) {
 		// Our user dialled this peer too: answer their call at once.
 		p.log.Info("crossed calls: ours gives way", "ours", loser.id, "theirs", m.Call)
 		loser.post(cmdHangup{reason: ReasonCancelled})
-		c.post(cmdAccept{reply: make(chan error, 1)})
+		c.post(cmdAccept{newRequest(context.Background())})
 	}
 	p.incoming.Put(c)
 }

@@ -27,7 +27,7 @@ func TestAcceptCancelRace(t *testing.T) {
 	outcomes := map[string]int{}
 	const rounds = 100
 	for round := range rounds {
-		ac, err := a.Dial(ctxT(t, time.Second), "bob")
+		ac, err := a.Dial(t.Context(), "bob")
 		require.NoError(t, err)
 		aw := watch(ac)
 		bc := nextIncoming(t, b, setupWait)
@@ -86,7 +86,7 @@ func TestCrossedDials(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				c, err := p.Dial(ctxT(t, time.Second), peer)
+				c, err := p.Dial(t.Context(), peer)
 				assert.NoError(t, err, "round %d", round)
 				dialled[i] = c
 			}()
@@ -158,7 +158,7 @@ func TestLateMessagesOfPreviousCallIgnored(t *testing.T) {
 	b := newPhone(t, lab, "bob", calltest.PhoneOptions{})
 
 	// Call 1: cancelled while ringing.
-	first, err := a.Dial(ctxT(t, time.Second), "bob")
+	first, err := a.Dial(t.Context(), "bob")
 	require.NoError(t, err)
 	fw := watch(first)
 	fb := nextIncoming(t, b, setupWait)

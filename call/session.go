@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -378,41 +379,73 @@ func (c *Call) setMuted(on bool) {
 	}
 }
 
-func (c *Call) sendText(cmd cmdText) {
+// waitForMedia reports whether a SendText or SendDTMF must wait (the call
+// is answered but its media path is not up yet), or answers it at once
+// with the error of a call not answered yet or already ended.
+func (c *Call) waitForMedia(r *request, what string) bool {
 	switch c.State() {
 	case Ended:
-		cmd.reply <- ErrEnded
-		return
+		r.do(func() error { return ErrEnded })
+		return false
 	case Connecting, Connected, Reconnecting:
+		return true
 	default:
-		cmd.reply <- fmt.Errorf("call: send text: %w (not answered yet)", ErrState)
+		r.do(func() error { return fmt.Errorf("call: %s: %w (not answered yet)", what, ErrState) })
+		return false
+	}
+}
+
+func (c *Call) sendText(cmd cmdText) {
+	if !c.waitForMedia(cmd.request, "send text") {
 		return
 	}
 	if c.media == nil || c.media.dc.ReadyState() != webrtc.DataChannelStateOpen {
+		c.texts = slices.DeleteFunc(c.texts, func(t cmdText) bool { return t.withdrawn() })
 		c.texts = append(c.texts, cmd)
 		return
 	}
-	cmd.reply <- c.media.dc.SendText(cmd.text)
+	cmd.do(func() error { return c.media.dc.SendText(cmd.text) })
 }
 
-// flushText sends the texts that waited for the data channel to open.
+// flushText sends the texts that waited for the data channel to open;
+// those whose callers gave up meanwhile are dropped.
 func (c *Call) flushText() {
 	if c.media == nil || c.media.dc.ReadyState() != webrtc.DataChannelStateOpen {
 		return
 	}
 	for _, t := range c.texts {
-		t.reply <- c.media.dc.SendText(t.text)
+		t.do(func() error { return c.media.dc.SendText(t.text) })
 	}
 	c.texts = nil
 }
 
-func (c *Call) sendDTMF(digits string) error {
-	if c.State() == Ended {
-		return ErrEnded
+func (c *Call) sendDTMF(cmd cmdDTMF) {
+	if !c.waitForMedia(cmd.request, "send DTMF") {
+		return
 	}
 	if c.media == nil || c.State() != Connected {
-		return fmt.Errorf("call: send DTMF: %w", ErrState)
+		// Requests whose callers gave up while waiting go first, so a
+		// caller retrying with short timeouts does not pile them up.
+		c.dtmf = slices.DeleteFunc(c.dtmf, func(d cmdDTMF) bool { return d.withdrawn() })
+		c.dtmf = append(c.dtmf, cmd)
+		return
 	}
+	cmd.do(func() error { return c.playDTMF(cmd.digits) })
+}
+
+// flushDTMF sends the digits that waited for the call to connect, in
+// order; those whose callers gave up meanwhile are dropped.
+func (c *Call) flushDTMF() {
+	if c.media == nil {
+		return
+	}
+	for _, d := range c.dtmf {
+		d.do(func() error { return c.playDTMF(d.digits) })
+	}
+	c.dtmf = nil
+}
+
+func (c *Call) playDTMF(digits string) error {
 	for _, d := range digits {
 		if err := c.media.sender.SendDTMF(d, c.cfg.DTMFDuration); err != nil {
 			if errors.Is(err, media.ErrNoDTMF) {
@@ -458,7 +491,7 @@ func (p *Phone) webrtcAPI() (*webrtc.API, error) {
 		// Opus frames (a retransmission arrives after the frame was
 		// concealed) and cost per-packet work and buffers; pion's stats
 		// interceptor serves only PeerConnection.GetStats, which we do not
-		// call (see consentRTT), and booked every packet.
+		// call (see consentRTT), and books every packet.
 		ir := &interceptor.Registry{}
 		ir.Add(&reuseAttributes{}) // first: innermost on the read path
 		if err := webrtc.ConfigureRTCPReports(ir); err != nil {

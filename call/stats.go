@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dialtone-dev/dialtone/media"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
@@ -22,8 +23,12 @@ type Stats struct {
 	// Jitter is the RFC 3550 interarrival jitter of the received stream.
 	Jitter time.Duration
 	// Loss is the percentage of received-stream packets lost in the last
-	// interval (before FEC/PLC).
+	// interval, on the network (before FEC recovery).
 	Loss float64
+	// HeardLoss is the percentage of the received stream's packets the
+	// listener missed in the last interval: lost and not rebuilt from FEC,
+	// or too late to play. Their audio was concealed. It is what MOS uses.
+	HeardLoss float64
 	// RemoteLoss is the loss the peer reports for our stream, in percent
 	// (RTCP fraction lost). It drives Opus in-band FEC.
 	RemoteLoss float64
@@ -53,13 +58,51 @@ type Stats struct {
 	// Codec is the codec we send with.
 	Codec string
 	// MOS is an E-model (ITU-T G.107) estimate of conversational quality,
-	// 1–4.5; see the function MOS for the simplifications.
+	// 1–4.5, from HeardLoss and the one-way delay (half the RTT, the jitter
+	// buffer's delay and the codec's); see the function MOS for the
+	// simplifications.
 	MOS float64
 }
 
-// codecDelay is the algorithmic + packetisation delay added to the network
-// path in the MOS estimate: one frame plus Opus's look-ahead.
+// opusLookahead is the Opus encoder's algorithmic delay at 48 kHz
+// (RFC 6716: 2.5 ms in CELT mode, 6.5 ms with SILK, which voice uses).
 const opusLookahead = 6500 * time.Microsecond
+
+// codecDelay is what a codec adds to the mouth-to-ear delay: one frame of
+// packetisation, plus Opus's look-ahead. PCMU encodes each sample on its
+// own and adds nothing more.
+func codecDelay(codec string, frame time.Duration) time.Duration {
+	if codec == media.CodecOpus {
+		return frame + opusLookahead
+	}
+	return frame
+}
+
+// heardLoss is the percentage of the packets expected between two samples
+// that the listener missed: lost and not rebuilt from in-band FEC, or late.
+// The E-model's packet loss is what the listener lost, not what the network
+// did: a frame FEC rebuilt was heard.
+func heardLoss(prev, cur Stats) float64 {
+	// Counters start again from zero when a new receiver replaces the old
+	// one: no figure for that interval.
+	if cur.PacketsReceived < prev.PacketsReceived || cur.FECRecovered < prev.FECRecovered || cur.Late < prev.Late {
+		return 0
+	}
+	lost := float64(cur.PacketsLost - prev.PacketsLost)
+	expected := float64(cur.PacketsReceived-prev.PacketsReceived) + lost
+	if expected <= 0 {
+		return 0
+	}
+	missed := lost - float64(cur.FECRecovered-prev.FECRecovered) + float64(cur.Late-prev.Late)
+	return math.Max(0, math.Min(100, 100*missed/expected))
+}
+
+// estimateMOS is the MOS of a sample: the E-model fed with the loss the
+// listener heard and the mouth-to-ear delay of the codec in use.
+func estimateMOS(st Stats, frame time.Duration) float64 {
+	oneWay := st.RTT/2 + st.BufferDelay + codecDelay(st.Codec, frame)
+	return MOS(float64(oneWay)/float64(time.Millisecond), st.HeardLoss)
+}
 
 // rtcpState is what the RTCP reader learned, read by the stats sampler.
 type rtcpState struct {
@@ -159,6 +202,7 @@ func (c *Call) sampleStats() {
 		if expected > 0 {
 			st.Loss = math.Max(0, 100*float64(st.PacketsLost-prev.PacketsLost)/expected)
 		}
+		st.HeardLoss = heardLoss(prev, st)
 	}
 	s.prevSentBytes, s.prevRecvBytes = ss.Bytes, recvBytes
 	st.RemoteLoss = float64(s.rtcp.remoteLoss.Load()) * 100 / 256
@@ -166,9 +210,7 @@ func (c *Call) sampleStats() {
 	if st.RTT == 0 {
 		st.RTT = pairRTT
 	}
-	frame := time.Duration(c.cfg.Codec.FrameMillis) * time.Millisecond
-	oneWay := st.RTT/2 + st.BufferDelay + frame + opusLookahead
-	st.MOS = MOS(float64(oneWay)/float64(time.Millisecond), st.Loss)
+	st.MOS = estimateMOS(st, time.Duration(c.cfg.Codec.FrameMillis)*time.Millisecond)
 	s.prevStats = st
 
 	c.mu.Lock()

@@ -1,9 +1,8 @@
 package media
 
 import (
-	"os"
+	"fmt"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -91,25 +90,33 @@ func BenchmarkCallCapacity(b *testing.B) {
 	}
 }
 
-// BenchmarkLiveCalls runs N two-way calls (DIALTONE_CALLS, default 100) in
-// one process for 3 s of real time, every call end driven by its own 10 ms
-// device-like clock (capture → Sender, playback ← Receiver), and reports
-// ticks whose work overran into the next one (overruns), the worst tick
-// lateness, and receiver late/concealed frames. Zero overruns means the
-// process sustains N calls. Run it alone on a quiet machine, without -race:
+// BenchmarkLiveCalls runs two-way calls in one process for 3 s of real
+// time, every call end driven by its own 10 ms device-like clock (capture →
+// Sender, playback ← Receiver), and reports ticks whose work overran into
+// the next one (overruns), the worst tick lateness, and receiver concealed
+// frames. Zero overruns means the process sustains that many calls. Its
+// sub-benchmarks set the number of calls and the Opus complexity; run one
+// alone on a quiet machine, without -race:
 //
-//	DIALTONE_CALLS=100 go test -run - -bench LiveCalls -benchtime 1x ./media/
+//	go test -run - -bench 'LiveCalls/calls=100/complexity=default' -benchtime 1x ./media/
 func BenchmarkLiveCalls(b *testing.B) {
-	calls, err := strconv.Atoi(os.Getenv("DIALTONE_CALLS"))
-	if err != nil || calls <= 0 {
-		calls = 100
-	}
-	for range b.N {
-		liveCalls(b, calls)
+	for _, calls := range []int{100, 200} {
+		for _, cx := range []int{0, 1} {
+			name := fmt.Sprintf("calls=%d/complexity=%d", calls, cx)
+			if cx == 0 {
+				name = fmt.Sprintf("calls=%d/complexity=default", calls)
+			}
+			b.Run(name, func(b *testing.B) {
+				for range b.N {
+					liveCalls(b, calls, cx)
+				}
+			})
+		}
 	}
 }
 
-func liveCalls(t testing.TB, calls int) {
+// liveCalls runs calls two-way calls at Opus complexity cx (0: the default).
+func liveCalls(t testing.TB, calls, cx int) {
 	const dur = 3 * time.Second
 	codec := Codecs()[0].Name
 	type end struct {
@@ -124,7 +131,6 @@ func liveCalls(t testing.TB, calls int) {
 	}
 	for i := range ends {
 		peer := ends[i^1].r
-		cx, _ := strconv.Atoi(os.Getenv("DIALTONE_COMPLEXITY")) // 0: the default
 		s, err := NewSender(&pushWriter{r: peer}, SenderConfig{Codec: codec, Complexity: cx})
 		require.NoError(t, err)
 		ends[i].s = s

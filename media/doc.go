@@ -66,7 +66,8 @@
 //
 // BenchmarkCallCapacity measures one two-way call's media work per 20 ms
 // and reports calls/core and calls/machine at 100 % CPU; BenchmarkLiveCalls
-// runs N real-time two-way calls with device-like 10 ms clocks and reports
-// the ticks that overran. The whole call path under load is measured by
+// (go test -run - -bench 'LiveCalls/calls=100' -benchtime 1x ./media/) runs
+// that many real-time two-way calls with device-like 10 ms clocks and
+// counts the late ticks. The whole call path under load is measured by
 // call/loadtest. docs/PERFORMANCE.md has the figures and the commands.
 package media
