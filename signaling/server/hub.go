@@ -48,7 +48,9 @@ type hub struct {
 	broker    Broker
 	node      string
 	outbox    *outbox
-	brokerErr error // set when joining failed: conns are refused
+	joined    chan struct{}  // closed once the broker accepted the node (at once without one)
+	joining   sync.WaitGroup // the join loop
+	joinErr   error          // guarded by mu: why the last join attempt failed
 	leaveOnce sync.Once
 }
 
@@ -70,6 +72,7 @@ func newHub(s *Server) *hub {
 		pending: make(map[string][]*pendingCall),
 		broker:  s.cfg.Broker,
 		node:    s.cfg.NodeID,
+		joined:  make(chan struct{}),
 	}
 	h.metrics = newMetrics(h)
 	return h

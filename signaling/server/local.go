@@ -53,7 +53,8 @@ type LocalConn struct {
 var _ signaling.Transport = (*LocalConn)(nil)
 
 // ConnectLocal attaches an in-process client for user to the server and
-// returns once the server's `ready` has been received. user is trusted (no
+// returns once the server's `ready` has been received (waiting, within
+// ReadyTimeout, for a server still joining its cluster). user is trusted (no
 // Authenticator runs); it must satisfy ValidateUser. A newer connection of
 // the same user, local or WebSocket, replaces it like any other.
 func (s *Server) ConnectLocal(ctx context.Context, user string, opts LocalOptions) (*LocalConn, error) {
@@ -81,7 +82,13 @@ func (s *Server) ConnectLocal(ctx context.Context, user string, opts LocalOption
 		close(lc.incoming)
 		lc.status.Close()
 	})
-	if err := lc.attach(ctx); err != nil {
+	wctx, cancel := context.WithTimeout(ctx, opts.ReadyTimeout)
+	err := s.hub.waitJoined(wctx)
+	cancel()
+	if err == nil {
+		err = lc.attach(ctx)
+	}
+	if err != nil {
 		_ = lc.Close()
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -64,11 +65,14 @@ func closeCode(code string) int {
 
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	log := s.cfg.Logger
-	s.hub.mu.Lock()
-	closing := s.hub.closing
-	s.hub.mu.Unlock()
-	if closing {
-		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+	if err := s.hub.ready(); err != nil {
+		// Not in the cluster yet, or shutting down: clients retry later.
+		text := "server not ready"
+		if errors.Is(err, ErrServerClosed) {
+			text = "server shutting down"
+		}
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, text, http.StatusServiceUnavailable)
 		return
 	}
 	if s.cfg.Authenticator == nil {
