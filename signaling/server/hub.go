@@ -13,11 +13,6 @@ import (
 	"github.com/dialtone-dev/dialtone/signaling"
 )
 
-// Reasons the core ends a conn, beyond the wire error codes.
-const (
-	codeSlowConsumer = "slow-consumer"
-)
-
 // hub is the routing core: who is connected, what is pending for whom.
 // A mutex guards it; critical sections only touch maps and do non-blocking
 // channel sends. Calls out (push hooks) happen on their own goroutines.
@@ -469,9 +464,9 @@ func (h *hub) endSlowLocked(c *conn) {
 	if h.users[c.user] == c {
 		delete(h.users, c.user)
 	}
-	if c.end(codeSlowConsumer, "send queue full") {
+	if c.end(signaling.CodeSlowConsumer, "send queue full") {
 		h.stats.SlowConsumers++
-		h.metrics.errorInc(codeSlowConsumer)
+		h.metrics.errorInc(signaling.CodeSlowConsumer)
 		h.log.Warn("signaling: slow consumer cut off", "user", c.user, "conn", c.id)
 	}
 }

@@ -172,7 +172,7 @@ func (lc *LocalConn) ended(c *conn) {
 	if code == "" {
 		return // Disconnect or Close: already reported
 	}
-	if code != codeSlowConsumer {
+	if code != signaling.CodeSlowConsumer {
 		for drained := false; !drained; {
 			select {
 			case o := <-c.out:

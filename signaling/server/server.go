@@ -72,7 +72,7 @@ func (s *Server) Online(user string) bool {
 // ready is the data of the `ready` sent to a new conn of user.
 func (s *Server) ready(user string) signaling.Ready {
 	rc := s.relayConfig(user)
-	return signaling.Ready{User: user, ICEServers: rc.ICEServers, RelayTTL: rc.TTL}
+	return signaling.Ready{User: user, Protocol: signaling.ProtocolVersion, ICEServers: rc.ICEServers, RelayTTL: rc.RelayTTL}
 }
 
 // Shutdown stops accepting connections, tells every client (an `error` with

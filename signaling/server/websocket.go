@@ -60,7 +60,7 @@ func closeCode(code string) int {
 		return signaling.CloseReplaced
 	case signaling.CodeShutdown:
 		return websocket.CloseGoingAway
-	case signaling.CodeAbusive, codeSlowConsumer:
+	case signaling.CodeAbusive, signaling.CodeSlowConsumer:
 		return websocket.ClosePolicyViolation
 	}
 	return websocket.CloseNormalClosure
@@ -276,7 +276,7 @@ func (s *Server) wsWrite(wr *wsWriter, c *conn) {
 				wr.finish() // the reader is gone: at most a close it asked for
 				return
 			}
-			if code != codeSlowConsumer {
+			if code != signaling.CodeSlowConsumer {
 				// Messages queued before the end still go out, then the reason.
 				for drained := false; !drained; {
 					select {
