@@ -4,11 +4,11 @@ import (
 	"testing"
 
 	"github.com/dialtone-dev/dialtone/signaling/server"
-	"github.com/dialtone-dev/dialtone/signaling/server/servertest"
+	"github.com/dialtone-dev/dialtone/signaling/server/brokertest"
 )
 
 func TestMemoryBroker(t *testing.T) {
-	servertest.TestBroker(t, func(*testing.T) (server.Broker, server.Broker) {
+	brokertest.TestBroker(t, func(*testing.T) (server.Broker, server.Broker) {
 		b := server.NewMemoryBroker()
 		return b, b
 	})

@@ -36,6 +36,7 @@
 //
 // The routing core knows nothing about WebSockets: a WebSocket connection
 // and an in-process connection ([Server.ConnectLocal], for tests and
-// single-process programs, with fault injection) are both just "conns" to
-// it, so in-process tests exercise the real rules.
+// single-process programs) are both just "conns" to it, so in-process
+// tests exercise the real rules. Package servertest makes an in-process
+// link lossy, slow or reordering; package brokertest checks a Broker.
 package server

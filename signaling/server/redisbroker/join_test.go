@@ -16,7 +16,6 @@ import (
 
 	"github.com/dialtone-dev/dialtone/signaling"
 	"github.com/dialtone-dev/dialtone/signaling/server"
-	"github.com/dialtone-dev/dialtone/signaling/server/servertest"
 )
 
 // A node started while Redis is down is not ready (WebSocket upgrades get
@@ -57,11 +56,14 @@ func TestServerJoinsWhenRedisComesUp(t *testing.T) {
 	alice, err := signaling.Dial(dctx, url+"?user=alice", signaling.DialConfig{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = alice.Close() })
-	servertest.RecvType(t, alice, signaling.TypeReady)
-	bob := servertest.Connect(t, n2, "bob", server.LocalOptions{})
-	servertest.Send(t, alice, servertest.Msg(t, signaling.TypeInvite, "bob", "c1", nil))
-	assert.Equal(t, "alice", servertest.RecvType(t, bob, signaling.TypeInvite).From)
-	assert.Equal(t, "bob", servertest.RecvType(t, alice, signaling.TypeWaiting).From)
+	recvType(t, alice, signaling.TypeReady)
+	bob, err := n2.ConnectLocal(dctx, "bob", server.LocalOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = bob.Close() })
+	recvType(t, bob, signaling.TypeReady)
+	require.NoError(t, alice.Send(dctx, signaling.Message{Type: signaling.TypeInvite, To: "bob", Call: "c1"}))
+	assert.Equal(t, "alice", recvType(t, bob, signaling.TypeInvite).From)
+	assert.Equal(t, "bob", recvType(t, alice, signaling.TypeWaiting).From)
 }
 
 // Shutting down a node that never joined returns promptly and stops
@@ -74,4 +76,18 @@ func TestServerClosesWhileJoining(t *testing.T) {
 	defer cancel()
 	require.NoError(t, n.Shutdown(ctx))
 	assert.True(t, errors.Is(n.Ready(), server.ErrServerClosed))
+}
+
+// recvType waits for the next message on tr and checks its type.
+func recvType(t *testing.T, tr signaling.Transport, typ signaling.Type) signaling.Message {
+	t.Helper()
+	select {
+	case m, ok := <-tr.Incoming():
+		require.True(t, ok, "incoming closed")
+		require.Equal(t, typ, m.Type, "message %+v data %s", m, m.Data)
+		return m
+	case <-time.After(waitFor):
+		require.FailNow(t, "no message", "waiting for %s", typ)
+	}
+	return signaling.Message{}
 }

@@ -18,14 +18,14 @@ import (
 
 	"github.com/dialtone-dev/dialtone/signaling"
 	"github.com/dialtone-dev/dialtone/signaling/server"
-	"github.com/dialtone-dev/dialtone/signaling/server/servertest"
+	"github.com/dialtone-dev/dialtone/signaling/server/brokertest"
 )
 
 const waitFor = 5 * time.Second
 
 // The cluster checks every Broker must pass, on a real Redis.
 func TestCluster(t *testing.T) {
-	servertest.TestBroker(t, func(t *testing.T) (server.Broker, server.Broker) {
+	brokertest.TestBroker(t, func(t *testing.T) (server.Broker, server.Broker) {
 		addr := startRedis(t)
 		mk := func() server.Broker {
 			rdb := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2})

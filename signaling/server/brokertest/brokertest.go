@@ -1,4 +1,8 @@
-package servertest
+// Package brokertest checks implementations of server.Broker, the way
+// testing/fstest checks file systems: TestBroker runs a two-node cluster
+// on the broker and checks calls, presence, replacement and pending
+// invites across nodes.
+package brokertest
 
 import (
 	"context"
@@ -48,34 +52,34 @@ func newNodes(t *testing.T, newPair func(t *testing.T) (server.Broker, server.Br
 // is set by the sender's node, and the caller hears `waiting`.
 func testCallAcrossNodes(t *testing.T, newPair func(t *testing.T) (server.Broker, server.Broker)) {
 	n1, n2 := newNodes(t, newPair, server.Config{})
-	alice := Connect(t, n1, "alice", server.LocalOptions{})
-	bob := Connect(t, n2, "bob", server.LocalOptions{})
+	alice := connect(t, n1, "alice", server.LocalOptions{})
+	bob := connect(t, n2, "bob", server.LocalOptions{})
 
 	p, ok, err := n1.Presence(context.Background(), "bob")
 	require.NoError(t, err)
 	require.True(t, ok)
 	assert.Equal(t, "n2", p.Node)
 
-	Send(t, alice, Msg(t, signaling.TypeInvite, "bob", "c1", signaling.Invite{DisplayName: "Alice"}))
-	inv := RecvType(t, bob, signaling.TypeInvite)
+	send(t, alice, msg(t, signaling.TypeInvite, "bob", "c1", signaling.Invite{DisplayName: "Alice"}))
+	inv := recvType(t, bob, signaling.TypeInvite)
 	assert.Equal(t, "alice", inv.From)
 	assert.Equal(t, "c1", inv.Call)
-	w := RecvType(t, alice, signaling.TypeWaiting)
+	w := recvType(t, alice, signaling.TypeWaiting)
 	assert.Equal(t, "bob", w.From)
 
-	Send(t, bob, Msg(t, signaling.TypeRinging, "alice", "c1", nil))
-	assert.Equal(t, "bob", RecvType(t, alice, signaling.TypeRinging).From)
+	send(t, bob, msg(t, signaling.TypeRinging, "alice", "c1", nil))
+	assert.Equal(t, "bob", recvType(t, alice, signaling.TypeRinging).From)
 
 	const n = 30
 	for i := 0; i < n; i++ {
-		Send(t, alice, Msg(t, signaling.TypeSignal, "bob", "c1", map[string]int{"seq": i}))
+		send(t, alice, msg(t, signaling.TypeSignal, "bob", "c1", map[string]int{"seq": i}))
 	}
 	for i := 0; i < n; i++ {
-		m := RecvType(t, bob, signaling.TypeSignal)
+		m := recvType(t, bob, signaling.TypeSignal)
 		assert.JSONEq(t, fmt.Sprintf(`{"seq":%d}`, i), string(m.Data))
 	}
-	Send(t, bob, Msg(t, signaling.TypeHangup, "alice", "c1", signaling.Hangup{Reason: "hangup"}))
-	h := RecvType(t, alice, signaling.TypeHangup)
+	send(t, bob, msg(t, signaling.TypeHangup, "alice", "c1", signaling.Hangup{Reason: "hangup"}))
+	h := recvType(t, alice, signaling.TypeHangup)
 	assert.Equal(t, "bob", h.From)
 	assert.Equal(t, uint64(n+1), n2.Stats().Routed) // invite + signals
 	assert.Equal(t, uint64(2), n1.Stats().Routed)   // ringing + hangup
@@ -84,9 +88,9 @@ func testCallAcrossNodes(t *testing.T, newPair func(t *testing.T) (server.Broker
 // A user connected nowhere is `offline`, from either node.
 func testOffline(t *testing.T, newPair func(t *testing.T) (server.Broker, server.Broker)) {
 	n1, _ := newNodes(t, newPair, server.Config{})
-	alice := Connect(t, n1, "alice", server.LocalOptions{})
-	Send(t, alice, Msg(t, signaling.TypeInvite, "carol", "c2", nil))
-	off := RecvType(t, alice, signaling.TypeOffline)
+	alice := connect(t, n1, "alice", server.LocalOptions{})
+	send(t, alice, msg(t, signaling.TypeInvite, "carol", "c2", nil))
+	off := recvType(t, alice, signaling.TypeOffline)
 	assert.Equal(t, "carol", off.From)
 	assert.Equal(t, "c2", off.Call)
 	_, ok, err := n1.Presence(context.Background(), "carol")
@@ -99,27 +103,27 @@ func testOffline(t *testing.T, newPair func(t *testing.T) (server.Broker, server
 // does not erase the new presence.
 func testReplaceAcrossNodes(t *testing.T, newPair func(t *testing.T) (server.Broker, server.Broker)) {
 	n1, n2 := newNodes(t, newPair, server.Config{})
-	alice := Connect(t, n1, "alice", server.LocalOptions{})
-	old := Connect(t, n2, "bob", server.LocalOptions{})
-	newer := Connect(t, n1, "bob", server.LocalOptions{})
+	alice := connect(t, n1, "alice", server.LocalOptions{})
+	old := connect(t, n2, "bob", server.LocalOptions{})
+	newer := connect(t, n1, "bob", server.LocalOptions{})
 
-	assert.Equal(t, signaling.CodeReplaced, RecvError(t, old).Code)
-	st := WaitStatus(t, old, signaling.StateClosed)
+	assert.Equal(t, signaling.CodeReplaced, recvError(t, old).Code)
+	st := waitStatus(t, old, signaling.StateClosed)
 	assert.ErrorIs(t, st.Err, signaling.ErrReplaced)
 	assert.Equal(t, uint64(1), n2.Stats().Replaced)
 
-	Send(t, alice, Msg(t, signaling.TypeInvite, "bob", "c3", nil))
-	assert.Equal(t, "alice", RecvType(t, newer, signaling.TypeInvite).From)
-	RecvType(t, alice, signaling.TypeWaiting)
+	send(t, alice, msg(t, signaling.TypeInvite, "bob", "c3", nil))
+	assert.Equal(t, "alice", recvType(t, newer, signaling.TypeInvite).From)
+	recvType(t, alice, signaling.TypeWaiting)
 
 	// bob back on n2: n1's connection goes, and the presence follows even
 	// after n1 released the old one.
-	again := Connect(t, n2, "bob", server.LocalOptions{})
-	assert.Equal(t, signaling.CodeReplaced, RecvError(t, newer).Code)
-	WaitStatus(t, newer, signaling.StateClosed)
+	again := connect(t, n2, "bob", server.LocalOptions{})
+	assert.Equal(t, signaling.CodeReplaced, recvError(t, newer).Code)
+	waitStatus(t, newer, signaling.StateClosed)
 	require.Eventually(t, func() bool { return n1.Stats().Replaced == 1 && !n1.Online("bob") }, waitFor, 5*time.Millisecond)
-	Send(t, alice, Msg(t, signaling.TypeSignal, "bob", "c3", map[string]int{"seq": 1}))
-	assert.Equal(t, "c3", RecvType(t, again, signaling.TypeSignal).Call)
+	send(t, alice, msg(t, signaling.TypeSignal, "bob", "c3", map[string]int{"seq": 1}))
+	assert.Equal(t, "c3", recvType(t, again, signaling.TypeSignal).Call)
 	p, ok, err := n1.Presence(context.Background(), "bob")
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -135,28 +139,28 @@ func testPendingOnOtherNode(t *testing.T, newPair func(t *testing.T) (server.Bro
 		pushed <- p
 		return nil
 	})})
-	alice := Connect(t, n1, "alice", server.LocalOptions{})
-	Send(t, alice, Msg(t, signaling.TypeInvite, "dave", "c4", nil))
+	alice := connect(t, n1, "alice", server.LocalOptions{})
+	send(t, alice, msg(t, signaling.TypeInvite, "dave", "c4", nil))
 	select {
 	case p := <-pushed:
 		assert.Equal(t, "dave", p.User)
 	case <-time.After(waitFor):
 		t.Fatal("no push")
 	}
-	RecvType(t, alice, signaling.TypeWaiting)
+	recvType(t, alice, signaling.TypeWaiting)
 	for i := 0; i < 5; i++ {
-		Send(t, alice, Msg(t, signaling.TypeSignal, "dave", "c4", map[string]int{"seq": i}))
+		send(t, alice, msg(t, signaling.TypeSignal, "dave", "c4", map[string]int{"seq": i}))
 	}
 	require.Eventually(t, func() bool { return n1.Stats().Pending == 6 }, waitFor, 5*time.Millisecond)
 
-	dave := Connect(t, n2, "dave", server.LocalOptions{})
-	assert.Equal(t, "alice", RecvType(t, dave, signaling.TypeInvite).From)
+	dave := connect(t, n2, "dave", server.LocalOptions{})
+	assert.Equal(t, "alice", recvType(t, dave, signaling.TypeInvite).From)
 	// Messages sent after dave connected follow the pending ones.
-	Send(t, alice, Msg(t, signaling.TypeSignal, "dave", "c4", map[string]int{"seq": 5}))
+	send(t, alice, msg(t, signaling.TypeSignal, "dave", "c4", map[string]int{"seq": 5}))
 	for i := 0; i < 6; i++ {
-		m := RecvType(t, dave, signaling.TypeSignal)
+		m := recvType(t, dave, signaling.TypeSignal)
 		assert.JSONEq(t, fmt.Sprintf(`{"seq":%d}`, i), string(m.Data))
 	}
 	assert.Equal(t, uint64(6), n1.Stats().Delivered)
-	NoMessage(t, alice, 50*time.Millisecond) // `waiting` was already sent once
+	noMessage(t, alice, 50*time.Millisecond) // `waiting` was already sent once
 }
