@@ -362,6 +362,11 @@ func (p *Phone) transportGone() {
 // call this phone does not know are ignored by construction: a late
 // `cancel` or `hangup` of an earlier call cannot touch the current one.
 func (p *Phone) dispatch(m signaling.Message) {
+	if !m.Type.Known() {
+		// A later protocol version's type: ignored (the extension rule).
+		p.log.Debug("message of unknown type ignored", "type", m.Type, "from", m.From)
+		return
+	}
 	switch m.Type {
 	case signaling.TypeReady:
 		var r signaling.Ready
@@ -371,7 +376,7 @@ func (p *Phone) dispatch(m signaling.Message) {
 	case signaling.TypeRelayConfig:
 		var r signaling.RelayConfig
 		if m.Unmarshal(&r) == nil {
-			p.setRelay(r.ICEServers, r.TTL)
+			p.setRelay(r.ICEServers, r.RelayTTL)
 		}
 	}
 	switch m.Type {

@@ -36,7 +36,10 @@ var (
 	ErrMalformed = errors.New("signaling: malformed message")
 	// ErrMissingType is returned by Decode when the envelope has no type.
 	ErrMissingType = errors.New("signaling: missing message type")
-	// ErrUnknownType is returned by Decode for a type this version does not know.
+	// ErrUnknownType is returned by Decode for a type name that no protocol
+	// version could define (see MaxTypeLength). A well-formed type this
+	// version does not know is not an error: peers ignore it, servers relay
+	// it.
 	ErrUnknownType = errors.New("signaling: unknown message type")
 	// ErrNoData is returned by Message.Unmarshal when the message has no data.
 	ErrNoData = errors.New("signaling: message has no data")

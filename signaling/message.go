@@ -6,6 +6,12 @@ import (
 	"fmt"
 )
 
+// ProtocolVersion is the version of the wire protocol (PROTOCOL.md) this
+// package speaks, sent by the server in `ready` (Ready.Protocol). Additions
+// that follow the extension rule (new types, new fields in data) keep the
+// version; only a change old peers would misread increments it.
+const ProtocolVersion = 1
+
 // Type names a message type of the wire protocol.
 type Type string
 
@@ -59,7 +65,9 @@ func Types() []Type {
 		TypeCancel, TypeSignal, TypeHangup, TypeError}
 }
 
-// Known reports whether t is a message type of this protocol version.
+// Known reports whether t is a message type of this protocol version. By
+// the extension rule a peer ignores a message of a type it does not know,
+// and a server relays it from one user to another (see Routed).
 func (t Type) Known() bool {
 	switch t {
 	case TypeReady, TypeRelay, TypeRelayConfig, TypeInvite, TypeWaiting, TypeOffline,
@@ -81,14 +89,36 @@ func (t Type) ServerOnly() bool {
 }
 
 // Routed reports whether messages of type t go from one user to another
-// (they need `to` and `call`); the others are between a client and the server.
+// (they need `to` and `call`); the others are between a client and the
+// server. Types this version does not know are routed: by the extension
+// rule new types are peer-to-peer, so that a server relays what newer
+// clients say to each other.
 func (t Type) Routed() bool {
 	switch t {
 	case TypeInvite, TypeRinging, TypeAccept, TypeDecline, TypeBusy, TypeCancel,
 		TypeSignal, TypeHangup:
 		return true
 	}
-	return false
+	return !t.Known()
+}
+
+// MaxTypeLength is the longest type name Decode accepts, in bytes.
+const MaxTypeLength = 64
+
+// Valid reports whether t is well formed, a name this or a later protocol
+// version could give a type: 1 to MaxTypeLength bytes of a-z, 0-9 and '-'.
+// Decode accepts every valid type, known or not.
+func (t Type) Valid() bool {
+	if len(t) == 0 || len(t) > MaxTypeLength {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // Error codes carried in [Error.Code].
@@ -96,13 +126,14 @@ const (
 	CodeMalformed     = "malformed"      // not a JSON envelope
 	CodeTooLarge      = "too-large"      // over the server's message size limit
 	CodeMissingType   = "missing-type"   // envelope without "type"
-	CodeUnknownType   = "unknown-type"   // a type this server does not know
+	CodeUnknownType   = "unknown-type"   // a type name no protocol version could define
 	CodeForbiddenType = "forbidden-type" // a server-only type sent by a client
 	CodeMissingTo     = "missing-to"     // a routed message without "to"
 	CodeMissingCall   = "missing-call"   // a routed message without "call"
 	CodeBadRecipient  = "bad-recipient"  // "to" is not a valid user ID
 	CodeRateLimited   = "rate-limited"   // the message was dropped by the rate limit
 	CodeAbusive       = "abusive"        // too many rejected messages: connection closed
+	CodeSlowConsumer  = "slow-consumer"  // the client did not read and its send queue filled: connection closed
 	CodeReplaced      = "replaced"       // a newer connection of the same user took over
 	CodeShutdown      = "shutdown"       // the server is shutting down
 	CodePushFailed    = "push-failed"    // the push hook failed (data of TypePushFailed)
@@ -168,6 +199,8 @@ func Encode(m Message) ([]byte, error) {
 // Decode parses one frame into a Message. It never panics. max is the size
 // limit in bytes (max <= 0 means DefaultMaxMessageSize). Errors wrap one of
 // ErrEmpty, ErrTooLarge, ErrMalformed, ErrMissingType or ErrUnknownType.
+// A type this version does not know is accepted when its name is well
+// formed (the extension rule); ErrUnknownType is for a name that is not.
 // For ErrUnknownType the returned Message is filled in, so a server can
 // answer with the message's call ID.
 func Decode(b []byte, max int) (Message, error) {
@@ -227,7 +260,7 @@ func decodeSlow(b []byte, max int) (Message, error) {
 	if m.Type == "" {
 		return Message{}, ErrMissingType
 	}
-	if !m.Type.Known() {
+	if !m.Type.Known() && !m.Type.Valid() {
 		return m, fmt.Errorf("%w: %.64q", ErrUnknownType, string(m.Type))
 	}
 	return m, nil
@@ -246,6 +279,9 @@ type ICEServer struct {
 type Ready struct {
 	// User is the authenticated user ID of this connection.
 	User string `json:"user"`
+	// Protocol is the server's protocol version (ProtocolVersion); 0 from
+	// a server older than the field, which spoke version 1.
+	Protocol int `json:"protocol,omitempty"`
 	// ICEServers is the relay configuration, with TURN credentials valid for
 	// RelayTTL seconds from when ready was sent.
 	ICEServers []ICEServer `json:"iceServers,omitempty"`
@@ -253,11 +289,12 @@ type Ready struct {
 	RelayTTL int `json:"relayTTL,omitempty"`
 }
 
-// RelayConfig is the data of TypeRelayConfig.
+// RelayConfig is the data of TypeRelayConfig. Its fields have the same
+// names as Ready's relay fields.
 type RelayConfig struct {
 	ICEServers []ICEServer `json:"iceServers"`
-	// TTL is how long, in seconds, the TURN credentials stay valid.
-	TTL int `json:"ttl"`
+	// RelayTTL is how long, in seconds, the TURN credentials stay valid.
+	RelayTTL int `json:"relayTTL,omitempty"`
 }
 
 // Invite is the data of TypeInvite: who is calling, for the callee's UI.

@@ -28,7 +28,9 @@ func TestDecode(t *testing.T) {
 		{"trailing garbage", `{"type":"busy"} {}`, signaling.ErrMalformed},
 		{"long id", `{"type":"busy","to":"` + strings.Repeat("a", 300) + `"}`, signaling.ErrMalformed},
 		{"missing type", `{"to":"bob"}`, signaling.ErrMissingType},
-		{"unknown type", `{"type":"teleport"}`, signaling.ErrUnknownType},
+		{"type not well formed", `{"type":"Tele port"}`, signaling.ErrUnknownType},
+		{"type too long", `{"type":"` + strings.Repeat("a", signaling.MaxTypeLength+1) + `"}`, signaling.ErrUnknownType},
+		{"unknown type of a later version", `{"type":"teleport","to":"bob","call":"c","data":{"where":"mars"}}`, nil},
 		{"too large", `{"type":"signal","data":{"x":"` + strings.Repeat("a", 100) + `"}}`, signaling.ErrTooLarge},
 		{"ok", `{"type":"hangup","to":"bob","call":"c","data":{"reason":"hangup"}}`, nil},
 		{"null data", `{"type":"busy","data":null}`, nil},
@@ -47,16 +49,16 @@ func TestDecode(t *testing.T) {
 			}
 		})
 	}
-	m, err := signaling.Decode([]byte(`{"type":"teleport","call":"c1"}`), 0)
+	m, err := signaling.Decode([]byte(`{"type":"tele_port","call":"c1"}`), 0)
 	require.ErrorIs(t, err, signaling.ErrUnknownType)
-	assert.Equal(t, "c1", m.Call, "unknown type keeps the call for the error answer")
+	assert.Equal(t, "c1", m.Call, "a bad type keeps the call for the error answer")
 }
 
 // Every type round-trips through Encode/Decode with its payload.
 func TestRoundTripEveryType(t *testing.T) {
 	payload := map[signaling.Type]any{
 		signaling.TypeReady:       signaling.Ready{User: "alice", ICEServers: []signaling.ICEServer{{URLs: []string{"turn:127.0.0.1"}, Username: "1:alice", Credential: "x"}}, RelayTTL: 60},
-		signaling.TypeRelayConfig: signaling.RelayConfig{ICEServers: []signaling.ICEServer{{URLs: []string{"stun:127.0.0.1"}}}, TTL: 60},
+		signaling.TypeRelayConfig: signaling.RelayConfig{ICEServers: []signaling.ICEServer{{URLs: []string{"stun:127.0.0.1"}}}, RelayTTL: 60},
 		signaling.TypeInvite:      signaling.Invite{DisplayName: "Alice", Extra: map[string]string{"a": "b"}},
 		signaling.TypeHangup:      signaling.Hangup{Reason: "hangup"},
 		signaling.TypeError:       signaling.Error{Code: signaling.CodeMalformed, Message: "bad", Rejected: signaling.TypeInvite},
@@ -116,7 +118,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(b) > 1024 || m.Type == "" || !m.Type.Known() {
+		if len(b) > 1024 || !m.Type.Valid() {
 			t.Fatalf("accepted invalid input %q as %+v", b, m)
 		}
 		// What Decode accepts re-encodes and decodes to the same message.

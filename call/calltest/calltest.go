@@ -13,6 +13,7 @@ import (
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/signaling/server"
+	"github.com/dialtone-dev/dialtone/signaling/server/servertest"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 )
@@ -58,16 +59,19 @@ type PhoneOptions struct {
 	// Mic is what the phone's microphone captures (nil: silence).
 	Mic audio.PCMReader
 	// Signaling makes the phone's signaling link lossy, slow or reordering.
-	Signaling server.Faults
+	Signaling servertest.Faults
 }
 
 // Phone is a lab phone: a call.Phone plus handles on its signaling link and
 // audio devices.
 type Phone struct {
 	*call.Phone
-	// Conn is the phone's in-memory signaling connection (Disconnect,
-	// Reconnect and SetFaults simulate a bad link).
+	// Conn is the phone's in-memory signaling connection (Disconnect and
+	// Reconnect simulate a lost connection).
 	Conn *server.LocalConn
+	// Link carries Conn's messages to and from the phone; its SetFaults
+	// makes the signaling link lossy, slow or reordering.
+	Link *servertest.Link
 	// Audio is the phone's virtual sound system.
 	Audio *audio.VirtualBackend
 	// Speaker records everything the phone played.
@@ -76,7 +80,7 @@ type Phone struct {
 
 // NewPhone connects a phone for user.
 func (l *Lab) NewPhone(ctx context.Context, user string, opts PhoneOptions) (*Phone, error) {
-	conn, err := l.Server.ConnectLocal(ctx, user, server.LocalOptions{Faults: opts.Signaling})
+	conn, err := l.Server.ConnectLocal(ctx, user, server.LocalOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("calltest: connect %s: %w", user, err)
 	}
@@ -84,7 +88,7 @@ func (l *Lab) NewPhone(ctx context.Context, user string, opts PhoneOptions) (*Ph
 	if cfg.SettingEngine == nil {
 		cfg.SettingEngine = Loopback()
 	}
-	p := &Phone{Conn: conn, Speaker: &audio.Recorder{}}
+	p := &Phone{Conn: conn, Link: servertest.NewLink(conn, opts.Signaling), Speaker: &audio.Recorder{}}
 	if cfg.Audio.Backend == nil {
 		p.Audio = audio.NewVirtualBackend(audio.VirtualBackendConfig{
 			Devices: []audio.VirtualDevice{
@@ -95,9 +99,9 @@ func (l *Lab) NewPhone(ctx context.Context, user string, opts PhoneOptions) (*Ph
 		})
 		cfg.Audio.Backend = p.Audio
 	}
-	p.Phone, err = call.NewPhone(conn, cfg)
+	p.Phone, err = call.NewPhone(p.Link, cfg)
 	if err != nil {
-		_ = conn.Close()
+		_ = p.Link.Close()
 		return nil, err
 	}
 	l.mu.Lock()

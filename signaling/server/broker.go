@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
+	"github.com/dialtone-dev/dialtone/internal/mailbox"
 	"github.com/dialtone-dev/dialtone/signaling"
 )
 
@@ -191,100 +193,141 @@ func (b *MemoryBroker) Broadcast(_ context.Context, env Envelope) error {
 // clusterOpTimeout bounds one Broker call made by the hub.
 const clusterOpTimeout = 5 * time.Second
 
+// joinBackoff paces the attempts to join the cluster while the broker's
+// backend is unreachable.
+var joinBackoff = signaling.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
+
 // outbox runs the hub's Broker calls on one goroutine, in the order they
 // were queued, so that messages leave the node in routing order and no
 // network call happens on a connection's read path or under the hub lock.
 type outbox struct {
-	mu     sync.Mutex
-	q      []func(context.Context)
-	max    int
-	closed bool
-	wake   chan struct{}
-	done   chan struct{}
-	log    *slog.Logger
+	q    *mailbox.Mailbox[func(context.Context)]
+	max  int
+	done chan struct{}
+	log  *slog.Logger
 }
 
 func newOutbox(max int, log *slog.Logger) *outbox {
-	o := &outbox{max: max, wake: make(chan struct{}, 1), done: make(chan struct{}), log: log}
+	o := &outbox{q: mailbox.New[func(context.Context)](), max: max, done: make(chan struct{}), log: log}
 	go o.run()
 	return o
 }
 
-// push queues f; false (and f dropped) when the outbox is closed or full.
+// push queues f; false (and f dropped) when the outbox is closed or holds
+// max operations already (the broker has been failing for a while).
 func (o *outbox) push(f func(context.Context)) bool {
-	o.mu.Lock()
-	if o.closed || len(o.q) >= o.max {
-		o.mu.Unlock()
+	if o.q.Len() >= o.max || !o.q.Put(f) {
 		o.log.Warn("signaling: cluster outbox full or closed, operation dropped")
 		return false
-	}
-	o.q = append(o.q, f)
-	o.mu.Unlock()
-	select {
-	case o.wake <- struct{}{}:
-	default:
 	}
 	return true
 }
 
 func (o *outbox) run() {
 	defer close(o.done)
-	var batch []func(context.Context)
-	for {
-		o.mu.Lock()
-		batch, o.q = o.q, batch[:0]
-		closed := o.closed
-		o.mu.Unlock()
-		for i, f := range batch {
-			ctx, cancel := context.WithTimeout(context.Background(), clusterOpTimeout)
-			f(ctx)
-			cancel()
-			batch[i] = nil
-		}
-		if len(batch) > 0 {
-			continue
-		}
-		if closed {
-			return
-		}
-		<-o.wake
+	for f := range o.q.Out() {
+		ctx, cancel := context.WithTimeout(context.Background(), clusterOpTimeout)
+		f(ctx)
+		cancel()
 	}
 }
 
 // close runs what is queued, then stops the goroutine.
 func (o *outbox) close() {
-	o.mu.Lock()
-	o.closed = true
-	o.mu.Unlock()
-	select {
-	case o.wake <- struct{}{}:
-	default:
-	}
+	o.q.Close()
 	<-o.done
 }
 
-// joinCluster registers the node with the broker (called by New).
+// joinCluster starts joining the cluster (called by New). Until the broker
+// accepts the node, connections are refused (Server.Ready reports why) and
+// the join is retried with backoff until it succeeds or the server shuts
+// down.
 func (h *hub) joinCluster() {
 	if h.broker == nil {
+		close(h.joined)
 		return
 	}
 	h.outbox = newOutbox(1<<16, h.log)
-	ctx, cancel := context.WithTimeout(context.Background(), clusterOpTimeout)
-	defer cancel()
-	if err := h.broker.Join(ctx, h.node, h.onEnvelope); err != nil {
-		h.brokerErr = fmt.Errorf("%w: join: %w", ErrBroker, err)
-		h.log.Error("signaling: cannot join the cluster; connections will be refused", "node", h.node, "err", err)
+	h.joining.Add(1)
+	go func() {
+		defer h.joining.Done()
+		for attempt := 1; ; attempt++ {
+			ctx, cancel := context.WithTimeout(h.ctx, clusterOpTimeout)
+			err := h.broker.Join(ctx, h.node, h.onEnvelope)
+			cancel()
+			if err == nil {
+				h.mu.Lock()
+				h.joinErr = nil
+				h.mu.Unlock()
+				close(h.joined)
+				h.log.Info("signaling: joined the cluster", "node", h.node, "attempts", attempt)
+				return
+			}
+			h.mu.Lock()
+			h.joinErr = err
+			h.mu.Unlock()
+			h.log.Warn("signaling: cannot join the cluster yet; connections are refused until it can", "node", h.node, "attempt", attempt, "err", err)
+			t := time.NewTimer(joinBackoff.Delay(attempt, rand.Float64()))
+			select {
+			case <-h.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// isJoined reports whether the node is in the cluster (always without a
+// broker).
+func (h *hub) isJoined() bool {
+	select {
+	case <-h.joined:
+		return true
+	default:
+		return false
 	}
 }
 
-// leaveCluster runs the queued broker calls and leaves the cluster.
+// ready is Server.Ready.
+func (h *hub) ready() error {
+	h.mu.Lock()
+	closing, joinErr := h.closing, h.joinErr
+	h.mu.Unlock()
+	switch {
+	case closing:
+		return ErrServerClosed
+	case h.isJoined():
+		return nil
+	case joinErr != nil:
+		return fmt.Errorf("%w: %w", ErrNotReady, joinErr)
+	}
+	return ErrNotReady
+}
+
+// waitJoined waits until the node is in the cluster, ctx ends or the
+// server shuts down.
+func (h *hub) waitJoined(ctx context.Context) error {
+	select {
+	case <-h.joined:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", h.ready(), ctx.Err())
+	case <-h.ctx.Done():
+		return ErrServerClosed
+	}
+}
+
+// leaveCluster stops joining, runs the queued broker calls and leaves the
+// cluster.
 func (h *hub) leaveCluster() {
 	if h.broker == nil {
 		return
 	}
 	h.leaveOnce.Do(func() {
+		h.joining.Wait() // h.ctx is cancelled: the join loop has ended
 		h.outbox.close()
-		if h.brokerErr != nil {
+		if !h.isJoined() {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), clusterOpTimeout)
@@ -300,8 +343,8 @@ func (h *hub) claim(c *conn) (Presence, error) {
 	if h.broker == nil {
 		return Presence{}, nil
 	}
-	if h.brokerErr != nil {
-		return Presence{}, h.brokerErr
+	if !h.isJoined() {
+		return Presence{}, h.ready()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), clusterOpTimeout)
 	defer cancel()
@@ -335,7 +378,7 @@ func (h *hub) announce(c *conn, prev Presence) {
 
 // unclaim drops c's presence (if it is still c's) once c is released.
 func (h *hub) unclaim(c *conn) {
-	if h.broker == nil || h.brokerErr != nil {
+	if h.broker == nil || !h.isJoined() {
 		return
 	}
 	user, p := c.user, Presence{Node: h.node, Conn: c.id}

@@ -81,8 +81,10 @@ type Config struct {
 	WriteTimeout time.Duration
 
 	// Broker connects this Server to the other nodes of a cluster (presence
-	// and cross-node delivery): NewMemoryBroker for one process,
-	// NewRedisBroker for several. Default: none, a single node.
+	// and cross-node delivery): NewMemoryBroker for one process, package
+	// redisbroker for several. New joins the cluster in the background and
+	// retries while the broker fails (Server.Ready). Default: none, a
+	// single node.
 	Broker Broker
 	// NodeID names this node in the cluster; it must be unique among the
 	// nodes sharing the Broker. Default: random.

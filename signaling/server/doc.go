@@ -25,15 +25,18 @@
 //     time-limited TURN credentials in the TURN REST API format.
 //   - Metrics: [Server.Metrics] serves Prometheus metrics from the server's
 //     own registry.
-//   - Scale-out: with a [Broker] ([NewMemoryBroker], [NewRedisBroker])
-//     several Servers form a cluster: presence and delivery across nodes,
-//     replacement of a user's connection on another node, pending invites
-//     delivered when the user connects anywhere.
+//   - Scale-out: with a [Broker] ([NewMemoryBroker], or package
+//     redisbroker) several Servers form a cluster: presence and delivery
+//     across nodes, replacement of a user's connection on another node,
+//     pending invites delivered when the user connects anywhere. A node
+//     joins its cluster in the background and is not [Server.Ready] (HTTP
+//     503 to WebSocket requests) until it has.
 //   - [NewTURN]: an embedded TURN relay (pion/turn) accepting the
 //     credentials the server hands out.
 //
 // The routing core knows nothing about WebSockets: a WebSocket connection
 // and an in-process connection ([Server.ConnectLocal], for tests and
-// single-process programs, with fault injection) are both just "conns" to
-// it, so in-process tests exercise the real rules.
+// single-process programs) are both just "conns" to it, so in-process
+// tests exercise the real rules. Package servertest makes an in-process
+// link lossy, slow or reordering; package brokertest checks a Broker.
 package server

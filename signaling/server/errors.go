@@ -23,8 +23,12 @@ var (
 	ErrNoAuthenticator = errors.New("server: no authenticator configured")
 	// ErrPushStatus is returned by Webhook.Push for a non-2xx answer.
 	ErrPushStatus = errors.New("server: push hook answered with an error status")
+	// ErrNotReady is returned by Ready (and answered with HTTP 503) while
+	// the server has not joined its cluster yet: its Broker's backend is
+	// unreachable and the join is being retried.
+	ErrNotReady = errors.New("server: not in the cluster yet")
 	// ErrBroker wraps a Broker failure that refuses a connection (the node
-	// could not join the cluster or record the user's presence).
+	// could not record the user's presence).
 	ErrBroker = errors.New("server: cluster broker failed")
 	// ErrNodeExists is returned by a Broker's Join for a node ID already
 	// joined.

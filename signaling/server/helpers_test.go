@@ -186,3 +186,14 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
+
+// sendRaw hands arbitrary bytes to the server core as one frame from lc,
+// as a broken or hostile client could.
+func sendRaw(lc *LocalConn, raw []byte) error {
+	c := lc.current()
+	if c == nil {
+		return signaling.ErrDisconnected
+	}
+	lc.up.push(linkItem{raw: append([]byte(nil), raw...), msg: c})
+	return nil
+}

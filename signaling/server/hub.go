@@ -13,11 +13,6 @@ import (
 	"github.com/dialtone-dev/dialtone/signaling"
 )
 
-// Reasons the core ends a conn, beyond the wire error codes.
-const (
-	codeSlowConsumer = "slow-consumer"
-)
-
 // hub is the routing core: who is connected, what is pending for whom.
 // A mutex guards it; critical sections only touch maps and do non-blocking
 // channel sends. Calls out (push hooks) happen on their own goroutines.
@@ -48,7 +43,9 @@ type hub struct {
 	broker    Broker
 	node      string
 	outbox    *outbox
-	brokerErr error // set when joining failed: conns are refused
+	joined    chan struct{}  // closed once the broker accepted the node (at once without one)
+	joining   sync.WaitGroup // the join loop
+	joinErr   error          // guarded by mu: why the last join attempt failed
 	leaveOnce sync.Once
 }
 
@@ -70,6 +67,7 @@ func newHub(s *Server) *hub {
 		pending: make(map[string][]*pendingCall),
 		broker:  s.cfg.Broker,
 		node:    s.cfg.NodeID,
+		joined:  make(chan struct{}),
 	}
 	h.metrics = newMetrics(h)
 	return h
@@ -466,9 +464,9 @@ func (h *hub) endSlowLocked(c *conn) {
 	if h.users[c.user] == c {
 		delete(h.users, c.user)
 	}
-	if c.end(codeSlowConsumer, "send queue full") {
+	if c.end(signaling.CodeSlowConsumer, "send queue full") {
 		h.stats.SlowConsumers++
-		h.metrics.errorInc(codeSlowConsumer)
+		h.metrics.errorInc(signaling.CodeSlowConsumer)
 		h.log.Warn("signaling: slow consumer cut off", "user", c.user, "conn", c.id)
 	}
 }

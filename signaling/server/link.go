@@ -1,52 +1,15 @@
 package server
 
-import (
-	"container/heap"
-	"math/rand/v2"
-	"sync"
-	"time"
-)
+import "github.com/dialtone-dev/dialtone/internal/mailbox"
 
-// Faults makes an in-process link behave like a bad network. The zero value
-// is a perfect link: messages arrive at once, in order.
-type Faults struct {
-	// Delay is added to every message.
-	Delay time.Duration
-	// Jitter adds a uniformly random extra delay in [0, Jitter); with Jitter
-	// larger than the gap between messages they arrive out of order.
-	Jitter time.Duration
-	// Drop is the probability (0..1) that a message is lost.
-	Drop float64
-	// Reorder is the probability (0..1) that a message is held back by
-	// ReorderDelay, so the messages sent right after it overtake it.
-	Reorder float64
-	// ReorderDelay is how long a reordered message is held. Default 20 ms.
-	ReorderDelay time.Duration
-}
-
-func (f Faults) perfect() bool {
-	return f.Delay <= 0 && f.Jitter <= 0 && f.Drop <= 0 && f.Reorder <= 0
-}
-
-// link carries items one way with Faults applied, on its own goroutine, and
-// hands each due item to deliver (which may block until stop).
+// link carries a LocalConn's items one way, in order, on its own
+// goroutine, and hands each to deliver (which may block until stop).
 type link struct {
-	deliver func(item linkItem)
-	onExit  func()
-	wake    chan struct{}
-	stop    <-chan struct{}
-	done    chan struct{}
-
-	mu     sync.Mutex
-	faults Faults
-	rng    *rand.Rand
-	seq    uint64
-	q      linkQueue
+	q    *mailbox.Mailbox[linkItem]
+	done chan struct{}
 }
 
 type linkItem struct {
-	at  time.Time
-	seq uint64
 	// payload: exactly one of these is used by the owner's deliver.
 	raw  []byte
 	msg  any
@@ -56,142 +19,34 @@ type linkItem struct {
 
 // newLink starts a link that runs until stop is closed, then calls onExit
 // (if set) on its goroutine.
-func newLink(stop <-chan struct{}, f Faults, seed uint64, deliver func(linkItem), onExit func()) *link {
-	l := &link{
-		deliver: deliver,
-		onExit:  onExit,
-		wake:    make(chan struct{}, 1),
-		stop:    stop,
-		done:    make(chan struct{}),
-		faults:  f,
-		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-	}
-	go l.run()
+func newLink(stop <-chan struct{}, deliver func(linkItem), onExit func()) *link {
+	l := &link{q: mailbox.New[linkItem](), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		if onExit != nil {
+			defer onExit()
+		}
+		defer l.q.Abandon()
+		out := l.q.Out()
+		for {
+			select {
+			case <-stop:
+				return
+			case it := <-out:
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				deliver(it)
+			}
+		}
+	}()
 	return l
 }
 
-func (l *link) setFaults(f Faults) {
-	l.mu.Lock()
-	l.faults = f
-	l.mu.Unlock()
-}
-
-// push schedules it. Faults apply unless reliable is set (control items and
-// the messages that must not be lost, like the final word of a conn).
-func (l *link) push(it linkItem, reliable bool) {
-	now := time.Now()
-	l.mu.Lock()
-	f := l.faults
-	at := now
-	if !reliable && !f.perfect() {
-		if f.Drop > 0 && l.rng.Float64() < f.Drop {
-			l.mu.Unlock()
-			return
-		}
-		at = at.Add(f.Delay)
-		if f.Jitter > 0 {
-			at = at.Add(time.Duration(l.rng.Int64N(int64(f.Jitter))))
-		}
-		if f.Reorder > 0 && l.rng.Float64() < f.Reorder {
-			d := f.ReorderDelay
-			if d <= 0 {
-				d = 20 * time.Millisecond
-			}
-			at = at.Add(d)
-		}
-	}
-	if reliable && len(l.q) > 0 {
-		// Control items keep their place after everything already queued.
-		if last := l.q.latest(); at.Before(last) {
-			at = last
-		}
-	}
-	l.seq++
-	it.at, it.seq = at, l.seq
-	heap.Push(&l.q, it)
-	l.mu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default:
-	}
-}
+// push queues it.
+func (l *link) push(it linkItem) { l.q.Put(it) }
 
 // wait returns once the link's goroutine has exited (after stop).
 func (l *link) wait() { <-l.done }
-
-func (l *link) run() {
-	defer close(l.done)
-	if l.onExit != nil {
-		defer l.onExit()
-	}
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		l.mu.Lock()
-		var due []linkItem
-		now := time.Now()
-		for len(l.q) > 0 && !l.q[0].at.After(now) {
-			due = append(due, heap.Pop(&l.q).(linkItem))
-		}
-		var next time.Duration = -1
-		if len(l.q) > 0 {
-			next = l.q[0].at.Sub(now)
-		}
-		l.mu.Unlock()
-		for _, it := range due {
-			select {
-			case <-l.stop:
-				return
-			default:
-			}
-			l.deliver(it)
-		}
-		if len(due) > 0 {
-			continue
-		}
-		var tc <-chan time.Time
-		if next >= 0 {
-			timer.Reset(next)
-			tc = timer.C
-		}
-		select {
-		case <-l.stop:
-			return
-		case <-l.wake:
-		case <-tc:
-		}
-		if tc != nil && !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-	}
-}
-
-type linkQueue []linkItem
-
-func (q linkQueue) Len() int { return len(q) }
-func (q linkQueue) Less(i, j int) bool {
-	if q[i].at.Equal(q[j].at) {
-		return q[i].seq < q[j].seq
-	}
-	return q[i].at.Before(q[j].at)
-}
-func (q linkQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *linkQueue) Push(x any)   { *q = append(*q, x.(linkItem)) }
-func (q *linkQueue) Pop() any {
-	old := *q
-	it := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return it
-}
-func (q linkQueue) latest() time.Time {
-	var t time.Time
-	for _, it := range q {
-		if it.at.After(t) {
-			t = it.at
-		}
-	}
-	return t
-}

@@ -10,12 +10,6 @@ import (
 
 // LocalOptions configures an in-process connection.
 type LocalOptions struct {
-	// Faults applies to both directions (client → server and server →
-	// client). `ready` and the final `error` of a conn are never dropped or
-	// delayed. Change them later with LocalConn.SetFaults.
-	Faults Faults
-	// Seed makes the faults' randomness reproducible. Default 1.
-	Seed uint64
 	// ReadyTimeout bounds the wait for `ready`. Default 10 s.
 	ReadyTimeout time.Duration
 	// IncomingBuffer is the capacity of the Incoming channel. Default 64.
@@ -28,8 +22,8 @@ type LocalOptions struct {
 // core: the same authentication-free identity, routing, push, pending-TTL
 // and limits as a WebSocket client, without a socket. Messages are encoded
 // to JSON and decoded by the server like frames, so they meet the same
-// checks. Faults can simulate a lossy, slow or reordering link, and
-// Disconnect/Reconnect a lost connection.
+// checks. Disconnect and Reconnect drop and restore the connection;
+// package servertest makes the link lossy, slow or reordering.
 type LocalConn struct {
 	srv      *Server
 	user     string
@@ -53,15 +47,13 @@ type LocalConn struct {
 var _ signaling.Transport = (*LocalConn)(nil)
 
 // ConnectLocal attaches an in-process client for user to the server and
-// returns once the server's `ready` has been received. user is trusted (no
+// returns once the server's `ready` has been received (waiting, within
+// ReadyTimeout, for a server still joining its cluster). user is trusted (no
 // Authenticator runs); it must satisfy ValidateUser. A newer connection of
 // the same user, local or WebSocket, replaces it like any other.
 func (s *Server) ConnectLocal(ctx context.Context, user string, opts LocalOptions) (*LocalConn, error) {
 	if err := ValidateUser(user); err != nil {
 		return nil, err
-	}
-	if opts.Seed == 0 {
-		opts.Seed = 1
 	}
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = 10 * time.Second
@@ -76,12 +68,18 @@ func (s *Server) ConnectLocal(ctx context.Context, user string, opts LocalOption
 		stop:     make(chan struct{}),
 		slots:    make(chan struct{}, opts.IncomingBuffer),
 	}
-	lc.up = newLink(lc.stop, opts.Faults, opts.Seed, lc.deliverUp, nil)
-	lc.down = newLink(lc.stop, opts.Faults, opts.Seed+1, lc.deliverDown, func() {
+	lc.up = newLink(lc.stop, lc.deliverUp, nil)
+	lc.down = newLink(lc.stop, lc.deliverDown, func() {
 		close(lc.incoming)
 		lc.status.Close()
 	})
-	if err := lc.attach(ctx); err != nil {
+	wctx, cancel := context.WithTimeout(ctx, opts.ReadyTimeout)
+	err := s.hub.waitJoined(wctx)
+	cancel()
+	if err == nil {
+		err = lc.attach(ctx)
+	}
+	if err != nil {
 		_ = lc.Close()
 		return nil, err
 	}
@@ -136,12 +134,12 @@ func (lc *LocalConn) pump(c *conn) {
 			m := o.msg
 			c.taken(o, false) // m goes to the user: its data stays with it
 			if m.Type == signaling.TypeReady {
-				lc.down.push(linkItem{msg: m}, true)
+				lc.down.push(linkItem{msg: m})
 				continue
 			}
 			select {
 			case lc.slots <- struct{}{}:
-				lc.down.push(linkItem{msg: m, slot: true}, false)
+				lc.down.push(linkItem{msg: m, slot: true})
 			case <-c.done:
 				lc.ended(c)
 				return
@@ -165,21 +163,21 @@ func (lc *LocalConn) ended(c *conn) {
 	if code == "" {
 		return // Disconnect or Close: already reported
 	}
-	if code != codeSlowConsumer {
+	if code != signaling.CodeSlowConsumer {
 		for drained := false; !drained; {
 			select {
 			case o := <-c.out:
 				c.taken(o, false)
-				lc.down.push(linkItem{msg: o.msg}, true)
+				lc.down.push(linkItem{msg: o.msg})
 			default:
 				drained = true
 			}
 		}
 	}
 	if final != nil {
-		lc.down.push(linkItem{msg: *final}, true)
+		lc.down.push(linkItem{msg: *final})
 	}
-	lc.down.push(linkItem{ctrl: func() { lc.coreEnded(c, code) }}, true)
+	lc.down.push(linkItem{ctrl: func() { lc.coreEnded(c, code) }})
 }
 
 // coreEnded runs on the down link after the conn's last message was delivered.
@@ -280,23 +278,7 @@ func (lc *LocalConn) Send(ctx context.Context, m signaling.Message) error {
 	if err != nil {
 		return err
 	}
-	lc.up.push(linkItem{raw: raw, msg: c}, false)
-	return nil
-}
-
-// SendRaw hands arbitrary bytes to the server core as one frame, as a
-// broken or hostile client could. For tests.
-func (lc *LocalConn) SendRaw(raw []byte) error {
-	lc.mu.Lock()
-	closed, c := lc.closed, lc.c
-	lc.mu.Unlock()
-	if closed {
-		return signaling.ErrClosed
-	}
-	if c == nil {
-		return signaling.ErrDisconnected
-	}
-	lc.up.push(linkItem{raw: append([]byte(nil), raw...), msg: c}, false)
+	lc.up.push(linkItem{raw: raw, msg: c})
 	return nil
 }
 
@@ -322,12 +304,6 @@ func (lc *LocalConn) Err() error {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	return lc.err
-}
-
-// SetFaults changes the link's faults from now on, both ways.
-func (lc *LocalConn) SetFaults(f Faults) {
-	lc.up.setFaults(f)
-	lc.down.setFaults(f)
 }
 
 // Disconnect simulates a lost connection: the server sees the user go away

@@ -2,9 +2,7 @@ package server
 
 import (
 	"context"
-	"sort"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -32,62 +30,6 @@ func TestLocalRouting(t *testing.T) {
 	send(t, bob, msg(t, signaling.TypeAccept, "alice", "c1", nil))
 	acc := recvType(t, alice, signaling.TypeAccept)
 	assert.Equal(t, "bob", acc.From)
-}
-
-// Drop 100 % loses everything; restoring the link restores delivery.
-func TestLocalFaultsDrop(t *testing.T) {
-	s := newTestServer(t, Config{})
-	alice := connectLocal(t, s, "alice", LocalOptions{})
-	bob := connectLocal(t, s, "bob", LocalOptions{})
-	alice.SetFaults(Faults{Drop: 1})
-	for i := 0; i < 10; i++ {
-		send(t, alice, msg(t, signaling.TypeSignal, "bob", "c", nil))
-	}
-	alice.SetFaults(Faults{})
-	send(t, alice, msg(t, signaling.TypeRinging, "bob", "c", nil))
-	recvType(t, bob, signaling.TypeRinging) // the first to arrive
-	assert.Equal(t, uint64(1), s.Stats().Routed)
-}
-
-// Delay and reordering hold messages back; a partial drop loses some.
-func TestLocalFaultsDelayReorder(t *testing.T) {
-	s := newTestServer(t, Config{})
-	alice := connectLocal(t, s, "alice", LocalOptions{Faults: Faults{Delay: 30 * time.Millisecond}})
-	bob := connectLocal(t, s, "bob", LocalOptions{})
-	start := time.Now()
-	send(t, alice, msg(t, signaling.TypeRinging, "bob", "c", nil))
-	recvType(t, bob, signaling.TypeRinging)
-	assert.GreaterOrEqual(t, time.Since(start), 30*time.Millisecond)
-
-	alice.SetFaults(Faults{Reorder: 0.5, ReorderDelay: 30 * time.Millisecond})
-	const n = 40
-	for i := 0; i < n; i++ {
-		send(t, alice, msg(t, signaling.TypeSignal, "bob", "c", map[string]int{"i": i}))
-	}
-	var order []int
-	for len(order) < n {
-		var v struct{ I int }
-		require.NoError(t, recvType(t, bob, signaling.TypeSignal).Unmarshal(&v))
-		order = append(order, v.I)
-	}
-	assert.False(t, sort.IntsAreSorted(order), "some messages overtaken: %v", order)
-
-	alice.SetFaults(Faults{Drop: 0.5})
-	for i := 0; i < n; i++ {
-		send(t, alice, msg(t, signaling.TypeSignal, "bob", "d", nil))
-	}
-	alice.SetFaults(Faults{})
-	send(t, alice, msg(t, signaling.TypeRinging, "bob", "end", nil))
-	got := 0
-	for {
-		m := recvT(t, bob)
-		if m.Type == signaling.TypeRinging {
-			break
-		}
-		got++
-	}
-	assert.Greater(t, got, 5)
-	assert.Less(t, got, n-5)
 }
 
 // Disconnect makes the user unreachable (offline / pending), Reconnect

@@ -63,7 +63,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 
 	send(t, alice, signaling.Message{Type: signaling.TypeSignal, Call: "c1"}) // no to
 	assert.Equal(t, signaling.CodeMissingTo, recvError(t, alice).Code)
-	require.NoError(t, alice.SendRaw([]byte(`{"type":"nope"}`)))
+	require.NoError(t, sendRaw(alice, []byte(`{"type":"no pe"}`)))
 	assert.Equal(t, signaling.CodeUnknownType, recvError(t, alice).Code)
 
 	// A push that works leaves a pending invite; one that fails does not.

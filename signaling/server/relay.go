@@ -37,5 +37,5 @@ func (s *Server) relayConfig(user string) signaling.RelayConfig {
 		})
 		ttl = int(cfg.TURNTTL / time.Second)
 	}
-	return signaling.RelayConfig{ICEServers: servers, TTL: ttl}
+	return signaling.RelayConfig{ICEServers: servers, RelayTTL: ttl}
 }

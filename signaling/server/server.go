@@ -16,7 +16,10 @@ type Server struct {
 	ws  wsUpgrader
 }
 
-// New returns a Server for cfg (defaults applied).
+// New returns a Server for cfg (defaults applied). With a Broker it starts
+// joining the cluster in the background and refuses connections until it
+// has (see Ready); a broker whose backend is unreachable is retried with
+// backoff until it answers or the server shuts down.
 func New(cfg Config) *Server {
 	s := &Server{cfg: cfg.withDefaults()}
 	s.hub = newHub(s)
@@ -24,6 +27,14 @@ func New(cfg Config) *Server {
 	s.hub.joinCluster()
 	return s
 }
+
+// Ready reports whether the server accepts connections: nil once it is
+// serving, an error wrapping ErrNotReady (and the broker's last error)
+// while it has not joined its cluster yet, ErrServerClosed once Shutdown
+// began. Serve it as a readiness check (e.g. /healthz answering 503 while
+// it is not nil) so that a load balancer sends no users to a node that
+// would refuse them.
+func (s *Server) Ready() error { return s.hub.ready() }
 
 // Stats counts what the server did since New.
 type Stats struct {
@@ -61,7 +72,7 @@ func (s *Server) Online(user string) bool {
 // ready is the data of the `ready` sent to a new conn of user.
 func (s *Server) ready(user string) signaling.Ready {
 	rc := s.relayConfig(user)
-	return signaling.Ready{User: user, ICEServers: rc.ICEServers, RelayTTL: rc.TTL}
+	return signaling.Ready{User: user, Protocol: signaling.ProtocolVersion, ICEServers: rc.ICEServers, RelayTTL: rc.RelayTTL}
 }
 
 // Shutdown stops accepting connections, tells every client (an `error` with

@@ -222,6 +222,7 @@ func TestRelayCredentials(t *testing.T) {
 	}
 	check(alice.Ready().ICEServers)
 	assert.Equal(t, 600, alice.Ready().RelayTTL)
+	assert.Equal(t, signaling.ProtocolVersion, alice.Ready().Protocol)
 
 	clock.Advance(time.Minute)
 	send(t, alice, signaling.Message{Type: signaling.TypeRelay, Call: "c1"})
@@ -229,7 +230,7 @@ func TestRelayCredentials(t *testing.T) {
 	assert.Equal(t, "c1", m.Call)
 	var rc signaling.RelayConfig
 	require.NoError(t, m.Unmarshal(&rc))
-	assert.Equal(t, 600, rc.TTL)
+	assert.Equal(t, 600, rc.RelayTTL)
 	check(rc.ICEServers)
 }
 
@@ -246,7 +247,8 @@ func TestRejectedInputKeepsConnection(t *testing.T) {
 		{"malformed", `{"type":`, signaling.CodeMalformed},
 		{"not an object", `[1,2]`, signaling.CodeMalformed},
 		{"missing type", `{"to":"bob"}`, signaling.CodeMissingType},
-		{"unknown type", `{"type":"teleport","to":"bob","call":"c"}`, signaling.CodeUnknownType},
+		{"type not well formed", `{"type":"tele port","to":"bob","call":"c"}`, signaling.CodeUnknownType},
+		{"unknown type without to", `{"type":"teleport","call":"c"}`, signaling.CodeMissingTo},
 		{"server-only type", `{"type":"ready"}`, signaling.CodeForbiddenType},
 		{"missing to", `{"type":"invite","call":"c"}`, signaling.CodeMissingTo},
 		{"missing call", `{"type":"invite","to":"bob"}`, signaling.CodeMissingCall},
@@ -417,7 +419,7 @@ func TestSlowConsumerCutOff(t *testing.T) {
 		if m.Type == signaling.TypeError {
 			var e signaling.Error
 			require.NoError(t, m.Unmarshal(&e))
-			assert.Equal(t, codeSlowConsumer, e.Code)
+			assert.Equal(t, signaling.CodeSlowConsumer, e.Code)
 			break
 		}
 	}
@@ -474,4 +476,28 @@ func (p *recordingPusher) Push(ctx context.Context, req Push) error {
 		p.done <- req
 	}
 	return err
+}
+
+// The extension rule: a type this version does not know is peer-to-peer.
+// The server relays it like `signal` (from set, data and its unknown fields
+// untouched, `offline` when nobody can take it), and a Go client passes it
+// on instead of dropping it.
+func TestUnknownTypeRelayed(t *testing.T) {
+	s := newTestServer(t, Config{})
+	url := startHTTP(t, s)
+	alice := dialUser(t, url, "alice", signaling.DialConfig{})
+	bob := dialUser(t, url, "bob", signaling.DialConfig{})
+	const later = signaling.Type("screen-share")
+	require.False(t, later.Known())
+
+	send(t, alice, signaling.Message{Type: later, To: "bob", Call: "c1", Data: []byte(`{"track":"t1","newField":[1,2]}`)})
+	got := recvType(t, bob, later)
+	assert.Equal(t, "alice", got.From)
+	assert.Equal(t, "c1", got.Call)
+	assert.JSONEq(t, `{"track":"t1","newField":[1,2]}`, string(got.Data))
+	assert.Equal(t, uint64(1), s.Stats().Routed)
+
+	send(t, alice, signaling.Message{Type: later, To: "carol", Call: "c1"})
+	off := recvType(t, alice, signaling.TypeOffline)
+	assert.Equal(t, "carol", off.From)
 }

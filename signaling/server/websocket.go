@@ -1,12 +1,15 @@
 package server
 
 import (
+	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,8 +31,9 @@ func newUpgrader(s *Server) wsUpgrader {
 		HandshakeTimeout: s.cfg.WriteTimeout,
 		ReadBufferSize:   4096,
 		WriteBufferSize:  4096,
-		// gorilla writes only the handshake (frames go through wsWriter):
-		// connections hold no write buffer of its.
+		// gorilla writes only the handshake; every frame goes through
+		// wsWriter (see gorillaConn): connections hold no write buffer of
+		// gorilla's.
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     check,
 	}}
@@ -56,7 +60,7 @@ func closeCode(code string) int {
 		return signaling.CloseReplaced
 	case signaling.CodeShutdown:
 		return websocket.CloseGoingAway
-	case signaling.CodeAbusive, codeSlowConsumer:
+	case signaling.CodeAbusive, signaling.CodeSlowConsumer:
 		return websocket.ClosePolicyViolation
 	}
 	return websocket.CloseNormalClosure
@@ -64,11 +68,14 @@ func closeCode(code string) int {
 
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	log := s.cfg.Logger
-	s.hub.mu.Lock()
-	closing := s.hub.closing
-	s.hub.mu.Unlock()
-	if closing {
-		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+	if err := s.hub.ready(); err != nil {
+		// Not in the cluster yet, or shutting down: clients retry later.
+		text := "server not ready"
+		if errors.Is(err, ErrServerClosed) {
+			text = "server shutting down"
+		}
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, text, http.StatusServiceUnavailable)
 		return
 	}
 	if s.cfg.Authenticator == nil {
@@ -89,14 +96,16 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
-	ws, err := s.ws.up.Upgrade(w, r, nil)
+	hj := &hijacker{ResponseWriter: w}
+	ws, err := s.ws.up.Upgrade(hj, r, nil)
 	if err != nil {
 		log.Info("signaling: upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return // Upgrade already answered
 	}
-	netConn := ws.NetConn()
+	netConn := hj.conn.Conn
 	c := s.hub.newConn(user, func() { _ = netConn.Close() })
 	wr := newWSWriter(netConn, s.cfg.WriteTimeout, &s.hub.bufs)
+	hj.conn.wr = wr // before gorilla reads a frame: from now on its writes go through wr
 	if wr.raw != nil {
 		c.direct = wr
 	}
@@ -130,8 +139,10 @@ func (s *Server) wsServe(ws *websocket.Conn, wr *wsWriter, c *conn) {
 // wsRead reads frames until the socket fails, enforcing the size limits:
 // over MaxMessageSize the message is rejected and the connection stays;
 // over 8× the socket is closed by gorilla (close 1009). Each frame is read
-// into a pooled buffer that the hub takes over. gorilla only reads: pongs
-// and the answer to a close go through wr like every other frame.
+// into a pooled buffer that the hub takes over. Every frame goes out
+// through wr: pongs, the answer to a close, and the close frames gorilla
+// sends by itself (1009 over the limit, 1002 on a protocol error), which
+// reach wr through gorillaConn.
 func (s *Server) wsRead(ws *websocket.Conn, wr *wsWriter, c *conn) {
 	max := s.cfg.MaxMessageSize
 	ws.SetReadLimit(int64(max) * 8)
@@ -147,7 +158,7 @@ func (s *Server) wsRead(ws *websocket.Conn, wr *wsWriter, c *conn) {
 		if code != websocket.CloseNoStatusReceived {
 			reply = websocket.FormatCloseMessage(code, "")
 		}
-		_ = wr.control(opClose, reply)
+		wr.closeNext(appendWSControl(nil, opClose, reply))
 		return nil
 	})
 	for {
@@ -262,10 +273,10 @@ func (s *Server) wsWrite(wr *wsWriter, c *conn) {
 		case <-c.done:
 			code, final := c.endState()
 			if code == "" {
-				wr.stop() // the reader is gone: nothing to say
+				wr.finish() // the reader is gone: at most a close it asked for
 				return
 			}
-			if code != codeSlowConsumer {
+			if code != signaling.CodeSlowConsumer {
 				// Messages queued before the end still go out, then the reason.
 				for drained := false; !drained; {
 					select {
@@ -293,11 +304,14 @@ func (s *Server) wsWrite(wr *wsWriter, c *conn) {
 	}
 }
 
-// wsWriter writes a WebSocket connection's frames to its socket. Whoever
-// writes holds mu: the conn's writer goroutine (queued messages, pings,
-// the close), its reader (pongs, the answer to a close), or a router
-// between claim and write (one message, without waiting: directWriter).
-// gorilla's Conn only reads.
+// wsWriter writes a WebSocket connection's frames to its socket: it is the
+// only writer of the socket once the handshake is done, so frames never
+// interleave. Whoever writes holds mu: the conn's writer goroutine (queued
+// messages, pings, the close), its reader (pongs), or a router between
+// claim and write (one message, without waiting: directWriter). A close
+// the reader side sends (the answer to the peer's close, gorilla's own on
+// a bad frame) does not wait for mu: closeNext leaves it to the writer
+// goroutine, to go right after the frame in flight.
 type wsWriter struct {
 	nc      net.Conn
 	raw     *rawWriter // nil: no writes without waiting (TLS, other systems)
@@ -310,6 +324,8 @@ type wsWriter struct {
 	off     int
 	stopped bool  // a close frame went out, or the writer is gone: no more frames
 	err     error // the write that failed; no more frames
+
+	closing atomic.Pointer[[]byte] // a close frame to write next, instead of anything else
 }
 
 func newWSWriter(nc net.Conn, timeout time.Duration, bufs *bufPool) *wsWriter {
@@ -327,7 +343,7 @@ func (w *wsWriter) claim() bool {
 	if !w.mu.TryLock() {
 		return false
 	}
-	if w.rest != nil || w.stopped || w.err != nil {
+	if w.rest != nil || w.stopped || w.err != nil || w.closing.Load() != nil {
 		w.mu.Unlock()
 		return false
 	}
@@ -363,13 +379,19 @@ func (w *wsWriter) write(m signaling.Message) {
 }
 
 // writeLocked writes b (whole frames) after any rest, waiting at most the
-// write timeout.
+// write timeout. When a close is pending (closeNext) it is written instead
+// of b, and the writer stops.
 func (w *wsWriter) writeLocked(b []byte) error {
 	if w.err != nil {
 		return w.err
 	}
 	if w.stopped {
 		return net.ErrClosed
+	}
+	closing := w.closing.Load()
+	if closing != nil {
+		b = *closing
+		w.stopped = true // after this close, whatever happens
 	}
 	if w.rest == nil && len(b) == 0 {
 		return nil
@@ -393,6 +415,9 @@ func (w *wsWriter) writeLocked(b []byte) error {
 	// No deadline between writes: a write that must not wait (tryWrite)
 	// would fail on a past one.
 	_ = w.nc.SetWriteDeadline(time.Time{})
+	if closing != nil {
+		return net.ErrClosed // b did not go out: the close did, and it is the last frame
+	}
 	return nil
 }
 
@@ -412,10 +437,102 @@ func (w *wsWriter) control(op byte, payload []byte) error {
 // stop ends writing: nothing more is written, by anyone.
 func (w *wsWriter) stop() {
 	w.mu.Lock()
+	w.stopLocked()
+	w.mu.Unlock()
+}
+
+func (w *wsWriter) stopLocked() {
 	w.stopped = true
 	w.bufs.put(w.rest)
 	w.rest = nil
-	w.mu.Unlock()
+}
+
+// finish ends writing once the reader is gone: a close it asked for
+// (closeNext) goes out after the frame in flight, nothing else does.
+func (w *wsWriter) finish() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closing.Load() != nil {
+		_ = w.writeLocked(nil)
+	}
+	w.stopLocked()
+}
+
+// closeNext has the writer goroutine write the close frame f right after
+// the frame in flight, and nothing after it. It does not wait for mu: the
+// writer may be blocked on a client that does not read. The first close
+// asked for wins.
+func (w *wsWriter) closeNext(f []byte) {
+	f = append([]byte(nil), f...)
+	if w.closing.CompareAndSwap(nil, &f) {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// hijacker hands gorilla's Upgrade a gorillaConn instead of the hijacked
+// connection.
+type hijacker struct {
+	http.ResponseWriter
+	conn *gorillaConn
+}
+
+// Hijack implements http.Hijacker.
+func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("signaling: response does not implement http.Hijacker")
+	}
+	nc, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.conn = &gorillaConn{Conn: nc}
+	return h.conn, brw, nil
+}
+
+// gorillaConn is the connection gorilla's Conn sees. It writes the
+// handshake itself; after that (wr set) gorilla writes only the close
+// frames it sends on its own while reading, and they go through wr, after
+// the frame wr may be in the middle of. Write deadlines are wr's.
+type gorillaConn struct {
+	net.Conn
+	wr *wsWriter // set after the handshake, before gorilla reads a frame
+}
+
+// Write implements net.Conn.
+func (c *gorillaConn) Write(b []byte) (int, error) {
+	if c.wr == nil {
+		return c.Conn.Write(b)
+	}
+	if len(b) > 0 && b[0]&0x0f == opClose {
+		c.wr.closeNext(b)
+		return len(b), nil
+	}
+	c.wr.mu.Lock()
+	defer c.wr.mu.Unlock()
+	if err := c.wr.writeLocked(b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// SetDeadline implements net.Conn.
+func (c *gorillaConn) SetDeadline(t time.Time) error {
+	if c.wr == nil {
+		return c.Conn.SetDeadline(t)
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetWriteDeadline implements net.Conn.
+func (c *gorillaConn) SetWriteDeadline(t time.Time) error {
+	if c.wr == nil {
+		return c.Conn.SetWriteDeadline(t)
+	}
+	return nil
 }
 
 // fail records a failed write and closes the socket, which ends the reader

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dialtone-dev/dialtone/signaling/server"
+	"github.com/dialtone-dev/dialtone/signaling/server/redisbroker"
 )
 
 // Defaults applied by New for zero Config fields.
@@ -54,12 +55,14 @@ type Config struct {
 	// or a random one when that is empty too. Serve and Close stop it.
 	TURN *server.TURNConfig
 	// RedisURL, when set (redis://[user:pass@]host:port/db), joins the
-	// server to a cluster through Redis (server.NewRedisBroker): users
-	// connected to different nodes can call each other.
+	// server to a cluster through Redis (package redisbroker): users
+	// connected to different nodes can call each other. While Redis cannot
+	// be reached the site runs but is not ready (/healthz and /ws answer
+	// 503) and keeps trying.
 	RedisURL string
 	// RedisBroker configures the Redis broker; its Logger defaults to
 	// Logger.
-	RedisBroker server.RedisBrokerConfig
+	RedisBroker redisbroker.Config
 	// ShutdownTimeout bounds the graceful shutdown in Serve. Default 10 s.
 	ShutdownTimeout time.Duration
 	// Logger receives the site's logs. Default: discard.
@@ -70,7 +73,8 @@ type Config struct {
 // behind /ws:
 //
 //	/ws        the signaling WebSocket endpoint (server.Server)
-//	/healthz   200 with the server's counters as JSON
+//	/healthz   200 with the server's counters as JSON; 503 while the
+//	           signaling server is not ready (not in its cluster yet)
 //	/token     ?user=NAME → {"user","token","expires"}; development mode only
 //	/metrics   Prometheus metrics, when Config.Metrics is set
 //	/          the web phone (index.html, app.js, style.css)
@@ -155,14 +159,11 @@ func New(ctx context.Context, cfg Config) (site *Site, err error) {
 			return nil, fmt.Errorf("site: redis URL: %w", err)
 		}
 		s.redis = redis.NewClient(opts)
-		if err := s.redis.Ping(ctx).Err(); err != nil {
-			return nil, fmt.Errorf("site: redis %s: %w", opts.Addr, err)
-		}
 		bc := cfg.RedisBroker
 		if bc.Logger == nil {
 			bc.Logger = cfg.Logger
 		}
-		sc.Broker = server.NewRedisBroker(s.redis, bc)
+		sc.Broker = redisbroker.New(s.redis, bc)
 	}
 	s.sig = server.New(sc)
 
@@ -245,6 +246,10 @@ func (s *Site) closeExtras() error {
 }
 
 func (s *Site) healthz(w http.ResponseWriter, _ *http.Request) {
+	if err := s.sig.Ready(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "error": err.Error()})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "stats": s.sig.Stats()})
 }
 

@@ -240,14 +240,17 @@ func TestRedisCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	url := "redis://" + addr + "/0"
-	_, err = New(ctx, Config{Dev: true, RedisURL: "redis://127.0.0.1:1/0"})
-	assert.Error(t, err, "unreachable Redis fails New")
+	down := newSite(t, Config{Dev: true, RedisURL: "redis://127.0.0.1:1/0"})
+	assert.Equal(t, http.StatusServiceUnavailable, get(t, down, "/healthz").Code, "not ready while Redis is unreachable")
 
 	a := newSite(t, Config{Dev: true, RedisURL: url, Signaling: server.Config{NodeID: "a"}})
 	b := newSite(t, Config{Dev: true, RedisURL: url, Signaling: server.Config{NodeID: "b"}})
 	tsA, tsB := httptest.NewServer(a), httptest.NewServer(b)
 	defer tsA.Close()
 	defer tsB.Close()
+	for _, st := range []*Site{a, b} {
+		require.Eventually(t, func() bool { return get(t, st, "/healthz").Code == http.StatusOK }, 10*time.Second, 10*time.Millisecond)
+	}
 	dial := func(ts *httptest.Server, user string) *signaling.Client {
 		c, err := signaling.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws?user="+user, signaling.DialConfig{NoReconnect: true})
 		require.NoError(t, err)

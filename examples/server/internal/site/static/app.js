@@ -28,6 +28,8 @@
     reconnects: 0,
     reconnectTimer: 0,
     iceServers: [],
+    relayTTL: 0, // validity of iceServers' TURN credentials, seconds (0: none)
+    relayAt: 0, // when iceServers arrived (Date.now())
     call: null, // the live call, or null
     lastCall: null, // summary of the last ended call
     texts: [], // received data-channel texts
@@ -149,12 +151,16 @@
       phone.wsUp = true;
       phone.reconnects = 0;
       phone.iceServers = Array.isArray(d.iceServers) ? d.iceServers : [];
+      phone.relayTTL = d.relayTTL || 0;
+      phone.relayAt = Date.now();
       setConn('up');
       log('ready as ' + d.user + (phone.iceServers.length ? ' (' + phone.iceServers.length + ' ICE servers)' : ''));
       return;
     }
     if (m.type === 'relay-config') {
       if (Array.isArray(d.iceServers)) phone.iceServers = d.iceServers;
+      phone.relayTTL = d.relayTTL || 0;
+      phone.relayAt = Date.now();
       return;
     }
     if (m.type === 'error' && !m.call) {
@@ -216,6 +222,7 @@
     c.displayName = (m.data && m.data.displayName) || m.from;
     phone.call = c;
     send('ringing', m.from, m.call);
+    freshenRelay();
     c.ringTimer = setTimeout(() => endCall('no-answer', false), RING_GUARD_MS);
     setCallState('ringing');
     startRinger();
@@ -254,6 +261,13 @@
     };
   }
 
+  // freshenRelay asks for new TURN credentials when the current ones are
+  // past half their lifetime; the answer (relay-config) comes before the
+  // callee answers and media starts.
+  function freshenRelay() {
+    if (phone.relayTTL > 0 && Date.now() - phone.relayAt > phone.relayTTL * 500) send('relay');
+  }
+
   async function dial(peer) {
     if (phone.call) return;
     if (!phone.wsUp) {
@@ -275,6 +289,7 @@
       return;
     }
     attachMeter('mic', c.mic);
+    freshenRelay();
     send('invite', peer, c.id, { displayName: phone.user });
     c.ringTimer = setTimeout(() => {
       send('cancel', c.peer, c.id, { reason: 'no-answer' });

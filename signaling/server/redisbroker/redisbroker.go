@@ -1,4 +1,8 @@
-package server
+// Package redisbroker is a [server.Broker] on Redis, for a cluster of
+// signaling servers in several processes. It lives apart from package
+// server so that programs running a single node do not link a Redis
+// client.
+package redisbroker
 
 import (
 	"context"
@@ -15,10 +19,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dialtone-dev/dialtone/signaling"
+	"github.com/dialtone-dev/dialtone/signaling/server"
 )
 
-// RedisBrokerConfig configures a RedisBroker.
-type RedisBrokerConfig struct {
+// Config configures a Broker.
+type Config struct {
 	// Prefix starts every key name, so several clusters can share one
 	// Redis. Default "dialtone:". With Redis Cluster, make it a hash tag
 	// (e.g. "{dialtone}:"): delivery reaches a node's stream from a script
@@ -38,13 +43,13 @@ type RedisBrokerConfig struct {
 	Logger *slog.Logger
 }
 
-// RedisBroker is a Broker on Redis, for a cluster of Servers in several
+// Broker is a server.Broker on Redis, for a cluster of Servers in several
 // processes:
 //
 //   - presence: key <prefix>user:<user> = "<conn>|<node>", with a TTL the
 //     claiming node refreshes; <prefix>alive:<node> says the node runs.
 //   - delivery: one stream per node, <prefix>stream:<node>, plus
-//     <prefix>stream:all for broadcasts. SendUser looks the user up and
+//     <prefix>stream-all for broadcasts. SendUser looks the user up and
 //     appends to its node's stream in one server-side script, so a message
 //     never goes to a node the user has already left for another one.
 //
@@ -53,14 +58,14 @@ type RedisBrokerConfig struct {
 // when it is back (within StreamMaxLen), instead of being lost as with
 // pub/sub. A node starts from an empty stream of its own: a restarted node
 // does not replay what was meant for its previous connections. The client
-// is owned by the caller: RedisBroker never closes it.
-type RedisBroker struct {
+// is owned by the caller: Broker never closes it.
+type Broker struct {
 	rdb redis.UniversalClient
-	cfg RedisBrokerConfig
+	cfg Config
 
 	mu     sync.Mutex
 	nodes  map[string]*redisNode
-	claims map[string]Presence // presences claimed through this broker, refreshed
+	claims map[string]server.Presence // presences claimed through this broker, refreshed
 }
 
 type redisNode struct {
@@ -68,10 +73,10 @@ type redisNode struct {
 	wg   sync.WaitGroup
 }
 
-var _ Broker = (*RedisBroker)(nil)
+var _ server.Broker = (*Broker)(nil)
 
-// NewRedisBroker returns a Broker using rdb (e.g. redis.NewClient).
-func NewRedisBroker(rdb redis.UniversalClient, cfg RedisBrokerConfig) *RedisBroker {
+// New returns a Broker using rdb (e.g. redis.NewClient).
+func New(rdb redis.UniversalClient, cfg Config) *Broker {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "dialtone:"
 	}
@@ -84,7 +89,7 @@ func NewRedisBroker(rdb redis.UniversalClient, cfg RedisBrokerConfig) *RedisBrok
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &RedisBroker{rdb: rdb, cfg: cfg, nodes: make(map[string]*redisNode), claims: make(map[string]Presence)}
+	return &Broker{rdb: rdb, cfg: cfg, nodes: make(map[string]*redisNode), claims: make(map[string]server.Presence)}
 }
 
 // Scripts keep look-up and action atomic on the Redis side. In pipelines
@@ -130,41 +135,41 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1`)
 )
 
-func (b *RedisBroker) userKey(user string) string    { return b.cfg.Prefix + "user:" + user }
-func (b *RedisBroker) streamPrefix() string          { return b.cfg.Prefix + "stream:" }
-func (b *RedisBroker) nodeStream(node string) string { return b.streamPrefix() + node }
-func (b *RedisBroker) allStream() string             { return b.cfg.Prefix + "stream-all" }
-func (b *RedisBroker) alivePrefix() string           { return b.cfg.Prefix + "alive:" }
-func (b *RedisBroker) aliveKey(node string) string   { return b.alivePrefix() + node }
+func (b *Broker) userKey(user string) string    { return b.cfg.Prefix + "user:" + user }
+func (b *Broker) streamPrefix() string          { return b.cfg.Prefix + "stream:" }
+func (b *Broker) nodeStream(node string) string { return b.streamPrefix() + node }
+func (b *Broker) allStream() string             { return b.cfg.Prefix + "stream-all" }
+func (b *Broker) alivePrefix() string           { return b.cfg.Prefix + "alive:" }
+func (b *Broker) aliveKey(node string) string   { return b.alivePrefix() + node }
 
 // streamTTL keeps a stream whose node died without leaving from staying
 // forever: every append extends it.
-func (b *RedisBroker) streamTTL() int64 { return (10 * b.cfg.PresenceTTL).Milliseconds() }
+func (b *Broker) streamTTL() int64 { return (10 * b.cfg.PresenceTTL).Milliseconds() }
 
-func encodePresence(p Presence) string {
+func encodePresence(p server.Presence) string {
 	return strconv.FormatUint(p.Conn, 10) + "|" + p.Node
 }
 
-func decodePresence(v string) (Presence, bool) {
+func decodePresence(v string) (server.Presence, bool) {
 	conn, node, ok := strings.Cut(v, "|")
 	if !ok {
-		return Presence{}, false
+		return server.Presence{}, false
 	}
 	id, err := strconv.ParseUint(conn, 10, 64)
 	if err != nil {
-		return Presence{}, false
+		return server.Presence{}, false
 	}
-	return Presence{Node: node, Conn: id}, true
+	return server.Presence{Node: node, Conn: id}, true
 }
 
-// Join implements Broker: it starts reading the node's stream (emptied:
+// Join implements server.Broker: it starts reading the node's stream (emptied:
 // a node with this ID before is gone) and the broadcast stream from its
 // current end, and marks the node alive.
-func (b *RedisBroker) Join(ctx context.Context, node string, deliver func(Envelope)) error {
+func (b *Broker) Join(ctx context.Context, node string, deliver func(server.Envelope)) error {
 	b.mu.Lock()
 	if _, ok := b.nodes[node]; ok {
 		b.mu.Unlock()
-		return ErrNodeExists
+		return server.ErrNodeExists
 	}
 	n := &redisNode{stop: make(chan struct{})}
 	b.nodes[node] = n
@@ -210,7 +215,7 @@ const streamBlock = 200 * time.Millisecond
 // on, delivering every envelope in order, until stop. After an error
 // (Redis unreachable, connection dropped) it retries with backoff from the
 // last entry it read, so nothing sent meanwhile is lost.
-func (b *RedisBroker) readLoop(node string, stop <-chan struct{}, deliver func(Envelope), nodeFrom, allFrom string) {
+func (b *Broker) readLoop(node string, stop <-chan struct{}, deliver func(server.Envelope), nodeFrom, allFrom string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	streams := []string{b.nodeStream(node), b.allStream(), nodeFrom, allFrom}
@@ -248,7 +253,7 @@ func (b *RedisBroker) readLoop(node string, stop <-chan struct{}, deliver func(E
 			for _, m := range st.Messages {
 				streams[at] = m.ID
 				payload, _ := m.Values["e"].(string)
-				var env Envelope
+				var env server.Envelope
 				if err := json.Unmarshal([]byte(payload), &env); err != nil {
 					b.cfg.Logger.Warn("signaling: bad envelope from redis", "stream", st.Stream, "err", err)
 					continue
@@ -260,7 +265,7 @@ func (b *RedisBroker) readLoop(node string, stop <-chan struct{}, deliver func(E
 }
 
 // refreshLoop keeps the node's presence keys alive.
-func (b *RedisBroker) refreshLoop(node string, stop <-chan struct{}) {
+func (b *Broker) refreshLoop(node string, stop <-chan struct{}) {
 	t := time.NewTicker(b.cfg.PresenceTTL / 3)
 	defer t.Stop()
 	for {
@@ -270,7 +275,7 @@ func (b *RedisBroker) refreshLoop(node string, stop <-chan struct{}) {
 		case <-t.C:
 		}
 		b.mu.Lock()
-		mine := make(map[string]Presence)
+		mine := make(map[string]server.Presence)
 		for u, p := range b.claims {
 			if p.Node == node {
 				mine[u] = p
@@ -301,13 +306,13 @@ func (b *RedisBroker) refreshLoop(node string, stop <-chan struct{}) {
 	}
 }
 
-// Leave implements Broker: it unsubscribes and removes the node's
+// Leave implements server.Broker: it unsubscribes and removes the node's
 // presence keys.
-func (b *RedisBroker) Leave(ctx context.Context, node string) error {
+func (b *Broker) Leave(ctx context.Context, node string) error {
 	b.mu.Lock()
 	n := b.nodes[node]
 	delete(b.nodes, node)
-	mine := make(map[string]Presence)
+	mine := make(map[string]server.Presence)
 	for u, p := range b.claims {
 		if p.Node == node {
 			mine[u] = p
@@ -333,11 +338,11 @@ func (b *RedisBroker) Leave(ctx context.Context, node string) error {
 	return err
 }
 
-// Claim implements Broker.
-func (b *RedisBroker) Claim(ctx context.Context, user string, p Presence) (Presence, error) {
+// Claim implements server.Broker.
+func (b *Broker) Claim(ctx context.Context, user string, p server.Presence) (server.Presence, error) {
 	v, err := scriptClaim.Run(ctx, b.rdb, []string{b.userKey(user)}, encodePresence(p), b.cfg.PresenceTTL.Milliseconds()).Text()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return Presence{}, err
+		return server.Presence{}, err
 	}
 	b.mu.Lock()
 	b.claims[user] = p
@@ -346,8 +351,8 @@ func (b *RedisBroker) Claim(ctx context.Context, user string, p Presence) (Prese
 	return prev, nil
 }
 
-// Release implements Broker.
-func (b *RedisBroker) Release(ctx context.Context, user string, p Presence) error {
+// Release implements server.Broker.
+func (b *Broker) Release(ctx context.Context, user string, p server.Presence) error {
 	b.mu.Lock()
 	if b.claims[user] == p {
 		delete(b.claims, user)
@@ -356,21 +361,21 @@ func (b *RedisBroker) Release(ctx context.Context, user string, p Presence) erro
 	return scriptRelease.Run(ctx, b.rdb, []string{b.userKey(user)}, encodePresence(p)).Err()
 }
 
-// Lookup implements Broker.
-func (b *RedisBroker) Lookup(ctx context.Context, user string) (Presence, bool, error) {
+// Lookup implements server.Broker.
+func (b *Broker) Lookup(ctx context.Context, user string) (server.Presence, bool, error) {
 	v, err := b.rdb.Get(ctx, b.userKey(user)).Result()
 	if errors.Is(err, redis.Nil) {
-		return Presence{}, false, nil
+		return server.Presence{}, false, nil
 	}
 	if err != nil {
-		return Presence{}, false, err
+		return server.Presence{}, false, err
 	}
 	p, ok := decodePresence(v)
 	return p, ok, nil
 }
 
-// SendUser implements Broker.
-func (b *RedisBroker) SendUser(ctx context.Context, user string, env Envelope) (bool, error) {
+// SendUser implements server.Broker.
+func (b *Broker) SendUser(ctx context.Context, user string, env server.Envelope) (bool, error) {
 	payload, err := json.Marshal(env)
 	if err != nil {
 		return false, err
@@ -383,8 +388,8 @@ func (b *RedisBroker) SendUser(ctx context.Context, user string, env Envelope) (
 	return n > 0, nil
 }
 
-// SendNode implements Broker.
-func (b *RedisBroker) SendNode(ctx context.Context, node string, env Envelope) error {
+// SendNode implements server.Broker.
+func (b *Broker) SendNode(ctx context.Context, node string, env server.Envelope) error {
 	payload, err := json.Marshal(env)
 	if err != nil {
 		return err
@@ -393,8 +398,8 @@ func (b *RedisBroker) SendNode(ctx context.Context, node string, env Envelope) e
 		payload, b.cfg.StreamMaxLen, b.streamTTL()).Err()
 }
 
-// Broadcast implements Broker.
-func (b *RedisBroker) Broadcast(ctx context.Context, env Envelope) error {
+// Broadcast implements server.Broker.
+func (b *Broker) Broadcast(ctx context.Context, env server.Envelope) error {
 	payload, err := json.Marshal(env)
 	if err != nil {
 		return err
