@@ -109,8 +109,7 @@ func (m *Mailbox[T]) Abandon() {
 }
 
 func (m *Mailbox[T]) run() {
-	defer close(m.exited)
-	defer close(m.out)
+	defer m.exit()
 	for {
 		m.mu.Lock()
 		if len(m.items) == 0 {
@@ -137,4 +136,15 @@ func (m *Mailbox[T]) run() {
 			return
 		}
 	}
+}
+
+// exit ends the goroutine. Drained must be true for anyone who has seen Out
+// closed, so running is cleared and exited closed before out is.
+func (m *Mailbox[T]) exit() {
+	m.mu.Lock()
+	m.running = false
+	m.items = nil // abandoned items: nobody will read them
+	m.mu.Unlock()
+	close(m.exited)
+	close(m.out)
 }
