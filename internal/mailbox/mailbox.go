@@ -98,14 +98,17 @@ func (m *Mailbox[T]) Close() {
 	}
 }
 
-// Abandon closes the mailbox and drops what nobody read, ending its
-// goroutine now. Use it when no reader is left (the owner is shutting down).
+// Abandon closes the mailbox and drops what nobody read. It returns once
+// the goroutine has ended and Out is closed, so an owner's Close that
+// abandons its mailboxes leaves no goroutine behind. Use it when no reader
+// is left (the owner is shutting down).
 func (m *Mailbox[T]) Abandon() {
 	m.Close()
 	m.stop.Do(func() { close(m.done) })
 	// A mailbox never read has no goroutine to close out; start one so a
 	// later reader of Out sees it closed rather than blocking forever.
 	m.start.Do(m.launch)
+	<-m.exited
 }
 
 func (m *Mailbox[T]) run() {
