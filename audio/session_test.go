@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dialtone-dev/dialtone/pcm"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -35,14 +36,14 @@ type fixture struct {
 	clock *ManualClock
 	b     *VirtualBackend
 	room  room
-	sinks map[string]*Recorder
+	sinks map[string]*pcm.Recorder
 }
 
 // newFixture: two microphones hearing the same room, two speakers.
 func newFixture() *fixture {
-	f := &fixture{clock: NewManualClock(time.Unix(0, 0)), sinks: map[string]*Recorder{}}
+	f := &fixture{clock: NewManualClock(time.Unix(0, 0)), sinks: map[string]*pcm.Recorder{}}
 	f.room = room{clock: f.clock, start: f.clock.Now()}
-	f.sinks["spk1"], f.sinks["spk2"] = &Recorder{}, &Recorder{}
+	f.sinks["spk1"], f.sinks["spk2"] = &pcm.Recorder{}, &pcm.Recorder{}
 	f.b = NewVirtualBackend(VirtualBackendConfig{Clock: f.clock, Devices: []VirtualDevice{
 		{ID: "mic1", Name: "Built-in Microphone", Direction: Capture, Default: true, Source: f.room},
 		{ID: "mic2", Name: "Headset Microphone", Direction: Capture, Source: f.room},

@@ -14,6 +14,7 @@ import (
 	"github.com/dialtone-dev/dialtone/call/calltest"
 	"github.com/dialtone-dev/dialtone/internal/cpuload"
 	"github.com/dialtone-dev/dialtone/media"
+	"github.com/dialtone-dev/dialtone/pcm"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 	"github.com/stretchr/testify/require"
 )
@@ -93,7 +94,7 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 	phone := func(user string, seed uint64) *calltest.Phone {
 		c := cfg
 		c.Audio.Backend = audio.NewVirtualBackend(audio.VirtualBackendConfig{Devices: []audio.VirtualDevice{
-			{ID: "mic", Direction: audio.Capture, Default: true, Source: media.LoopSamples(signalFor(seed, 1))},
+			{ID: "mic", Direction: audio.Capture, Default: true, Source: pcm.Loop(signalFor(seed, 1))},
 			{ID: "speaker", Direction: audio.Playback, Default: true},
 		}})
 		p, err := lab.NewPhone(ctx, user, calltest.PhoneOptions{Config: c})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
+	"github.com/dialtone-dev/dialtone/pcm"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
@@ -56,7 +57,7 @@ type PhoneOptions struct {
 	// recording into Phone.Speaker.
 	Config call.Config
 	// Mic is what the phone's microphone captures (nil: silence).
-	Mic audio.PCMReader
+	Mic pcm.Reader
 	// Signaling makes the phone's signaling link lossy, slow or reordering.
 	Signaling server.Faults
 }
@@ -71,7 +72,7 @@ type Phone struct {
 	// Audio is the phone's virtual sound system.
 	Audio *audio.VirtualBackend
 	// Speaker records everything the phone played.
-	Speaker *audio.Recorder
+	Speaker *pcm.Recorder
 }
 
 // NewPhone connects a phone for user.
@@ -84,7 +85,7 @@ func (l *Lab) NewPhone(ctx context.Context, user string, opts PhoneOptions) (*Ph
 	if cfg.SettingEngine == nil {
 		cfg.SettingEngine = Loopback()
 	}
-	p := &Phone{Conn: conn, Speaker: &audio.Recorder{}}
+	p := &Phone{Conn: conn, Speaker: &pcm.Recorder{}}
 	if cfg.Audio.Backend == nil {
 		p.Audio = audio.NewVirtualBackend(audio.VirtualBackendConfig{
 			Devices: []audio.VirtualDevice{
