@@ -44,17 +44,6 @@ type Callbacks struct {
 	Playback func(out []int16)
 }
 
-// PCMReader is a PCM source (a tone, a WAV file, a jitter buffer).
-// It is structural so that types of other packages fit without importing audio.
-type PCMReader interface {
-	ReadPCM(p []int16) (int, error)
-}
-
-// PCMWriter is a PCM sink (a WAV file, an encoder, a [Recorder]).
-type PCMWriter interface {
-	WritePCM(p []int16) (int, error)
-}
-
 // Direction says which way audio flows through a device.
 type Direction uint8
 

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dialtone-dev/dialtone/internal/mailbox"
 )
 
 // Config configures a [Session]. The zero value opens the default capture
@@ -69,7 +71,7 @@ type Session struct {
 	cancel  context.CancelFunc
 	cmds    chan func()
 	done    chan struct{}
-	events  *eventQueue
+	events  *mailbox.Mailbox[Event]
 	closeMu sync.Once
 }
 
@@ -187,7 +189,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.events = newEventQueue()
+	s.events = mailbox.New[Event]()
 	go s.run()
 	s.log.Info("audio: session open", "backend", s.backend.Name(), "period", period,
 		"capture", s.snapshot(Capture), "playback", s.snapshot(Playback))
@@ -288,7 +290,7 @@ func (s *Session) anyBroken() bool {
 func (s *Session) emit(ev Event) {
 	ev.Time = time.Now()
 	s.log.Info("audio: " + ev.String())
-	s.events.push(ev)
+	s.events.Put(ev)
 }
 
 // refresh lists devices and reports what changed since the last list.
@@ -482,7 +484,7 @@ func (s *Session) Period() time.Duration { return s.period }
 // the queue is unbounded so a slow reader never stalls the session (let
 // alone the audio clock). The channel is closed by Close; events not yet
 // read by then are discarded.
-func (s *Session) Events() <-chan Event { return s.events.out }
+func (s *Session) Events() <-chan Event { return s.events.Out() }
 
 // Close stops and closes the devices, stops the event queue and, when the
 // session created it, closes the backend. No callback runs after Close
@@ -492,7 +494,7 @@ func (s *Session) Close() error {
 	s.closeMu.Do(func() {
 		s.cancel()
 		<-s.done
-		s.events.close()
+		s.events.Abandon()
 		s.snapMu.Lock()
 		s.snapOK = [2]bool{}
 		s.snapMu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dialtone-dev/dialtone/pcm"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -35,14 +36,14 @@ type fixture struct {
 	clock *ManualClock
 	b     *VirtualBackend
 	room  room
-	sinks map[string]*Recorder
+	sinks map[string]*pcm.Recorder
 }
 
 // newFixture: two microphones hearing the same room, two speakers.
 func newFixture() *fixture {
-	f := &fixture{clock: NewManualClock(time.Unix(0, 0)), sinks: map[string]*Recorder{}}
+	f := &fixture{clock: NewManualClock(time.Unix(0, 0)), sinks: map[string]*pcm.Recorder{}}
 	f.room = room{clock: f.clock, start: f.clock.Now()}
-	f.sinks["spk1"], f.sinks["spk2"] = &Recorder{}, &Recorder{}
+	f.sinks["spk1"], f.sinks["spk2"] = &pcm.Recorder{}, &pcm.Recorder{}
 	f.b = NewVirtualBackend(VirtualBackendConfig{Clock: f.clock, Devices: []VirtualDevice{
 		{ID: "mic1", Name: "Built-in Microphone", Direction: Capture, Default: true, Source: f.room},
 		{ID: "mic2", Name: "Headset Microphone", Direction: Capture, Source: f.room},
@@ -309,20 +310,29 @@ func TestSessionCloseStopsCallbacksAndEvents(t *testing.T) {
 	assert.False(t, ok)
 }
 
-func TestEventQueueNeverDropsNorBlocks(t *testing.T) {
-	q := newEventQueue()
-	const n = 10000
-	for i := range n { // nobody reads yet: push must not block
-		q.push(Event{Type: DeviceAdded, Device: DeviceInfo{ID: string(rune('a' + i%26))}, Reason: Reason(rune(i))})
+// TestEventsNeverDropNorBlock: nobody reads Events while the session emits
+// many events; the session keeps working (no switch waits on the reader)
+// and the reader later gets every event, in order. Close with events still
+// unread does not hang and closes the channel.
+func TestEventsNeverDropNorBlock(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	f := newFixture()
+	s, err := Open(ctx, Config{Backend: f.b, PollInterval: -1})
+	require.NoError(t, err)
+	const n = 500
+	mics := [2]string{"mic2", "mic1"}
+	for i := range n {
+		require.NoError(t, s.SetCapture(ctx, mics[i%2]), "switch %d", i)
 	}
 	for i := range n {
-		ev := <-q.out
-		require.Equal(t, Reason(rune(i)), ev.Reason)
+		ev := nextEvent(t, ctx, s.Events(), DeviceSwitched)
+		require.Equal(t, mics[i%2], ev.Device.ID, "event %d", i)
+		require.Equal(t, mics[(i+1)%2], ev.Previous.ID, "event %d", i)
 	}
-	q.push(Event{})
-	q.close() // with one pending event: discarded, no hang
-	_, ok := <-q.out
-	assert.False(t, ok)
+	require.NoError(t, s.SetCapture(ctx, "mic2")) // one left unread
+	require.NoError(t, s.Close())
+	_, ok := <-s.Events()
+	assert.False(t, ok, "events closed")
 }
 
 func TestOpenVirtualKindRealTime(t *testing.T) {

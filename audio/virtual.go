@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dialtone-dev/dialtone/pcm"
 )
 
 // VirtualConfig configures a [Virtual] device. The zero value is a duplex
@@ -29,9 +31,9 @@ type VirtualConfig struct {
 	Clock Clock
 	// Source feeds Capture. nil captures silence. A short read is padded
 	// with silence; after io.EOF the device captures silence.
-	Source PCMReader
+	Source pcm.Reader
 	// Sink receives every played period. nil discards.
-	Sink PCMWriter
+	Sink pcm.Writer
 	// Logger; default discards.
 	Logger *slog.Logger
 
@@ -199,7 +201,7 @@ const maxCatchUp = 20
 
 // period runs one capture + playback period and returns the source to use
 // next time.
-func (v *Virtual) period(cb Callbacks, src PCMReader, in, out []int16) PCMReader {
+func (v *Virtual) period(cb Callbacks, src pcm.Reader, in, out []int16) pcm.Reader {
 	if in != nil {
 		src = v.read(src, in)
 		cb.Capture(in)
@@ -225,7 +227,7 @@ func (v *Virtual) period(cb Callbacks, src PCMReader, in, out []int16) PCMReader
 
 // read fills p from src (silence when src is nil or exhausted) and returns
 // the source to use next time.
-func (v *Virtual) read(src PCMReader, p []int16) PCMReader {
+func (v *Virtual) read(src pcm.Reader, p []int16) pcm.Reader {
 	got := 0
 	for src != nil && got < len(p) {
 		n, err := src.ReadPCM(p[got:])

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+
+	"github.com/dialtone-dev/dialtone/pcm"
 )
 
 // VirtualDevice describes one device a [VirtualBackend] offers.
@@ -19,9 +21,9 @@ type VirtualDevice struct {
 	// Default makes it the default device of its direction.
 	Default bool
 	// Source feeds a capture device (nil: silence).
-	Source PCMReader
+	Source pcm.Reader
 	// Sink receives what a playback device plays (nil: discard).
-	Sink PCMWriter
+	Sink pcm.Writer
 }
 
 // VirtualBackendConfig configures a [VirtualBackend].

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dialtone-dev/dialtone/pcm"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -15,7 +16,7 @@ func TestVirtualManualClockExactCounts(t *testing.T) {
 		t.Run(period.String(), func(t *testing.T) {
 			ctx := testCtx(t, 10*time.Second)
 			clock := NewManualClock(time.Unix(0, 0))
-			rec := &Recorder{}
+			rec := &pcm.Recorder{}
 			v, err := NewVirtual(VirtualConfig{Period: period, Clock: clock, Source: &counter{}, Sink: rec})
 			require.NoError(t, err)
 			var capLog pcmLog

@@ -6,8 +6,8 @@ import (
 
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
-	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
+	"github.com/dialtone-dev/dialtone/pcm"
 	"github.com/dialtone-dev/dialtone/signaling"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 	"github.com/stretchr/testify/assert"
@@ -77,8 +77,8 @@ func TestHappyPathAudioBothWaysAndHangup(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			lab := newLab(t, server.Config{})
 			sigA, sigB := signalFor(1, 2), signalFor(2, 2)
-			a := newPhone(t, lab, "alice", calltest.PhoneOptions{Mic: media.LoopSamples(sigA)})
-			b := newPhone(t, lab, "bob", calltest.PhoneOptions{Mic: media.LoopSamples(sigB)})
+			a := newPhone(t, lab, "alice", calltest.PhoneOptions{Mic: pcm.Loop(sigA)})
+			b := newPhone(t, lab, "bob", calltest.PhoneOptions{Mic: pcm.Loop(sigB)})
 			ac, bc, aw, bw := connect(t, a, b)
 
 			// Let a couple of seconds of audio flow, then check both ways by content.

@@ -14,8 +14,8 @@ import (
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
-	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
+	"github.com/dialtone-dev/dialtone/pcm"
 	"github.com/dialtone-dev/dialtone/signaling"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 	"github.com/stretchr/testify/assert"
@@ -69,8 +69,8 @@ func TestTonesRingbackAndBusyPlayedBeforeRelease(t *testing.T) {
 func TestMuteTextAndStats(t *testing.T) {
 	lab := newLab(t, server.Config{})
 	sigA := signalFor(3, 2)
-	a := newPhone(t, lab, "alice", calltest.PhoneOptions{Mic: media.LoopSamples(sigA)})
-	b := newPhone(t, lab, "bob", calltest.PhoneOptions{Mic: media.LoopSamples(signalFor(4, 2))})
+	a := newPhone(t, lab, "alice", calltest.PhoneOptions{Mic: pcm.Loop(sigA)})
+	b := newPhone(t, lab, "bob", calltest.PhoneOptions{Mic: pcm.Loop(signalFor(4, 2))})
 	ac, bc, aw, bw := connect(t, a, b)
 
 	// Stats arrive periodically with sensible values.
@@ -272,7 +272,7 @@ func TestRelayConfigTimeout(t *testing.T) {
 func TestSignalingLostMidCall(t *testing.T) {
 	lab := newLab(t, server.Config{})
 	sigA := signalFor(5, 2)
-	a := newPhone(t, lab, "alice", calltest.PhoneOptions{Mic: media.LoopSamples(sigA)})
+	a := newPhone(t, lab, "alice", calltest.PhoneOptions{Mic: pcm.Loop(sigA)})
 	b := newPhone(t, lab, "bob", calltest.PhoneOptions{})
 	ac, bc, aw, bw := connect(t, a, b)
 
@@ -297,7 +297,7 @@ func TestSignalingLostMidCall(t *testing.T) {
 // arrive as EventDTMF, in order, while audio keeps flowing.
 func TestDTMF(t *testing.T) {
 	lab := newLab(t, server.Config{})
-	a := newPhone(t, lab, "alice", calltest.PhoneOptions{Mic: media.LoopSamples(signalFor(7, 2))})
+	a := newPhone(t, lab, "alice", calltest.PhoneOptions{Mic: pcm.Loop(signalFor(7, 2))})
 	b := newPhone(t, lab, "bob", calltest.PhoneOptions{})
 	ac, _, aw, bw := connect(t, a, b)
 	require.NoError(t, ac.SendDTMF(ctxT(t, time.Second), "12#"))
@@ -349,7 +349,7 @@ func TestRelayOnlyThroughEmbeddedTURN(t *testing.T) {
 	cfg := fast()
 	cfg.RelayOnly = true
 	sigA := signalFor(8, 2)
-	a := newPhone(t, lab, "alice", calltest.PhoneOptions{Config: cfg, Mic: media.LoopSamples(sigA)})
+	a := newPhone(t, lab, "alice", calltest.PhoneOptions{Config: cfg, Mic: pcm.Loop(sigA)})
 	b := newPhone(t, lab, "bob", calltest.PhoneOptions{Config: cfg})
 	ac, _, aw, bw := connect(t, a, b)
 	require.NoError(t, b.Speaker.Wait(ctxT(t, 10*time.Second), b.Speaker.Len()+2*sec+sec/4))

@@ -6,7 +6,7 @@ import (
 
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
-	"github.com/dialtone-dev/dialtone/media"
+	"github.com/dialtone-dev/dialtone/pcm"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,7 +25,7 @@ func vnetPhones(t *testing.T) (a, b *calltest.Phone, net *calltest.Network, sigA
 		require.NoError(t, err)
 		opts := calltest.PhoneOptions{Config: cfg}
 		if mic != nil {
-			opts.Mic = media.LoopSamples(mic)
+			opts.Mic = pcm.Loop(mic)
 		}
 		return newPhone(t, lab, user, opts)
 	}

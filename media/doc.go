@@ -7,12 +7,12 @@
 // with reordering, duplicate and late-packet handling, clock-drift
 // compensation, and decoding with Opus in-band FEC, packet-loss concealment or
 // silence), and the PCM sources and sinks a softphone plays around a call:
-// call-progress tones ([Tone]), WAV prompts and recordings ([WAVSource],
-// [WAVSink]) and a [Mixer].
+// call-progress tones ([Tone]), WAV prompts and recordings ([WAV] decodes a
+// file for a pcm.Player, [WAVSink] writes one) and a [Mixer].
 //
 // The format everywhere is 48 kHz, mono, int16. Everything that produces
-// audio implements ReadPCM(p []int16) (int, error) and everything that
-// consumes it implements WritePCM(p []int16) (int, error), so a device
+// audio is a pcm.Reader and everything that consumes it a pcm.Writer
+// (package pcm, shared with package audio), so a device
 // callback can be wired straight to a Sender (capture) and to a Receiver or a
 // Mixer (playback). Neither path starts goroutines on the hot path: the
 // device clock drives encoding in WritePCM and decoding in ReadPCM, and

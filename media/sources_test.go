@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dialtone-dev/dialtone/media/mediatest"
+	"github.com/dialtone-dev/dialtone/pcm"
 )
 
 func TestToneCadenceAndLevel(t *testing.T) {
@@ -45,7 +46,7 @@ func TestToneCadenceAndLevel(t *testing.T) {
 }
 
 func TestMixerSaturatesAndDropsEnded(t *testing.T) {
-	loud := mediatest.NewPlayer(mediatest.Sine(4800, 500, 0.9))
+	loud := pcm.Loop(mediatest.Sine(4800, 500, 0.9))
 	tone := NewTone(ToneSpec{Frequencies: []float64{500}, Level: -1, Duration: 50 * time.Millisecond})
 	m := NewMixer(loud, tone)
 	buf := make([]int16, 4800)
@@ -84,7 +85,7 @@ func writeTestWAV(t *testing.T, rate, channels int, frames []int16) []byte {
 	return b.Bytes()
 }
 
-func TestWAVSourceResampleAndDownmix(t *testing.T) {
+func TestWAVResampleAndDownmix(t *testing.T) {
 	// 1 s of a 1 kHz sine at 16 kHz stereo (left = right).
 	const rate = 16000
 	var frames []int16
@@ -92,15 +93,15 @@ func TestWAVSourceResampleAndDownmix(t *testing.T) {
 		v := int16(16000 * math.Sin(2*math.Pi*1000*float64(i)/rate))
 		frames = append(frames, v, v)
 	}
-	src, err := ReadWAV(bytes.NewReader(writeTestWAV(t, rate, 2, frames)))
+	w, err := ReadWAV(bytes.NewReader(writeTestWAV(t, rate, 2, frames)))
 	require.NoError(t, err)
-	assert.Equal(t, rate, src.SourceRate)
-	assert.Equal(t, 2, src.SourceChannels)
-	assert.InDelta(t, SampleRate, len(src.Samples()), 3)
-	ref := mediatest.Sine(len(src.Samples()), 1000, 16000.0/32767)
+	assert.Equal(t, rate, w.SourceRate)
+	assert.Equal(t, 2, w.SourceChannels)
+	assert.InDelta(t, SampleRate, len(w.Samples), 3)
+	ref := mediatest.Sine(len(w.Samples), 1000, 16000.0/32767)
 	mid := SampleRate / 10
-	d, _ := mediatest.Delay(ref[mid:mid+4800], src.Samples()[mid:mid+9600])
-	assert.Greater(t, mediatest.SNR(ref[mid:mid+4800], src.Samples()[mid:mid+9600], d), 40.0)
+	d, _ := mediatest.Delay(ref[mid:mid+4800], w.Samples[mid:mid+9600])
+	assert.Greater(t, mediatest.SNR(ref[mid:mid+4800], w.Samples[mid:mid+9600], d), 40.0)
 
 	_, err = ReadWAV(bytes.NewReader([]byte("RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x03\x00\x01\x00\x80\xbb\x00\x00\x00\x00\x00\x00\x04\x00\x20\x00")))
 	assert.ErrorIs(t, err, ErrUnsupportedWAV)
@@ -121,18 +122,11 @@ func TestWAVSinkRoundTrip(t *testing.T) {
 	_, err = sink.WritePCM(sig)
 	assert.ErrorIs(t, err, ErrClosed)
 
-	src, err := OpenWAV(path)
+	w, err := OpenWAV(path)
 	require.NoError(t, err)
-	assert.Equal(t, sig, src.Samples())
-	buf := make([]int16, len(sig)+10)
-	n, err := src.ReadPCM(buf)
-	assert.ErrorIs(t, err, io.EOF)
-	assert.Equal(t, len(sig), n)
-	src.SetLoop(true)
-	src.Rewind()
-	n, err = src.ReadPCM(buf)
-	assert.NoError(t, err)
-	assert.Equal(t, len(buf), n)
+	assert.Equal(t, sig, w.Samples)
+	assert.Equal(t, SampleRate, w.SourceRate)
+	assert.Equal(t, 1, w.SourceChannels)
 	st, err := os.Stat(path)
 	require.NoError(t, err)
 	assert.Equal(t, int64(44+2*len(sig)), st.Size())
@@ -177,19 +171,4 @@ func TestAudioLevelExtension(t *testing.T) {
 	ext := w.sent[0].GetExtension(1)
 	require.Len(t, ext, 1)
 	assert.Equal(t, byte(13), ext[0]&0x7f) // −13.46 dBov
-}
-
-func TestSampleSource(t *testing.T) {
-	pcm := []int16{1, 2, 3}
-	once := NewSampleSource(pcm)
-	out := make([]int16, 5)
-	n, err := once.ReadPCM(out)
-	assert.Equal(t, 3, n)
-	assert.ErrorIs(t, err, io.EOF)
-	assert.Equal(t, []int16{1, 2, 3, 0, 0}, out)
-
-	n, err = LoopSamples(pcm).ReadPCM(out)
-	require.NoError(t, err)
-	assert.Equal(t, 5, n)
-	assert.Equal(t, []int16{1, 2, 3, 1, 2}, out)
 }

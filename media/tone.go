@@ -5,6 +5,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/dialtone-dev/dialtone/pcm"
 )
 
 // ToneStyle selects national call-progress tone conventions.
@@ -138,42 +140,30 @@ func (t *Tone) ReadPCM(p []int16) (int, error) {
 	return n, err
 }
 
-// PCMSource is anything that produces 48 kHz mono PCM: a Receiver, a Tone, a
-// WAVSource, a Mixer, or a device-side buffer. ReadPCM returns io.EOF when
-// the source has ended.
-type PCMSource interface {
-	ReadPCM(p []int16) (int, error)
-}
-
-// PCMSink consumes 48 kHz mono PCM: a Sender, a WAVSink.
-type PCMSink interface {
-	WritePCM(p []int16) (int, error)
-}
-
 // Mixer is a PCM source that sums its sources with saturation, e.g. the
 // remote stream and a tone or prompt. Sources that return io.EOF (or any
 // error) are removed. ReadPCM always fills p. It is safe for concurrent use.
 type Mixer struct {
 	mu      sync.Mutex
-	sources []PCMSource
+	sources []pcm.Reader
 	acc     []int32
 	tmp     []int16
 }
 
 // NewMixer returns a mixer over the given sources.
-func NewMixer(sources ...PCMSource) *Mixer {
-	return &Mixer{sources: append([]PCMSource(nil), sources...)}
+func NewMixer(sources ...pcm.Reader) *Mixer {
+	return &Mixer{sources: append([]pcm.Reader(nil), sources...)}
 }
 
 // Add adds a source.
-func (m *Mixer) Add(s PCMSource) {
+func (m *Mixer) Add(s pcm.Reader) {
 	m.mu.Lock()
 	m.sources = append(m.sources, s)
 	m.mu.Unlock()
 }
 
 // Remove removes a source (compared by identity).
-func (m *Mixer) Remove(s PCMSource) {
+func (m *Mixer) Remove(s pcm.Reader) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, x := range m.sources {

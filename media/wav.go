@@ -9,20 +9,19 @@ import (
 	"sync"
 )
 
-// WAVSource plays a 16-bit PCM WAV file as 48 kHz mono (other rates are
-// resampled, stereo and multichannel are averaged). The whole file is loaded
-// at creation: it is meant for prompts. It is safe for concurrent use.
-type WAVSource struct {
-	mu   sync.Mutex
-	pcm  []int16
-	pos  int
-	loop bool
+// WAV is a decoded 16-bit PCM WAV file: its audio as 48 kHz mono samples
+// (other rates are resampled, stereo and multichannel are averaged), and the
+// format it was stored in. The whole file is decoded at once: it is meant
+// for prompts. Play it with pcm.NewPlayer(w.Samples) or pcm.Loop(w.Samples).
+type WAV struct {
+	// Samples is the audio, 48 kHz mono.
+	Samples []int16
 	// SourceRate and SourceChannels describe the file as read.
 	SourceRate, SourceChannels int
 }
 
 // ReadWAV decodes a WAV stream.
-func ReadWAV(r io.Reader) (*WAVSource, error) {
+func ReadWAV(r io.Reader) (*WAV, error) {
 	var hdr [12]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, fmt.Errorf("media: wav header: %w", err)
@@ -89,7 +88,7 @@ func ReadWAV(r io.Reader) (*WAVSource, error) {
 				}
 				mono[i] = int16(sum / channels)
 			}
-			return &WAVSource{pcm: resampleTo48k(mono, rate), SourceRate: rate, SourceChannels: channels}, nil
+			return &WAV{Samples: resampleTo48k(mono, rate), SourceRate: rate, SourceChannels: channels}, nil
 		default:
 			if _, err := io.CopyN(io.Discard, r, size+size%2); err != nil {
 				return nil, fmt.Errorf("media: wav chunk %q: %w", id, err)
@@ -98,66 +97,14 @@ func ReadWAV(r io.Reader) (*WAVSource, error) {
 	}
 }
 
-// OpenWAV reads a WAV file.
-func OpenWAV(path string) (*WAVSource, error) {
+// OpenWAV decodes a WAV file.
+func OpenWAV(path string) (*WAV, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	return ReadWAV(f)
-}
-
-// NewSampleSource returns a source playing pcm, 48 kHz mono samples, the
-// way a WAV file's source plays its file: once, or over and over after
-// SetLoop(true). pcm is not copied.
-func NewSampleSource(pcm []int16) *WAVSource {
-	return &WAVSource{pcm: pcm, SourceRate: SampleRate, SourceChannels: 1}
-}
-
-// LoopSamples returns NewSampleSource(pcm) set to loop.
-func LoopSamples(pcm []int16) *WAVSource {
-	s := NewSampleSource(pcm)
-	s.loop = true
-	return s
-}
-
-// SetLoop makes the source start over at the end instead of ending.
-func (w *WAVSource) SetLoop(loop bool) {
-	w.mu.Lock()
-	w.loop = loop
-	w.mu.Unlock()
-}
-
-// Samples returns the decoded 48 kHz mono audio (not a copy: do not modify).
-func (w *WAVSource) Samples() []int16 { return w.pcm }
-
-// Rewind starts playback over.
-func (w *WAVSource) Rewind() {
-	w.mu.Lock()
-	w.pos = 0
-	w.mu.Unlock()
-}
-
-// ReadPCM fills p with the next samples. At the end it returns the count
-// read and io.EOF, with the rest of p silent (unless looping).
-func (w *WAVSource) ReadPCM(p []int16) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := 0
-	for n < len(p) {
-		c := copy(p[n:], w.pcm[w.pos:])
-		n += c
-		w.pos += c
-		if w.pos >= len(w.pcm) {
-			if !w.loop || len(w.pcm) == 0 {
-				clear(p[n:])
-				return n, io.EOF
-			}
-			w.pos = 0
-		}
-	}
-	return n, nil
 }
 
 // WAVSink writes 48 kHz mono 16-bit PCM to a WAV file; Close fixes the

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dialtone-dev/dialtone/internal/mailbox"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -20,7 +21,7 @@ type Negotiator struct {
 	pc       *webrtc.PeerConnection
 	cfg      Config
 	log      *slog.Logger
-	inbox    inbox
+	inbox    *mailbox.Mailbox[func()] // posting never blocks: pion callbacks never wait on the negotiator
 	quit     chan struct{}
 	loopDone chan struct{}
 	done     chan struct{}
@@ -72,7 +73,7 @@ func New(pc *webrtc.PeerConnection, cfg Config) (*Negotiator, error) {
 		pc:            pc,
 		cfg:           cfg,
 		log:           cfg.Logger.With("polite", cfg.Polite),
-		inbox:         inbox{wake: make(chan struct{}, 1)},
+		inbox:         mailbox.New[func()](),
 		quit:          make(chan struct{}),
 		loopDone:      make(chan struct{}),
 		done:          make(chan struct{}),
@@ -161,8 +162,8 @@ func (n *Negotiator) Close() error {
 		n.pc.OnICECandidate(func(*webrtc.ICECandidate) {})
 		n.pc.OnICEConnectionStateChange(func(webrtc.ICEConnectionState) {})
 		n.pc.OnSignalingStateChange(func(webrtc.SignalingState) {})
-		n.inbox.close()
 		close(n.quit)
+		n.inbox.Abandon()
 		<-n.loopDone
 		if n.graceTimer != nil {
 			n.graceTimer.Stop()
@@ -181,24 +182,19 @@ func (n *Negotiator) finish(err error) {
 	})
 }
 
-func (n *Negotiator) post(f func()) bool { return n.inbox.post(f) }
+func (n *Negotiator) post(f func()) bool { return n.inbox.Put(f) }
 
+// run is the actor. It returns once the inbox's Out is closed (after Close
+// abandons it), so the inbox's goroutine has ended when loopDone closes.
 func (n *Negotiator) run() {
 	defer close(n.loopDone)
-	for {
+	for f := range n.inbox.Out() {
 		select {
 		case <-n.quit:
-			return
-		case <-n.inbox.wake:
+			continue // closing: drop what is left
+		default:
 		}
-		for _, f := range n.inbox.drain() {
-			select {
-			case <-n.quit:
-				return
-			default:
-			}
-			f()
-		}
+		f()
 	}
 }
 
@@ -604,45 +600,6 @@ func (n *Negotiator) onGrace(seq uint64) {
 	if n.iceState == webrtc.ICEConnectionStateDisconnected && !n.gaveUp {
 		n.restartICE("disconnected")
 	}
-}
-
-// inbox is the actor's unbounded event queue: posting never blocks, so pion
-// callbacks never wait on the negotiator.
-type inbox struct {
-	mu     sync.Mutex
-	items  []func()
-	closed bool
-	wake   chan struct{}
-}
-
-func (q *inbox) post(f func()) bool {
-	q.mu.Lock()
-	if q.closed {
-		q.mu.Unlock()
-		return false
-	}
-	q.items = append(q.items, f)
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-	return true
-}
-
-func (q *inbox) drain() []func() {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	items := q.items
-	q.items = nil
-	return items
-}
-
-func (q *inbox) close() {
-	q.mu.Lock()
-	q.closed = true
-	q.items = nil
-	q.mu.Unlock()
 }
 
 // setupOf returns the first a=setup value of an SDP ("" if none).

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
+	"github.com/dialtone-dev/dialtone/pcm"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 	"github.com/dialtone-dev/dialtone/signaling/server/servertest"
 	"github.com/pion/ice/v4"
@@ -57,7 +58,7 @@ type PhoneOptions struct {
 	// recording into Phone.Speaker.
 	Config call.Config
 	// Mic is what the phone's microphone captures (nil: silence).
-	Mic audio.PCMReader
+	Mic pcm.Reader
 	// Signaling makes the phone's signaling link lossy, slow or reordering.
 	Signaling servertest.Faults
 }
@@ -75,7 +76,7 @@ type Phone struct {
 	// Audio is the phone's virtual sound system.
 	Audio *audio.VirtualBackend
 	// Speaker records everything the phone played.
-	Speaker *audio.Recorder
+	Speaker *pcm.Recorder
 }
 
 // NewPhone connects a phone for user.
@@ -88,7 +89,7 @@ func (l *Lab) NewPhone(ctx context.Context, user string, opts PhoneOptions) (*Ph
 	if cfg.SettingEngine == nil {
 		cfg.SettingEngine = Loopback()
 	}
-	p := &Phone{Conn: conn, Link: servertest.NewLink(conn, opts.Signaling), Speaker: &audio.Recorder{}}
+	p := &Phone{Conn: conn, Link: servertest.NewLink(conn, opts.Signaling), Speaker: &pcm.Recorder{}}
 	if cfg.Audio.Backend == nil {
 		p.Audio = audio.NewVirtualBackend(audio.VirtualBackendConfig{
 			Devices: []audio.VirtualDevice{

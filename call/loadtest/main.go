@@ -34,6 +34,7 @@ import (
 	"github.com/dialtone-dev/dialtone/internal/cpuload"
 	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
+	"github.com/dialtone-dev/dialtone/pcm"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 )
 
@@ -131,7 +132,7 @@ func run(o options, out io.Writer) error {
 	phone := func(user string, seed uint64) (*calltest.Phone, error) {
 		c := cfg
 		b := audio.NewVirtualBackend(audio.VirtualBackendConfig{Devices: []audio.VirtualDevice{
-			{ID: "mic", Direction: audio.Capture, Default: true, Source: media.LoopSamples(mediatest.SpeechLike(media.SampleRate, seed))},
+			{ID: "mic", Direction: audio.Capture, Default: true, Source: pcm.Loop(mediatest.SpeechLike(media.SampleRate, seed))},
 			{ID: "speaker", Direction: audio.Playback, Default: true},
 		}})
 		backends = append(backends, b)

@@ -51,6 +51,7 @@ import (
 	"github.com/dialtone-dev/dialtone/call/calltest"
 	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
+	"github.com/dialtone-dev/dialtone/pcm"
 	"github.com/dialtone-dev/dialtone/signaling"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 )
@@ -171,7 +172,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	} else {
 		alice.backend = virtualAudio("alice", alicePrompt)
 	}
-	bob.backend = virtualAudio("bob", media.LoopSamples(mediatest.SpeechLike(20*sampleRate, 2)))
+	bob.backend = virtualAudio("bob", pcm.Loop(mediatest.SpeechLike(20*sampleRate, 2)))
 	for _, p := range []*party{alice, bob} {
 		if err := connect(ctx, p, url, secret, log); err != nil {
 			return err
@@ -282,21 +283,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 }
 
 // alicePrompt is what alice's virtual microphone plays.
-func alicePrompt(wav string) (audio.PCMReader, error) {
+func alicePrompt(wav string) (pcm.Reader, error) {
 	if wav == "" {
-		return media.LoopSamples(mediatest.SpeechLike(20*sampleRate, 1)), nil
+		return pcm.Loop(mediatest.SpeechLike(20*sampleRate, 1)), nil
 	}
-	src, err := media.OpenWAV(wav)
+	w, err := media.OpenWAV(wav)
 	if err != nil {
 		return nil, fmt.Errorf("-wav: %w", err)
 	}
-	src.SetLoop(true)
-	return src, nil
+	return pcm.Loop(w.Samples), nil
 }
 
 // virtualAudio is a sound system with one microphone playing mic and one
 // speaker (whose output the tap records).
-func virtualAudio(user string, mic audio.PCMReader) audio.Backend {
+func virtualAudio(user string, mic pcm.Reader) audio.Backend {
 	return audio.NewVirtualBackend(audio.VirtualBackendConfig{Devices: []audio.VirtualDevice{
 		{ID: "mic", Name: user + "'s microphone", Direction: audio.Capture, Default: true, Source: mic},
 		{ID: "speaker", Name: user + "'s speaker", Direction: audio.Playback, Default: true},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/media"
+	"github.com/dialtone-dev/dialtone/pcm"
 )
 
 // sound is the dialer's sound system: virtual devices for files and tones,
@@ -36,10 +37,11 @@ func openAudio(ctx context.Context, o audioOptions, log *slog.Logger) (*sound, e
 	var virtual []audio.VirtualDevice
 	switch {
 	case o.in != "":
-		src, err := media.OpenWAV(o.in)
+		w, err := media.OpenWAV(o.in)
 		if err != nil {
 			return nil, fmt.Errorf("-in: %w", err)
 		}
+		src := pcm.NewPlayer(w.Samples)
 		src.SetLoop(o.loop)
 		virtual = append(virtual, audio.VirtualDevice{ID: "file-in", Name: "file " + o.in, Direction: audio.Capture, Default: true, Source: src})
 	case o.tone != 0:

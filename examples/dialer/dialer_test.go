@@ -235,9 +235,9 @@ func TestDialer(t *testing.T) {
 		assert.Contains(t, listener.out.String(), "incoming call from caller, answering")
 		assert.Contains(t, listener.out.String(), "call ended (remote-hangup)")
 
-		src, err := media.OpenWAV(out)
+		w, err := media.OpenWAV(out)
 		require.NoError(t, err)
-		rec := src.Samples()
+		rec := w.Samples
 		corr, snr, found := heard(ref, rec)
 		t.Logf("out.wav: %.2f s, signal in %v, corr %.3f, SNR %.1f dB", float64(len(rec))/sec, found, corr, snr)
 		assert.GreaterOrEqual(t, found, 2*time.Second, "too little of in.wav arrived")

@@ -13,8 +13,8 @@ import (
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
-	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
+	"github.com/dialtone-dev/dialtone/pcm"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -98,7 +98,7 @@ func TestEcho(t *testing.T) {
 	// longer than any lag searched); her microphone and speaker stamp every
 	// period with the time it passed.
 	sig := echoTone(5*sec, 9)
-	mic, spk := &stamped{src: media.LoopSamples(sig)}, &stamped{}
+	mic, spk := &stamped{src: pcm.Loop(sig)}, &stamped{}
 	sound := audio.NewVirtualBackend(audio.VirtualBackendConfig{Devices: []audio.VirtualDevice{
 		{ID: "mic", Direction: audio.Capture, Default: true, Source: mic},
 		{ID: "speaker", Direction: audio.Playback, Default: true, Sink: spk},

@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
+	"github.com/dialtone-dev/dialtone/pcm"
 )
 
 // stamped is a PCM source or sink that keeps every period that passes
@@ -17,7 +17,7 @@ import (
 // device tick came late or was skipped. (The same idea as the demo's tap;
 // it should live in mediatest.)
 type stamped struct {
-	src audio.PCMReader // for a source; nil for a sink
+	src pcm.Reader // for a source; nil for a sink
 
 	mu    sync.Mutex
 	pcm   []int16

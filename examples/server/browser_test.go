@@ -27,6 +27,7 @@ import (
 	"github.com/dialtone-dev/dialtone/examples/server/internal/site"
 	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
+	"github.com/dialtone-dev/dialtone/pcm"
 	"github.com/dialtone-dev/dialtone/signaling"
 )
 
@@ -299,7 +300,7 @@ func since(t time.Time) time.Duration { return time.Since(t).Round(time.Millisec
 // goPhone is the Go side of the test.
 type goPhone struct {
 	phone   *call.Phone
-	speaker *audio.Recorder
+	speaker *pcm.Recorder
 }
 
 func newGoPhone(ctx context.Context, t *testing.T, base, user string) *goPhone {
@@ -314,7 +315,7 @@ func newGoPhone(ctx context.Context, t *testing.T, base, user string) *goPhone {
 
 	tr, err := signaling.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws", signaling.DialConfig{Token: tok.Token})
 	require.NoError(t, err)
-	g := &goPhone{speaker: &audio.Recorder{}}
+	g := &goPhone{speaker: &pcm.Recorder{}}
 	backend := audio.NewVirtualBackend(audio.VirtualBackendConfig{Devices: []audio.VirtualDevice{
 		{ID: "mic", Direction: audio.Capture, Default: true,
 			Source: media.NewTone(media.ToneSpec{Frequencies: []float64{goTone}, Level: -12})},
@@ -394,7 +395,7 @@ func waitStats(t *testing.T, page context.Context, cond string) string {
 	return string(raw)
 }
 
-func waitRecorder(ctx context.Context, r *audio.Recorder, n int, timeout time.Duration) error {
+func waitRecorder(ctx context.Context, r *pcm.Recorder, n int, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return r.Wait(ctx, n)

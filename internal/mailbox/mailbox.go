@@ -98,19 +98,21 @@ func (m *Mailbox[T]) Close() {
 	}
 }
 
-// Abandon closes the mailbox and drops what nobody read, ending its
-// goroutine now. Use it when no reader is left (the owner is shutting down).
+// Abandon closes the mailbox and drops what nobody read. It returns once
+// the goroutine has ended and Out is closed, so an owner's Close that
+// abandons its mailboxes leaves no goroutine behind. Use it when no reader
+// is left (the owner is shutting down).
 func (m *Mailbox[T]) Abandon() {
 	m.Close()
 	m.stop.Do(func() { close(m.done) })
 	// A mailbox never read has no goroutine to close out; start one so a
 	// later reader of Out sees it closed rather than blocking forever.
 	m.start.Do(m.launch)
+	<-m.exited
 }
 
 func (m *Mailbox[T]) run() {
-	defer close(m.exited)
-	defer close(m.out)
+	defer m.exit()
 	for {
 		m.mu.Lock()
 		if len(m.items) == 0 {
@@ -137,4 +139,15 @@ func (m *Mailbox[T]) run() {
 			return
 		}
 	}
+}
+
+// exit ends the goroutine. Drained must be true for anyone who has seen Out
+// closed, so running is cleared and exited closed before out is.
+func (m *Mailbox[T]) exit() {
+	m.mu.Lock()
+	m.running = false
+	m.items = nil // abandoned items: nobody will read them
+	m.mu.Unlock()
+	close(m.exited)
+	close(m.out)
 }

@@ -50,6 +50,7 @@ func TestAbandonEndsGoroutine(t *testing.T) {
 	m.Put(1)
 	m.Put(2)
 	m.Abandon()
+	assert.True(t, m.Drained(), "Abandon returns once the goroutine has ended")
 	m.Abandon() // idempotent
 	deadline := time.After(5 * time.Second)
 	for {

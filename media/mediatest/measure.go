@@ -4,7 +4,6 @@ import (
 	"math"
 	"math/cmplx"
 	"sort"
-	"sync"
 )
 
 // Delay finds the lag (in samples, ≥ 0) at which out best matches ref, i.e.
@@ -143,56 +142,6 @@ func Median(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// Recorder is a PCM sink that keeps everything written to it; it is safe for
-// concurrent use.
-type Recorder struct {
-	mu  sync.Mutex
-	pcm []int16
-}
-
-// WritePCM appends p.
-func (r *Recorder) WritePCM(p []int16) (int, error) {
-	r.mu.Lock()
-	r.pcm = append(r.pcm, p...)
-	r.mu.Unlock()
-	return len(p), nil
-}
-
-// Samples returns a copy of what was recorded.
-func (r *Recorder) Samples() []int16 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]int16(nil), r.pcm...)
-}
-
-// Len returns the number of samples recorded.
-func (r *Recorder) Len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.pcm)
-}
-
-// Player is a PCM source that plays a buffer once, then silence; it is safe
-// for concurrent use.
-type Player struct {
-	mu  sync.Mutex
-	pcm []int16
-	pos int
-}
-
-// NewPlayer returns a source that plays pcm.
-func NewPlayer(pcm []int16) *Player { return &Player{pcm: pcm} }
-
-// ReadPCM fills p with the next samples (silence after the end).
-func (p *Player) ReadPCM(b []int16) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := copy(b, p.pcm[p.pos:])
-	p.pos += n
-	clear(b[n:])
-	return len(b), nil
 }
 
 // fft is an in-place iterative radix-2 FFT (len(a) a power of two); inverse

@@ -1,12 +1,14 @@
-package audio
+package pcm
 
 import (
 	"context"
 	"sync"
 )
 
-// Recorder is an in-memory PCM sink: it keeps everything written to it.
-// It is safe for concurrent use; the zero value is ready.
+// Recorder is a [Writer] that keeps everything written to it in memory: a
+// test's speaker, a headless program's capture. Wait lets a test wait for an
+// amount of audio instead of sleeping. It is safe for concurrent use; the
+// zero value is ready.
 type Recorder struct {
 	mu      sync.Mutex
 	buf     []int16
@@ -18,7 +20,7 @@ type recWaiter struct {
 	ch chan struct{}
 }
 
-// WritePCM implements [PCMWriter]; it appends a copy of p.
+// WritePCM appends a copy of p.
 func (r *Recorder) WritePCM(p []int16) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
