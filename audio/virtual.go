@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dialtone-dev/dialtone/pcm"
+	"github.com/dialtone-dev/dialtone/media/pcm"
 )
 
 // VirtualConfig configures a [Virtual] device. The zero value is a duplex

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/dialtone-dev/dialtone/pcm"
+	"github.com/dialtone-dev/dialtone/media/pcm"
 )
 
 // VirtualDevice describes one device a [VirtualBackend] offers.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dialtone-dev/dialtone/pcm"
+	"github.com/dialtone-dev/dialtone/media/pcm"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dialtone-dev/dialtone/media/mediatest"
-	"github.com/dialtone-dev/dialtone/pcm"
+	"github.com/dialtone-dev/dialtone/media/pcm"
 )
 
 func TestToneCadenceAndLevel(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dialtone-dev/dialtone/pcm"
+	"github.com/dialtone-dev/dialtone/media/pcm"
 )
 
 // ToneStyle selects national call-progress tone conventions.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
-	"github.com/dialtone-dev/dialtone/pcm"
+	"github.com/dialtone-dev/dialtone/media/pcm"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 	"github.com/dialtone-dev/dialtone/signaling/server/servertest"
 	"github.com/pion/ice/v4"

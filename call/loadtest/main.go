@@ -34,7 +34,7 @@ import (
 	"github.com/dialtone-dev/dialtone/internal/cpuload"
 	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
-	"github.com/dialtone-dev/dialtone/pcm"
+	"github.com/dialtone-dev/dialtone/media/pcm"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 )
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/dialtone-dev/dialtone/media/mediatest"
-	"github.com/dialtone-dev/dialtone/pcm"
+	"github.com/dialtone-dev/dialtone/media/pcm"
 )
 
 // stamped is a PCM source or sink that keeps every period that passes

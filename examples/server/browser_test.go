@@ -27,7 +27,7 @@ import (
 	"github.com/dialtone-dev/dialtone/examples/server/internal/site"
 	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
-	"github.com/dialtone-dev/dialtone/pcm"
+	"github.com/dialtone-dev/dialtone/media/pcm"
 	"github.com/dialtone-dev/dialtone/signaling"
 )
 
