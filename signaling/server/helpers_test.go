@@ -186,3 +186,12 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
+
+// barrier makes a round trip to the server on tr (a `relay` request) and
+// fails if any other message arrives before its answer: the server
+// answered nothing to what tr sent before.
+func barrier(t *testing.T, tr signaling.Transport) {
+	t.Helper()
+	send(t, tr, signaling.Message{Type: signaling.TypeRelay})
+	recvType(t, tr, signaling.TypeRelayConfig)
+}

@@ -54,6 +54,10 @@ func closeCode(code string) int {
 	switch code {
 	case signaling.CodeReplaced:
 		return signaling.CloseReplaced
+	case signaling.CodeTokenExpired:
+		return signaling.CloseTokenExpired
+	case signaling.CodeRevoked:
+		return signaling.CloseRevoked
 	case signaling.CodeShutdown:
 		return websocket.CloseGoingAway
 	case signaling.CodeAbusive, codeSlowConsumer:
@@ -64,6 +68,16 @@ func closeCode(code string) int {
 
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	log := s.cfg.Logger
+	addr, ok := s.admitHTTP(w, r)
+	if !ok {
+		return
+	}
+	attached := false
+	defer func() {
+		if !attached {
+			s.hub.limits.done(addr)
+		}
+	}()
 	s.hub.mu.Lock()
 	closing := s.hub.closing
 	s.hub.mu.Unlock()
@@ -76,7 +90,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
-	user, err := s.cfg.Authenticator.Authenticate(r)
+	user, expires, err := s.authenticate(r)
 	if err == nil {
 		err = ValidateUser(user)
 	}
@@ -84,18 +98,19 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.hub.mu.Lock()
 		s.hub.stats.Unauthorized++
 		s.hub.mu.Unlock()
-		log.Info("signaling: unauthorized", "remote", r.RemoteAddr, "err", err)
+		log.Info("signaling: unauthorized", "remote", addr, "err", err)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="dialtone"`)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
 	ws, err := s.ws.up.Upgrade(w, r, nil)
 	if err != nil {
-		log.Info("signaling: upgrade failed", "remote", r.RemoteAddr, "err", err)
+		log.Info("signaling: upgrade failed", "remote", addr, "err", err)
 		return // Upgrade already answered
 	}
 	netConn := ws.NetConn()
 	c := s.hub.newConn(user, func() { _ = netConn.Close() })
+	c.expires = expires
 	wr := newWSWriter(netConn, s.cfg.WriteTimeout, &s.hub.bufs)
 	if wr.raw != nil {
 		c.direct = wr
@@ -109,6 +124,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	// Serve on fresh goroutines and return: the HTTP server's goroutine,
 	// with its grown stack and request buffers, is not kept per connection.
+	c.addr, attached = addr, true // counted until the conn is released
 	go s.wsServe(ws, wr, c)
 }
 
@@ -166,11 +182,13 @@ func (s *Server) wsRead(ws *websocket.Conn, wr *wsWriter, c *conn) {
 			if _, err := io.Copy(io.Discard, r); err != nil {
 				return
 			}
+			c.seq++ // numbered like every frame, for rate-limited answers
 			s.hub.reject(c, signaling.Message{}, signaling.CodeTooLarge, "message over the size limit")
 			continue
 		}
 		if typ != websocket.TextMessage {
 			s.hub.bufs.put(buf)
+			c.seq++
 			s.hub.reject(c, signaling.Message{}, signaling.CodeMalformed, "binary frames are not accepted")
 			continue
 		}
