@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/dialtone-dev/dialtone/signaling"
 )
 
