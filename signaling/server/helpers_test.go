@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -194,4 +195,10 @@ func barrier(t *testing.T, tr signaling.Transport) {
 	t.Helper()
 	send(t, tr, signaling.Message{Type: signaling.TypeRelay})
 	recvType(t, tr, signaling.TypeRelayConfig)
+}
+
+func requestWithToken(tok string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	return r
 }

@@ -167,3 +167,27 @@ func TestPerAddressLimits(t *testing.T) {
 		_ = resp.Body.Close()
 	})
 }
+
+// The WebSocket client sends again what the server dropped for a rate
+// limit (here the recipient's): every message arrives, later.
+func TestClientResendsRateLimited(t *testing.T) {
+	s := newTestServer(t, Config{RateLimit: 100, RateBurst: 2, InboundRateLimit: 10, InboundBurst: 2})
+	url := startHTTP(t, s)
+	alice := dialUser(t, url, "alice", signaling.DialConfig{})
+	bob := dialUser(t, url, "bob", signaling.DialConfig{})
+	const n = 8
+	for i := 0; i < n; i++ {
+		send(t, alice, msg(t, signaling.TypeSignal, "bob", "c"+strconv.Itoa(i), nil))
+	}
+	got := map[string]bool{}
+	for len(got) < n {
+		got[recvType(t, bob, signaling.TypeSignal).Call] = true
+	}
+	limited := 0
+	for len(alice.Incoming()) > 0 {
+		if m := <-alice.Incoming(); m.Type == signaling.TypeError {
+			limited++
+		}
+	}
+	assert.Positive(t, limited, "the server did drop some")
+}

@@ -166,12 +166,13 @@ func TestForgedFromOverwritten(t *testing.T) {
 	assert.Equal(t, signaling.TypeWaiting, w.Type)
 }
 
-// A second connection of a user replaces the first, which is told why and
-// does not reconnect; routing goes to the new one.
+// A second connection of a user replaces the first, which is told why and,
+// told to stop when replaced, does not reconnect; routing goes to the new
+// one.
 func TestReplacement(t *testing.T) {
 	s := newTestServer(t, Config{})
 	url := startHTTP(t, s)
-	old := dialUser(t, url, "alice", signaling.DialConfig{Backoff: signaling.Backoff{Initial: time.Millisecond}})
+	old := dialUser(t, url, "alice", signaling.DialConfig{Backoff: signaling.Backoff{Initial: time.Millisecond}, StopWhenReplaced: true})
 	bob := dialUser(t, url, "bob", signaling.DialConfig{})
 	newer := dialUser(t, url, "alice", signaling.DialConfig{})
 
@@ -192,6 +193,25 @@ func TestReplacement(t *testing.T) {
 	assert.Equal(t, signaling.CodeReplaced, recvError(t, newer).Code)
 	send(t, bob, msg(t, signaling.TypeRinging, "alice", "c", nil))
 	recvType(t, loc, signaling.TypeRinging)
+}
+
+// By default a replaced client reconnects (after a backoff): a stolen
+// token or a stale second device cannot sign the user out for good.
+func TestReplacedClientReconnects(t *testing.T) {
+	s := newTestServer(t, Config{})
+	url := startHTTP(t, s)
+	old := dialUser(t, url, "alice", signaling.DialConfig{Backoff: signaling.Backoff{Initial: 10 * time.Millisecond, Max: time.Second}})
+	thief := rawDial(t, url, "alice")
+
+	assert.Equal(t, signaling.CodeReplaced, recvError(t, old).Code)
+	st := waitStatus(t, old, signaling.StateDown)
+	assert.ErrorIs(t, st.Err, signaling.ErrReplaced)
+	waitStatus(t, old, signaling.StateUp)
+	recvType(t, old, signaling.TypeReady)
+	assert.Equal(t, signaling.CodeReplaced, rawRecvError(t, thief).Code)
+	bob := dialUser(t, url, "bob", signaling.DialConfig{})
+	send(t, bob, msg(t, signaling.TypeRinging, "alice", "c", nil))
+	recvType(t, old, signaling.TypeRinging)
 }
 
 // The TURN REST credentials verify with an independent HMAC-SHA1.
