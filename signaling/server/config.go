@@ -103,6 +103,10 @@ type Config struct {
 	// ReadTimeout closes a connection from which nothing (message or pong)
 	// arrived for this long. Default 45 s.
 	ReadTimeout time.Duration
+	// MessageTimeout bounds the time from a message's first frame to its
+	// last: a fragmented message that never ends (kept alive with pongs)
+	// closes the connection. Default 10 s.
+	MessageTimeout time.Duration
 	// PingInterval is how often the server pings. Default 20 s.
 	PingInterval time.Duration
 	// WriteTimeout bounds one write. Default 10 s.
@@ -192,6 +196,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReadTimeout <= 0 {
 		c.ReadTimeout = 45 * time.Second
+	}
+	if c.MessageTimeout <= 0 {
+		c.MessageTimeout = 10 * time.Second
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = 20 * time.Second

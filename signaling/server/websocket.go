@@ -151,7 +151,16 @@ func (s *Server) wsServe(ws *websocket.Conn, wr *wsWriter, c *conn) {
 func (s *Server) wsRead(ws *websocket.Conn, wr *wsWriter, c *conn) {
 	max := s.cfg.MaxMessageSize
 	ws.SetReadLimit(int64(max) * 8)
-	extend := func() { _ = ws.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout)) }
+	// A message must be whole within MessageTimeout of its first frame:
+	// pongs keep an idle connection alive, not a message that never ends.
+	var msgEnd time.Time
+	extend := func() {
+		d := time.Now().Add(s.cfg.ReadTimeout)
+		if !msgEnd.IsZero() && msgEnd.Before(d) {
+			d = msgEnd
+		}
+		_ = ws.SetReadDeadline(d)
+	}
 	extend()
 	ws.SetPongHandler(func(string) error { extend(); return nil })
 	ws.SetPingHandler(func(data string) error {
@@ -167,10 +176,13 @@ func (s *Server) wsRead(ws *websocket.Conn, wr *wsWriter, c *conn) {
 		return nil
 	})
 	for {
+		msgEnd = time.Time{}
+		extend()
 		typ, r, err := ws.NextReader()
 		if err != nil {
 			return
 		}
+		msgEnd = time.Now().Add(s.cfg.MessageTimeout)
 		extend()
 		buf := s.hub.bufs.get()
 		*buf, err = readAtMost(r, *buf, max+1)
