@@ -116,9 +116,10 @@ func (h *hub) endUser(c *conn, code, text string) {
 }
 
 // Revoke ends every connection of user on this node (error `revoked`,
-// close code 4003). Its clients reconnect, and the Authenticator decides
-// whether they may: revoke the user's credentials there first (e.g.
-// TokenAuth.Check).
+// close code 4003) and returns how many it ended. Its clients reconnect,
+// and the Authenticator decides whether they may: revoke the user's
+// credentials there first (e.g. TokenAuth.Check). In a cluster, call it on
+// every node.
 func (s *Server) Revoke(user string) int {
 	s.hub.mu.Lock()
 	var mine []*conn
