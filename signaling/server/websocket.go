@@ -176,6 +176,13 @@ func (s *Server) wsRead(ws *websocket.Conn, wr *wsWriter, c *conn) {
 		return nil
 	})
 	for {
+		if c.isDone() {
+			if code, _ := c.endState(); code == signaling.CodeAbusive {
+				// Stop reading what an abusive client keeps sending; the
+				// writer still sends it the reason and the close.
+				return
+			}
+		}
 		msgEnd = time.Time{}
 		extend()
 		typ, r, err := ws.NextReader()
