@@ -71,7 +71,7 @@ func newHub(s *Server) *hub {
 		node:    s.cfg.NodeID,
 	}
 	h.metrics = newMetrics(h)
-	h.limits = newLimits(h.cfg, func() time.Time { return time.Now() })
+	h.limits = newLimits(h.cfg, time.Now)
 	return h
 }
 
@@ -192,7 +192,8 @@ func (h *hub) release(c *conn) {
 	}
 }
 
-// handle processes one frame received on c. It never blocks.
+// handle processes one frame received on c, on c's reading goroutine. It
+// blocks only to pace a user over its message rate (up to RateWait).
 func (h *hub) handle(c *conn, raw []byte) {
 	h.handleFrame(c, raw, nil)
 }
