@@ -18,6 +18,9 @@ func (h *hub) charge(c *conn, m signaling.Message) bool {
 	if answers(m.Type) && c.lim.useReply(m.To, m.Call) {
 		return true // paid for by the invite it answers
 	}
+	if c.lim.send.Allow() {
+		return true // the common case, without Reserve's allocation
+	}
 	r := c.lim.send.Reserve()
 	d := r.Delay()
 	if d == 0 {
