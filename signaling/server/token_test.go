@@ -64,7 +64,7 @@ func TestTokenExpiryClosesConnection(t *testing.T) {
 	assert.Equal(t, signaling.CloseTokenExpired, ce.Code)
 	waitStatus(t, c, signaling.StateUp)
 	recvType(t, c, signaling.TypeReady)
-	assert.Equal(t, int32(2), minted.Load(), "the reconnection asked for a fresh token")
+	assert.GreaterOrEqual(t, minted.Load(), int32(2), "the reconnection asked for a fresh token")
 	assert.True(t, s.Online("alice"))
 }
 
