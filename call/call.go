@@ -630,6 +630,13 @@ func (c *Call) onMessage(m signaling.Message) {
 	case signaling.TypeError:
 		var e signaling.Error
 		_ = m.Unmarshal(&e)
+		if e.Code == signaling.CodeRateLimited {
+			// Dropped for a rate limit, not refused: the WebSocket
+			// transport sends it again after the server's delay, and the
+			// call's timers bound the wait.
+			c.log.Info("server delayed a message of this call (rate limit)", "rejected", e.Rejected)
+			return
+		}
 		c.log.Warn("server rejected a message of this call", "code", e.Code, "msg", e.Message, "rejected", e.Rejected)
 		if st == Dialing && e.Rejected == signaling.TypeInvite {
 			c.end(ReasonError, e)

@@ -170,7 +170,9 @@ const maxDepth = 10000
 
 // skipValue validates the JSON value at b[i] and returns the index after
 // it, or -1. Strings are checked as encoding/json checks them (escapes,
-// no control characters; invalid UTF-8 is tolerated, as there).
+// no control characters) and must be valid UTF-8: a relayed frame goes out
+// in a WebSocket text frame, which a browser closes the connection over
+// (RFC 6455 §8.1) if it is not.
 func skipValue(b []byte, i, depth int) int {
 	if i >= len(b) || depth > maxDepth {
 		return -1
@@ -265,6 +267,12 @@ func skipString(b []byte, i int) int {
 			return i + 1
 		case c < 0x20:
 			return -1
+		case c >= utf8.RuneSelf:
+			r, n := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && n <= 1 {
+				return -1
+			}
+			i += n - 1
 		case c == '\\':
 			i++
 			if i >= len(b) {
@@ -291,15 +299,17 @@ func skipString(b []byte, i int) int {
 }
 
 // plain8 reports whether none of the 8 bytes in x ends a string or needs
-// a look (a quote, a backslash, a control character). Checking a word at a
-// time makes the long strings of a session description cheap to validate.
+// a look (a quote, a backslash, a control character, a non-ASCII byte,
+// whose UTF-8 is checked). Checking a word at a time makes the long
+// strings of a session description cheap to validate.
 func plain8(x uint64) bool {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	quote := x ^ (lo * '"')
 	bslash := x ^ (lo * '\\')
 	// (v - lo) &^ v & hi is non-zero iff a byte of v is zero (below 0x20
-	// for the first term): the classic "has zero byte" test.
-	return ((x-lo*0x20)&^x|(quote-lo)&^quote|(bslash-lo)&^bslash)&hi == 0
+	// for the first term): the classic "has zero byte" test. x & hi flags
+	// the non-ASCII bytes.
+	return ((x-lo*0x20)&^x|(quote-lo)&^quote|(bslash-lo)&^bslash|x)&hi == 0
 }
 
 func isHex(c byte) bool {
@@ -345,7 +355,8 @@ func skipNumber(b []byte, i int) int {
 // AppendEncode appends the JSON encoding of m to dst: the same JSON value
 // as Encode's. Strings that need no escaping and data that is valid JSON
 // are copied as they are (data keeps its spacing); anything else goes
-// through encoding/json, with its errors.
+// through encoding/json, with its errors. Data that is not valid UTF-8 is
+// an error (ErrInvalidUTF8): it could not go out in a text frame.
 func AppendEncode(dst []byte, m Message) ([]byte, error) {
 	return appendEncode(dst, m, true)
 }
@@ -361,6 +372,10 @@ func AppendEncodeTrusted(dst []byte, m Message) ([]byte, error) {
 func appendEncode(dst []byte, m Message, check bool) ([]byte, error) {
 	if !safeString(string(m.Type)) || !safeString(m.From) || !safeString(m.To) || !safeString(m.Call) ||
 		(check && len(m.Data) > 0 && !validValue(m.Data)) {
+		if check && !utf8.Valid(m.Data) {
+			// encoding/json copies raw data as it is, invalid UTF-8 too.
+			return dst, fmt.Errorf("signaling: encode %s: data: %w", m.Type, ErrInvalidUTF8)
+		}
 		b, err := json.Marshal(m)
 		if err != nil {
 			return dst, fmt.Errorf("signaling: encode %s: %w", m.Type, err)

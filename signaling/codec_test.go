@@ -65,7 +65,8 @@ func FuzzDecodeFast(f *testing.F) {
 // Every byte that matters inside a string (quote, backslash, control
 // character, non-ASCII) is found wherever it falls in a word of 8.
 func TestDecodeStringBytes(t *testing.T) {
-	for _, special := range []string{`"`, `\\`, `\n`, `\u00e9`, `\x`, "\x01", "\x1f", "\x7f", "é", "\xff"} {
+	for _, special := range []string{`"`, `\\`, `\n`, `\u00e9`, `\x`, "\x01", "\x1f", "\x7f", "é", "\xff",
+		"\xc3", "\xe2\x82", "\xed\xa0\x80", "😀"} {
 		for at := 0; at < 20; at++ {
 			s := strings.Repeat("x", at) + special + strings.Repeat("x", 19-at)
 			frame := []byte(`{"type":"signal","to":"bob","call":"c","data":{"sdp":"` + s + `"}}`)
@@ -89,7 +90,10 @@ func TestDecodeStringBytes(t *testing.T) {
 		for _, c := range []byte{'"', '\\', 0, 0x1f} {
 			assert.False(t, plain8(word(at, c)), "%q at %d", c, at)
 		}
-		for _, c := range []byte{' ', '!', '#', '[', ']', 0x7f, 0x80, 0xff} {
+		for _, c := range []byte{0x80, 0xc3, 0xff} {
+			assert.False(t, plain8(word(at, c)), "%q at %d", c, at)
+		}
+		for _, c := range []byte{' ', '!', '#', '[', ']', 0x7f} {
 			assert.True(t, plain8(word(at, c)), "%q at %d", c, at)
 		}
 	}
@@ -173,4 +177,29 @@ func BenchmarkEncode(b *testing.B) {
 			_, _ = json.Marshal(m)
 		}
 	})
+}
+
+// Data that is not valid UTF-8 is refused on the way in and on the way
+// out: a relayed frame is a WebSocket text frame, and a browser drops the
+// connection over one holding invalid UTF-8.
+func TestInvalidUTF8Refused(t *testing.T) {
+	for _, s := range []string{"\xff", "ok\xc3", "\xed\xa0\x80", "xxxxxxxxxxxxxxx\xe2\x82"} {
+		for _, key := range []bool{false, true} {
+			data := `{"x":"` + s + `"}`
+			if key {
+				data = `{"` + s + `":1}`
+			}
+			frame := []byte(`{"type":"signal","to":"bob","call":"c","data":` + data + `}`)
+			for name, decode := range map[string]func([]byte, int) (Message, error){"Decode": Decode, "DecodeShared": DecodeShared} {
+				_, err := decode(frame, 0)
+				require.ErrorIs(t, err, ErrMalformed, "%s %q", name, frame)
+				assert.ErrorIs(t, err, ErrInvalidUTF8, "%s %q", name, frame)
+			}
+			_, err := Encode(Message{Type: TypeSignal, To: "bob", Call: "c", Data: json.RawMessage(data)})
+			assert.ErrorIs(t, err, ErrInvalidUTF8, "%q", data)
+		}
+	}
+	m, err := Decode([]byte(`{"type":"signal","to":"bob","call":"c","data":{"x":"Zoë 😀 \ud83d"}}`), 0)
+	require.NoError(t, err, "valid UTF-8 and escapes pass")
+	assert.Equal(t, `{"x":"Zoë 😀 \ud83d"}`, string(m.Data))
 }

@@ -41,6 +41,10 @@ var (
 	// version does not know is not an error: peers ignore it, servers relay
 	// it.
 	ErrUnknownType = errors.New("signaling: unknown message type")
+	// ErrInvalidUTF8 is wrapped (with ErrMalformed) by Decode, and returned
+	// by Encode, for data that is not valid UTF-8: a WebSocket text frame
+	// must be, and browsers close the connection over one that is not.
+	ErrInvalidUTF8 = errors.New("signaling: invalid UTF-8")
 	// ErrNoData is returned by Message.Unmarshal when the message has no data.
 	ErrNoData = errors.New("signaling: message has no data")
 )

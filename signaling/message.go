@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 )
 
 // ProtocolVersion is the version of the wire protocol (PROTOCOL.md) this
@@ -247,6 +248,11 @@ func decodeSlow(b []byte, max int) (Message, error) {
 			m.Data = nil
 		case d[0] != '{':
 			return Message{}, fmt.Errorf("%w: data is not a JSON object", ErrMalformed)
+		case !utf8.Valid(d):
+			// encoding/json keeps raw data as it is; relayed in a text
+			// frame it would make the recipient's browser drop the
+			// connection.
+			return Message{}, fmt.Errorf("%w: data: %w", ErrMalformed, ErrInvalidUTF8)
 		default:
 			// Own the bytes: the caller may reuse b.
 			m.Data = append(json.RawMessage(nil), d...)

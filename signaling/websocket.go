@@ -47,6 +47,12 @@ type DialConfig struct {
 	Backoff Backoff
 	// NoReconnect makes a dropped connection terminal (StateClosed).
 	NoReconnect bool
+	// StopWhenReplaced makes a replacement by a newer connection of the
+	// same user (close code 4001) terminal: ErrReplaced. By default the
+	// client reconnects after it, waiting longer after each replacement
+	// that follows soon after the last (two devices of one user then take
+	// turns slowly instead of evicting each other in a loop).
+	StopWhenReplaced bool
 	// MaxMessageSize bounds the messages accepted from the server.
 	// Default 4 × DefaultMaxMessageSize.
 	MaxMessageSize int
@@ -88,8 +94,15 @@ func (c DialConfig) withDefaults() DialConfig {
 // Client is the WebSocket Transport made by Dial. After a dropped connection
 // it reconnects with exponential backoff and jitter, reporting StateDown and
 // StateUp on Status; it stops for good (StateClosed) on Close, when the
-// server rejects its credentials (ErrUnauthorized), or when a newer
-// connection of the same user replaces it (ErrReplaced).
+// server rejects its credentials (ErrUnauthorized), or, with
+// StopWhenReplaced, when a newer connection of the same user replaces it
+// (ErrReplaced). When the server closes the connection because its token
+// expired or was revoked (4002, 4003) it reconnects at once, asking
+// TokenFunc for a fresh token.
+//
+// A message the server drops for its rate limit (an `error` rate-limited
+// naming the frame) is sent again after the delay the server gives, up to
+// a few times; the `error` is still delivered on Incoming.
 type Client struct {
 	url      string
 	cfg      DialConfig
@@ -101,12 +114,14 @@ type Client struct {
 	done     chan struct{}
 	wmu      sync.Mutex // one writer at a time (gorilla's rule)
 	wbuf     []byte     // encoding buffer, under wmu
+	sent     sentLog    // the frames written on the current socket, under wmu
 
-	mu     sync.Mutex
-	ws     *websocket.Conn // nil while down
-	ready  Ready
-	closed bool
-	err    error
+	mu      sync.Mutex
+	ws      *websocket.Conn // nil while down
+	ready   Ready
+	closed  bool
+	err     error
+	resends map[*time.Timer]struct{} // pending re-sends, stopped by Close
 }
 
 var _ Transport = (*Client)(nil)
@@ -243,6 +258,10 @@ func (c *Client) run(ws *websocket.Conn) {
 		close(c.incoming)
 		c.status.Close()
 	}()
+	var (
+		replaced     int // replacements in a row
+		lastReplaced time.Time
+	)
 	for {
 		err := c.serve(ws)
 		c.mu.Lock()
@@ -252,10 +271,28 @@ func (c *Client) run(ws *websocket.Conn) {
 		if c.ctx.Err() != nil {
 			return
 		}
+		first := 1 // the reconnection attempt to start the backoff at
 		var ce *websocket.CloseError
-		if errors.As(err, &ce) && ce.Code == CloseReplaced {
-			c.fail(ErrReplaced)
-			return
+		if errors.As(err, &ce) {
+			switch ce.Code {
+			case CloseReplaced:
+				if c.cfg.StopWhenReplaced {
+					c.fail(ErrReplaced)
+					return
+				}
+				// Replaced again soon after the last time: another device
+				// of the user is active. Wait longer each time.
+				if time.Since(lastReplaced) < c.cfg.Backoff.Max {
+					replaced++
+				} else {
+					replaced = 1
+				}
+				lastReplaced = time.Now()
+				first = 1 + replaced
+				err = fmt.Errorf("%w: %w", ErrReplaced, err)
+			case CloseTokenExpired, CloseRevoked:
+				first = 0 // at once, with a fresh token
+			}
 		}
 		if c.cfg.NoReconnect {
 			c.fail(fmt.Errorf("%w: %w", ErrDisconnected, err))
@@ -264,7 +301,7 @@ func (c *Client) run(ws *websocket.Conn) {
 		c.log.Info("signaling: connection lost", "err", err)
 		c.status.Push(Status{State: StateDown, Err: err, Time: time.Now()})
 		var ok bool
-		if ws, ok = c.reconnect(); !ok {
+		if ws, ok = c.reconnect(first); !ok {
 			return
 		}
 	}
@@ -276,13 +313,19 @@ func (c *Client) fail(err error) {
 	c.mu.Unlock()
 }
 
-// reconnect tries until it connects, the credentials are rejected, or Close.
-func (c *Client) reconnect() (*websocket.Conn, bool) {
+// reconnect tries until it connects, the credentials are rejected, or
+// Close. The first attempt waits as the first-th of the backoff (0: not
+// at all).
+func (c *Client) reconnect(first int) (*websocket.Conn, bool) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	<-t.C
 	for attempt := 1; ; attempt++ {
-		t.Reset(c.cfg.Backoff.Delay(attempt, jitter()))
+		var d time.Duration
+		if n := first + attempt - 1; n > 0 {
+			d = c.cfg.Backoff.Delay(n, jitter())
+		}
+		t.Reset(d)
 		select {
 		case <-c.ctx.Done():
 			return nil, false
@@ -368,8 +411,11 @@ func (c *Client) serve(ws *websocket.Conn) error {
 			c.log.Warn("signaling: bad message from server", "err", err)
 			continue
 		}
-		if m.Type == TypeReady {
+		switch m.Type {
+		case TypeReady:
 			c.setReady(m)
+		case TypeError:
+			c.rateLimited(ws, m)
 		}
 		if !c.deliver(m) {
 			return ErrClosed
@@ -380,6 +426,11 @@ func (c *Client) serve(ws *websocket.Conn) error {
 // Send implements Transport. It writes m to the socket (bounded by ctx and
 // WriteTimeout); it fails with ErrDisconnected while the connection is down.
 func (c *Client) Send(ctx context.Context, m Message) error {
+	return c.send(ctx, m, 0)
+}
+
+// send is Send of a message sent tries times before.
+func (c *Client) send(ctx context.Context, m Message, tries int) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -422,6 +473,7 @@ func (c *Client) Send(ctx context.Context, m Message) error {
 		}
 		return fmt.Errorf("%w: %w", ErrDisconnected, err)
 	}
+	c.sent.add(ws, m, tries)
 	return nil
 }
 
@@ -453,6 +505,12 @@ func (c *Client) Close() error {
 	ws := c.ws
 	c.mu.Unlock()
 	c.cancel()
+	c.mu.Lock()
+	for t := range c.resends {
+		t.Stop()
+	}
+	c.resends = nil
+	c.mu.Unlock()
 	if ws != nil {
 		_ = ws.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))

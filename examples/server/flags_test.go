@@ -29,7 +29,8 @@ func TestParseFlags(t *testing.T) {
 	assert.Equal(t, []string{"localhost", "127.0.0.1"}, o.hosts)
 	assert.Equal(t, time.Hour, o.turnTTL)
 	assert.Equal(t, 10*time.Second, o.shutdownTimeout)
-	assert.True(t, o.metrics)
+	assert.False(t, o.metrics, "metrics are not public by default")
+	assert.Empty(t, o.metricsAddr)
 	assert.False(t, o.selfSigned)
 
 	o, err = parseFlags(nil, envMap(

@@ -22,7 +22,8 @@
 // use-auth-secret (-turn-url turn:turn.example.net:3478 -turn-secret
 // SECRET). Several nodes behind a load balancer share presence and routing
 // through Redis (-redis redis://10.0.0.5:6379/0). Prometheus metrics are
-// at /metrics.
+// served on a listener of their own with -metrics-addr 127.0.0.1:9090 (or,
+// with -metrics, at /metrics on the public address, readable by anyone).
 package main
 
 import (
@@ -34,6 +35,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -76,6 +78,7 @@ type options struct {
 	redisURL        string
 	nodeID          string
 	metrics         bool
+	metricsAddr     string
 	pushWebhook     string
 	origins         []string
 	shutdownTimeout time.Duration
@@ -169,11 +172,11 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	boolean(&o.turnLoopback, "turn-allow-loopback", "let the embedded relay relay to 127.0.0.0/8 (single-host demos only)")
 	str(&o.redisURL, "redis", "", "Redis URL (redis://host:6379/0) to run several server nodes as one cluster")
 	str(&o.nodeID, "node-id", "", "this node's unique name in a Redis cluster (default random)")
-	o.metrics = true
 	if v := env("metrics"); v != "" {
 		o.metrics = v == "1" || strings.EqualFold(v, "true")
 	}
-	fs.BoolVar(&o.metrics, "metrics", o.metrics, "serve Prometheus metrics at /metrics")
+	fs.BoolVar(&o.metrics, "metrics", o.metrics, "also serve Prometheus metrics at /metrics on -addr, for anyone to read")
+	str(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this separate address, e.g. 127.0.0.1:9090")
 	str(&o.pushWebhook, "push-webhook", "", "URL POSTed a JSON push to wake users who are not connected")
 	origins := list("origin", "extra allowed browser origin, e.g. https://app.example.com (repeatable)")
 	if err := dur(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "graceful shutdown deadline"); err != nil {
@@ -231,6 +234,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		_ = st.Close()
 		return err
+	}
+	if o.metricsAddr != "" {
+		mln, err := net.Listen("tcp", o.metricsAddr)
+		if err != nil {
+			_ = ln.Close()
+			_ = st.Close()
+			return err
+		}
+		stop := serveMetrics(mln, st.Signaling().Metrics(), logger)
+		defer stop()
+		logger.Info("metrics", "url", "http://"+mln.Addr().String()+"/metrics")
 	}
 	scheme := "http"
 	if tlsCfg != nil {
@@ -300,4 +314,33 @@ func tlsConfig(o options) (*tls.Config, error) {
 		return nil, err
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// serveMetrics serves h at /metrics on ln until the returned stop is
+// called: a listener of its own, so the public address does not tell
+// anyone how many users are connected.
+func serveMetrics(ln net.Listener, h http.Handler, logger *slog.Logger) (stop func()) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	hs := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("metrics listener", "err", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(ctx)
+		<-done
+	}
 }

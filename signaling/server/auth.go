@@ -28,26 +28,85 @@ type AuthenticatorFunc func(r *http.Request) (string, error)
 // Authenticate calls f(r).
 func (f AuthenticatorFunc) Authenticate(r *http.Request) (string, error) { return f(r) }
 
+// ExpiringAuthenticator is an Authenticator whose credentials expire. The
+// Server ends a connection when its credentials do (error
+// `token-expired`, close code 4002); the client reconnects with fresh ones
+// (signaling.DialConfig.TokenFunc). TokenAuth is one.
+type ExpiringAuthenticator interface {
+	Authenticator
+	// AuthenticateExpiry is Authenticate that also returns when the
+	// credentials expire (zero: never).
+	AuthenticateExpiry(r *http.Request) (user string, expires time.Time, err error)
+}
+
+// DefaultMaxTokenLifetime is TokenAuth's MaxLifetime when none is set.
+const DefaultMaxTokenLifetime = 24 * time.Hour
+
 // TokenAuth accepts tokens made by NewToken with the same secret, taken from
 // an `Authorization: Bearer <token>` header or, for browsers (which cannot
-// set headers on a WebSocket), a `token` query parameter.
+// set headers on a WebSocket), a `token` query parameter. A connection
+// lives no longer than its token: the Server closes it at the token's
+// expiry.
 type TokenAuth struct {
 	Secret []byte
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
+	// MaxLifetime refuses tokens that expire further ahead than this, so a
+	// leaked token is of use for a bounded time whatever TTL it was made
+	// with. Default DefaultMaxTokenLifetime (24 h).
+	MaxLifetime time.Duration
+	// Check, when set, is asked about every token that verified: an error
+	// refuses it (wrapped in ErrTokenRevoked). It is the hook for
+	// revocation: e.g. refuse a user's tokens expiring before the moment
+	// the user signed out everywhere, then end the user's live connections
+	// with Server.Revoke.
+	Check func(user string, expires time.Time) error
 }
 
 // Authenticate implements Authenticator.
 func (a TokenAuth) Authenticate(r *http.Request) (string, error) {
+	user, _, err := a.AuthenticateExpiry(r)
+	return user, err
+}
+
+// AuthenticateExpiry implements ExpiringAuthenticator.
+func (a TokenAuth) AuthenticateExpiry(r *http.Request) (string, time.Time, error) {
 	tok := RequestToken(r)
 	if tok == "" {
-		return "", ErrNoCredentials
+		return "", time.Time{}, ErrNoCredentials
 	}
 	now := time.Now
 	if a.Now != nil {
 		now = a.Now
 	}
-	return verifyToken(a.Secret, tok, now())
+	t := now()
+	user, exp, err := parseToken(a.Secret, tok, t)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	max := a.MaxLifetime
+	if max <= 0 {
+		max = DefaultMaxTokenLifetime
+	}
+	if exp.Sub(t) > max {
+		return "", time.Time{}, fmt.Errorf("%w: expires in %v, more than the %v allowed", ErrBadToken, exp.Sub(t).Round(time.Second), max)
+	}
+	if a.Check != nil {
+		if err := a.Check(user, exp); err != nil {
+			return "", time.Time{}, fmt.Errorf("%w: %w", ErrTokenRevoked, err)
+		}
+	}
+	return user, exp, nil
+}
+
+// authenticate runs the configured Authenticator, with the expiry when it
+// has one.
+func (s *Server) authenticate(r *http.Request) (string, time.Time, error) {
+	if ea, ok := s.cfg.Authenticator.(ExpiringAuthenticator); ok {
+		return ea.AuthenticateExpiry(r)
+	}
+	user, err := s.cfg.Authenticator.Authenticate(r)
+	return user, time.Time{}, err
 }
 
 // RequestToken returns the bearer token of r: the Authorization header's,
@@ -105,37 +164,48 @@ func VerifyToken(secret []byte, token string) (string, error) {
 }
 
 func verifyToken(secret []byte, token string, now time.Time) (string, error) {
+	user, _, err := parseToken(secret, token, now)
+	return user, err
+}
+
+// parseToken verifies token and returns its user and expiry.
+func parseToken(secret []byte, token string, now time.Time) (string, time.Time, error) {
+	user, exp, err := parseTokenUnix(secret, token, now)
+	return user, time.Unix(exp, 0), err
+}
+
+func parseTokenUnix(secret []byte, token string, now time.Time) (string, int64, error) {
 	if len(secret) == 0 || len(token) > 1024 {
-		return "", ErrBadToken
+		return "", 0, ErrBadToken
 	}
 	i := strings.LastIndexByte(token, '.')
 	if i < 0 {
-		return "", ErrBadToken
+		return "", 0, ErrBadToken
 	}
 	payload, sig := token[:i], token[i+1:]
 	mac, err := base64.RawURLEncoding.DecodeString(sig)
 	if err != nil || !hmac.Equal(mac, tokenMAC(secret, payload)) {
-		return "", ErrBadToken
+		return "", 0, ErrBadToken
 	}
 	parts := strings.Split(payload, ".")
 	if len(parts) != 3 || parts[0] != tokenVersion {
-		return "", ErrBadToken
+		return "", 0, ErrBadToken
 	}
 	user, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		return "", ErrBadToken
+		return "", 0, ErrBadToken
 	}
 	exp, err := strconv.ParseInt(parts[2], 10, 64)
 	if err != nil {
-		return "", ErrBadToken
+		return "", 0, ErrBadToken
 	}
 	if now.Unix() >= exp {
-		return "", ErrTokenExpired
+		return "", 0, ErrTokenExpired
 	}
 	if err := ValidateUser(string(user)); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrBadToken, err)
+		return "", 0, fmt.Errorf("%w: %w", ErrBadToken, err)
 	}
-	return string(user), nil
+	return string(user), exp, nil
 }
 
 func tokenMAC(secret []byte, payload string) []byte {

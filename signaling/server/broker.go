@@ -462,15 +462,24 @@ func (h *hub) onEnvelope(env Envelope) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if dst := h.users[m.To]; dst != nil {
-			if dst.enqueue(m) {
-				h.stats.Routed++
-				h.metrics.routedInc(m.Type)
-				return
+			if !m.Type.Routed() || h.inboundOK(dst) {
+				if dst.enqueue(m) {
+					h.stats.Routed++
+					h.metrics.routedInc(m.Type)
+					if m.Type == signaling.TypeInvite {
+						dst.lim.grant(m.From, m.Call)
+					}
+					return
+				}
+				if !m.Type.Routed() {
+					h.endSlowLocked(dst)
+				}
 			}
-			h.endSlowLocked(dst)
+			return // over the recipient's inbound limit: dropped, never a cut-off
 		}
-		// The user left this node after the sender looked it up.
-		if m.Type.Routed() {
+		// The user left this node after the sender looked it up: only an
+		// invite is answered (presence is not for anyone to probe).
+		if m.Type == signaling.TypeInvite {
 			h.stats.Offline++
 			h.notifyLocked(m.From, signaling.TypeOffline, m.To, m.Call, nil)
 		}

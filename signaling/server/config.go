@@ -62,19 +62,51 @@ type Config struct {
 	// SendQueue is the number of messages queued for one connection; a
 	// connection whose queue is full is cut off. Default 256.
 	SendQueue int
-	// RateLimit is the sustained rate of messages accepted from one
-	// connection; Default 50/s. rate.Inf disables it.
+	// RateLimit is the sustained rate of messages accepted from one user,
+	// all its connections and reconnections together (see limits.go).
+	// Default 50/s. rate.Inf disables it.
 	RateLimit rate.Limit
-	// RateBurst is the token bucket's size. Default 100.
+	// RateBurst is the user's token bucket's size. Default 100.
 	RateBurst int
-	// MaxStrikes is how many rejected messages a connection may send in a
-	// burst (refilled at one per second) before it is closed as abusive.
-	// Default 20.
+	// RateWait is how long a message over the user's rate may be held
+	// back (its connection's reading pausing meanwhile) before it is
+	// dropped and answered `rate-limited`. Default 2 s: 100 messages past
+	// a burst at the default rate.
+	RateWait time.Duration
+	// InboundRateLimit is the sustained rate of messages other users may
+	// send one user; past it (or with 3/4 of the user's SendQueue full) a
+	// message is dropped and its sender answered `rate-limited`, and the
+	// recipient keeps its connection. Default 4 × RateLimit.
+	InboundRateLimit rate.Limit
+	// InboundBurst is the inbound token bucket's size. Default 2 × RateBurst.
+	InboundBurst int
+	// MaxStrikes is how many malformed or forbidden messages a user may
+	// send in a burst (refilled at one per second) before its connection is
+	// closed as abusive. Messages over the rate are not strikes. Default 20.
 	MaxStrikes int
+
+	// MaxConnsPerAddr bounds the connections open at once from one client
+	// address (ClientAddr), WebSocket handshakes included; past it the
+	// upgrade is answered 429. Default 64.
+	MaxConnsPerAddr int
+	// ConnRate is the sustained rate of connection attempts from one
+	// address; past it the upgrade is answered 429. Default 5/s.
+	ConnRate rate.Limit
+	// ConnBurst is the connection attempts' bucket size. Default 20.
+	ConnBurst int
+	// ClientAddr names the client address of a request for the
+	// per-address limits. Default: the host of r.RemoteAddr. Behind a
+	// reverse proxy, return the address the proxy reports (and only trust
+	// what that proxy sets).
+	ClientAddr func(r *http.Request) string
 
 	// ReadTimeout closes a connection from which nothing (message or pong)
 	// arrived for this long. Default 45 s.
 	ReadTimeout time.Duration
+	// MessageTimeout bounds the time from a message's first frame to its
+	// last: a fragmented message that never ends (kept alive with pongs)
+	// closes the connection. Default 10 s.
+	MessageTimeout time.Duration
 	// PingInterval is how often the server pings. Default 20 s.
 	PingInterval time.Duration
 	// WriteTimeout bounds one write. Default 10 s.
@@ -90,8 +122,16 @@ type Config struct {
 	// nodes sharing the Broker. Default: random.
 	NodeID string
 
-	// Logger receives the server's logs. Default: discard.
+	// Logger receives the server's logs. Default: discard. Each message
+	// text at Info and above is passed at most LogRate times per second
+	// (bursts of LogBurst); the next one that passes carries the number
+	// suppressed.
 	Logger *slog.Logger
+	// LogRate limits the log lines of one text. Default 1/s; rate.Inf
+	// passes everything.
+	LogRate rate.Limit
+	// LogBurst is the log limit's burst. Default 10.
+	LogBurst int
 }
 
 func (c Config) withDefaults() Config {
@@ -129,11 +169,38 @@ func (c Config) withDefaults() Config {
 	if c.RateBurst <= 0 {
 		c.RateBurst = 100
 	}
+	if c.RateWait <= 0 {
+		c.RateWait = 2 * time.Second
+	}
+	if c.InboundRateLimit <= 0 {
+		c.InboundRateLimit = 4 * c.RateLimit
+	}
+	if c.InboundBurst <= 0 {
+		c.InboundBurst = 2 * c.RateBurst
+	}
 	if c.MaxStrikes <= 0 {
 		c.MaxStrikes = 20
 	}
+	if c.MaxConnsPerAddr <= 0 {
+		c.MaxConnsPerAddr = 64
+	}
+	if c.ConnRate <= 0 {
+		c.ConnRate = 5
+	}
+	if c.ConnBurst <= 0 {
+		c.ConnBurst = 20
+	}
+	if c.LogRate <= 0 {
+		c.LogRate = 1
+	}
+	if c.LogBurst <= 0 {
+		c.LogBurst = 10
+	}
 	if c.ReadTimeout <= 0 {
 		c.ReadTimeout = 45 * time.Second
+	}
+	if c.MessageTimeout <= 0 {
+		c.MessageTimeout = 10 * time.Second
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = 20 * time.Second
@@ -143,6 +210,8 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	} else {
+		c.Logger = slog.New(newLimitedHandler(c.Logger.Handler(), c.LogRate, c.LogBurst))
 	}
 	if c.NodeID == "" {
 		var b [8]byte

@@ -3,8 +3,7 @@ package server
 import (
 	"sync"
 	"sync/atomic"
-
-	"golang.org/x/time/rate"
+	"time"
 
 	"github.com/dialtone-dev/dialtone/signaling"
 )
@@ -28,8 +27,19 @@ type conn struct {
 	direct directWriter
 	bufs   *bufPool
 
-	limiter *rate.Limiter // messages accepted
-	strikes *rate.Limiter // rejected messages tolerated
+	// lim is the user's limits, shared with its other connections (set
+	// by attach).
+	lim *userLimits
+	// seq numbers the frames read from the client (1 for the first); only
+	// the carrier's reading goroutine touches it.
+	seq uint64
+	// addr is the client address counted by the per-address limits ("":
+	// not counted, e.g. an in-process conn).
+	addr string
+	// expires is when the conn's credentials expire (zero: never); expiry
+	// ends it then.
+	expires time.Time
+	expiry  *time.Timer
 
 	// kill forcibly tears down the carrier (e.g. closes the socket); used
 	// by Shutdown past its deadline. Set before the conn is attached.

@@ -10,14 +10,21 @@
 //   - One live connection per user: a new connection replaces the old one,
 //     which is told so with an `error` (code "replaced") and closed.
 //   - `ready` first on every connection, with the relay (ICE/TURN) config.
-//   - Limits: message size, a per-connection token bucket, a bounded send
-//     queue per connection (a slow consumer is cut off and never blocks
-//     anyone else), read/write deadlines and ping/pong. Rejected input gets
-//     an `error` message; the connection stays up unless the client keeps
-//     sending rejected input (code "abusive").
+//   - Limits that belong to the user and the address, not the connection
+//     (see limits.go): a message budget per user kept across reconnects (a
+//     sender over it is slowed down, and only past RateWait answered
+//     `rate-limited`, keeping its connection); an inbound budget per
+//     recipient, so no sender can get another user cut off; connection
+//     count and rate per address; message size and time, read/write
+//     deadlines and ping/pong; a bounded send queue per connection.
+//     Malformed or forbidden input gets an `error` and counts as a strike;
+//     a user who keeps sending it is closed as "abusive". Credentials that
+//     expire ([ExpiringAuthenticator], [TokenAuth]) end their connection
+//     ("token-expired"); [Server.Revoke] ends a user's connections.
 //   - Routing: the server sets `from` from the connection; `invite` to a
 //     connected user answers the caller `waiting`; to an unknown user
-//     `offline`, or — with a [Pusher] — calls the push hook, answers
+//     `offline` (other messages to an unknown user are dropped without an
+//     answer, so presence cannot be probed), or — with a [Pusher] — calls the push hook, answers
 //     `waiting` or `push-failed`, and keeps the invite and every later
 //     message of that call for a TTL (default 60 s) to deliver them in order
 //     when the user connects.

@@ -12,6 +12,9 @@ var (
 	ErrBadToken = errors.New("server: bad token")
 	// ErrTokenExpired is returned by VerifyToken for an expired token.
 	ErrTokenExpired = errors.New("server: token expired")
+	// ErrTokenRevoked is returned by TokenAuth when its Check hook refuses
+	// a token.
+	ErrTokenRevoked = errors.New("server: token revoked")
 	// ErrNoCredentials is returned by an Authenticator when the request
 	// carries none.
 	ErrNoCredentials = errors.New("server: no credentials")

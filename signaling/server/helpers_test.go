@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -196,4 +197,19 @@ func sendRaw(lc *LocalConn, raw []byte) error {
 	}
 	lc.up.push(linkItem{raw: append([]byte(nil), raw...), msg: c})
 	return nil
+}
+
+// barrier makes a round trip to the server on tr (a `relay` request) and
+// fails if any other message arrives before its answer: the server
+// answered nothing to what tr sent before.
+func barrier(t *testing.T, tr signaling.Transport) {
+	t.Helper()
+	send(t, tr, signaling.Message{Type: signaling.TypeRelay})
+	recvType(t, tr, signaling.TypeRelayConfig)
+}
+
+func requestWithToken(tok string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	return r
 }

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/dialtone-dev/dialtone/signaling"
 )
 
@@ -38,6 +36,7 @@ type hub struct {
 
 	metrics *metrics
 	bufs    bufPool
+	limits  *limits
 
 	// Cluster (nil broker: single node). See broker.go.
 	broker    Broker
@@ -70,6 +69,7 @@ func newHub(s *Server) *hub {
 		joined:  make(chan struct{}),
 	}
 	h.metrics = newMetrics(h)
+	h.limits = newLimits(h.cfg, time.Now)
 	return h
 }
 
@@ -79,14 +79,12 @@ func (h *hub) newConn(user string, kill func()) *conn {
 	id := h.nextID
 	h.mu.Unlock()
 	return &conn{
-		id:      id,
-		user:    user,
-		out:     make(chan *outMsg, h.cfg.SendQueue),
-		bufs:    &h.bufs,
-		done:    make(chan struct{}),
-		limiter: rate.NewLimiter(h.cfg.RateLimit, h.cfg.RateBurst),
-		strikes: rate.NewLimiter(1, h.cfg.MaxStrikes),
-		kill:    kill,
+		id:   id,
+		user: user,
+		out:  make(chan *outMsg, h.cfg.SendQueue),
+		bufs: &h.bufs,
+		done: make(chan struct{}),
+		kill: kill,
 	}
 }
 
@@ -103,10 +101,12 @@ func (h *hub) attach(c *conn) error {
 		h.log.Warn("signaling: connection refused", "user", c.user, "err", err)
 		return err
 	}
+	c.lim = h.limits.user(c.user)
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()
 		h.unclaim(c)
+		h.limits.leave(c.user)
 		return ErrServerClosed
 	}
 	old := h.users[c.user]
@@ -118,6 +118,7 @@ func (h *hub) attach(c *conn) error {
 	flushed := h.flushLocked(c)
 	h.mu.Unlock()
 	h.announce(c, prev)
+	h.watchExpiry(c)
 
 	if old != nil {
 		h.mu.Lock()
@@ -177,12 +178,20 @@ func (h *hub) release(c *conn) {
 	delete(h.live, c)
 	h.mu.Unlock()
 	if ok {
+		if c.expiry != nil {
+			c.expiry.Stop()
+		}
 		h.unclaim(c)
+		h.limits.leave(c.user)
 		h.conns.Done()
+	}
+	if c.addr != "" {
+		h.limits.done(c.addr)
 	}
 }
 
-// handle processes one frame received on c. It never blocks.
+// handle processes one frame received on c, on c's reading goroutine. It
+// blocks only to pace a user over its message rate (up to RateWait).
 func (h *hub) handle(c *conn, raw []byte) {
 	h.handleFrame(c, raw, nil)
 }
@@ -190,14 +199,13 @@ func (h *hub) handle(c *conn, raw []byte) {
 // handleFrame is handle for a frame read into buf (raw is *buf), which it
 // takes over: the decoded message's data points into buf, and buf goes back
 // to the pool once the message has been written to its recipient.
+//
+// A message over the user's rate makes it wait (and with it the reading of
+// the conn) up to RateWait; see limits.go.
 func (h *hub) handleFrame(c *conn, raw []byte, buf *[]byte) {
+	c.seq++
 	if c.isDone() {
 		h.bufs.put(buf)
-		return
-	}
-	if !c.limiter.Allow() {
-		h.bufs.put(buf)
-		h.reject(c, signaling.Message{}, signaling.CodeRateLimited, "rate limit exceeded, message dropped")
 		return
 	}
 	decode := signaling.Decode
@@ -232,6 +240,9 @@ func (h *hub) handleMessage(c *conn, m signaling.Message, buf *[]byte) bool {
 	}
 	m.From = c.user // never trust the client's from
 	if m.Type == signaling.TypeRelay {
+		if !h.charge(c, m) {
+			return false
+		}
 		rc, err := signaling.NewMessage(signaling.TypeRelayConfig, c.user, m.Call, h.srv.relayConfig(c.user))
 		if err == nil {
 			h.mu.Lock()
@@ -252,6 +263,9 @@ func (h *hub) handleMessage(c *conn, m signaling.Message, buf *[]byte) bool {
 		h.reject(c, m, signaling.CodeBadRecipient, "\"to\" is not a valid user ID")
 		return false
 	}
+	if !h.charge(c, m) {
+		return false
+	}
 	h.route(c, m, buf)
 	return true
 }
@@ -262,21 +276,28 @@ func (h *hub) handleMessage(c *conn, m signaling.Message, buf *[]byte) bool {
 func (h *hub) route(c *conn, m signaling.Message, buf *[]byte) {
 	h.mu.Lock()
 	if dst := h.users[m.To]; dst != nil {
+		if !h.inboundOK(dst) {
+			h.mu.Unlock()
+			h.bufs.put(buf)
+			h.rejectRate(c, m, "the recipient is receiving more than it may; message dropped")
+			return
+		}
 		// With nothing queued for dst, write it from here: the message
 		// cannot overtake an earlier one, and no writer has to be woken.
 		if d := dst.direct; d != nil && dst.queued.Load() == 0 && d.claim() {
-			h.routedLocked(c, m)
+			h.routedLocked(c, dst, m)
 			h.mu.Unlock()
 			d.write(m)
 			h.bufs.put(buf)
 			return
 		}
 		if dst.enqueueBuf(m, buf) {
-			h.routedLocked(c, m)
+			h.routedLocked(c, dst, m)
 			h.mu.Unlock()
 			return
 		}
-		h.endSlowLocked(dst)
+		// Only a conn that ended meanwhile gets here (inboundOK keeps
+		// room in the queue): handle the user as absent.
 	}
 	defer h.mu.Unlock()
 	if h.broker != nil {
@@ -286,19 +307,22 @@ func (h *hub) route(c *conn, m signaling.Message, buf *[]byte) {
 	h.absentLocked(c, m)
 }
 
-// routedLocked counts a message handed to its recipient's conn and answers
-// an invite `waiting`.
-func (h *hub) routedLocked(c *conn, m signaling.Message) {
+// routedLocked counts a message handed to its recipient's conn dst and
+// answers an invite `waiting` (and gives dst the credits to answer it).
+func (h *hub) routedLocked(c, dst *conn, m signaling.Message) {
 	h.stats.Routed++
 	h.metrics.routedInc(m.Type)
 	if m.Type == signaling.TypeInvite {
+		dst.lim.grant(m.From, m.Call)
 		h.sendLocked(c, signaling.Message{Type: signaling.TypeWaiting, From: m.To, To: c.user, Call: m.Call})
 	}
 }
 
 // absentLocked handles m for a recipient connected nowhere: keep it for a
-// push (invite) or a call already pending, else answer the sender (c, nil
-// if it is gone) `offline`.
+// push (invite) or a call already pending, else answer an invite's sender
+// (c, nil if it is gone) `offline` and drop anything else without a word:
+// a present recipient does not answer a `hangup` either, so the answer
+// must not tell who is online.
 func (h *hub) absentLocked(c *conn, m signaling.Message) {
 	now := h.now()
 	h.sweepLocked(now)
@@ -322,6 +346,9 @@ func (h *hub) absentLocked(c *conn, m signaling.Message) {
 			h.stats.Dropped++
 			h.log.Warn("signaling: pending queue full, message dropped", "user", m.To, "type", m.Type)
 		}
+		return
+	}
+	if m.Type != signaling.TypeInvite {
 		return
 	}
 	h.stats.Offline++
@@ -481,7 +508,7 @@ func (h *hub) reject(c *conn, m signaling.Message, code, text string) {
 	h.sendLocked(c, e)
 	h.mu.Unlock()
 	h.metrics.errorInc(code)
-	if !c.strikes.Allow() {
+	if c.lim != nil && !c.lim.strikes.Allow() {
 		h.mu.Lock()
 		if h.users[c.user] == c {
 			delete(h.users, c.user)

@@ -58,6 +58,10 @@ func closeCode(code string) int {
 	switch code {
 	case signaling.CodeReplaced:
 		return signaling.CloseReplaced
+	case signaling.CodeTokenExpired:
+		return signaling.CloseTokenExpired
+	case signaling.CodeRevoked:
+		return signaling.CloseRevoked
 	case signaling.CodeShutdown:
 		return websocket.CloseGoingAway
 	case signaling.CodeAbusive, signaling.CodeSlowConsumer:
@@ -78,12 +82,22 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, text, http.StatusServiceUnavailable)
 		return
 	}
+	addr, ok := s.admitHTTP(w, r)
+	if !ok {
+		return
+	}
+	attached := false
+	defer func() {
+		if !attached {
+			s.hub.limits.done(addr)
+		}
+	}()
 	if s.cfg.Authenticator == nil {
 		log.Error("signaling: rejecting connection", "err", ErrNoAuthenticator)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
-	user, err := s.cfg.Authenticator.Authenticate(r)
+	user, expires, err := s.authenticate(r)
 	if err == nil {
 		err = ValidateUser(user)
 	}
@@ -91,7 +105,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.hub.mu.Lock()
 		s.hub.stats.Unauthorized++
 		s.hub.mu.Unlock()
-		log.Info("signaling: unauthorized", "remote", r.RemoteAddr, "err", err)
+		log.Info("signaling: unauthorized", "remote", addr, "err", err)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="dialtone"`)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
@@ -99,11 +113,12 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	hj := &hijacker{ResponseWriter: w}
 	ws, err := s.ws.up.Upgrade(hj, r, nil)
 	if err != nil {
-		log.Info("signaling: upgrade failed", "remote", r.RemoteAddr, "err", err)
+		log.Info("signaling: upgrade failed", "remote", addr, "err", err)
 		return // Upgrade already answered
 	}
 	netConn := hj.conn.Conn
 	c := s.hub.newConn(user, func() { _ = netConn.Close() })
+	c.expires = expires
 	wr := newWSWriter(netConn, s.cfg.WriteTimeout, &s.hub.bufs)
 	hj.conn.wr = wr // before gorilla reads a frame: from now on its writes go through wr
 	if wr.raw != nil {
@@ -118,6 +133,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	// Serve on fresh goroutines and return: the HTTP server's goroutine,
 	// with its grown stack and request buffers, is not kept per connection.
+	c.addr, attached = addr, true // counted until the conn is released
 	go s.wsServe(ws, wr, c)
 }
 
@@ -146,7 +162,16 @@ func (s *Server) wsServe(ws *websocket.Conn, wr *wsWriter, c *conn) {
 func (s *Server) wsRead(ws *websocket.Conn, wr *wsWriter, c *conn) {
 	max := s.cfg.MaxMessageSize
 	ws.SetReadLimit(int64(max) * 8)
-	extend := func() { _ = ws.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout)) }
+	// A message must be whole within MessageTimeout of its first frame:
+	// pongs keep an idle connection alive, not a message that never ends.
+	var msgEnd time.Time
+	extend := func() {
+		d := time.Now().Add(s.cfg.ReadTimeout)
+		if !msgEnd.IsZero() && msgEnd.Before(d) {
+			d = msgEnd
+		}
+		_ = ws.SetReadDeadline(d)
+	}
 	extend()
 	ws.SetPongHandler(func(string) error { extend(); return nil })
 	ws.SetPingHandler(func(data string) error {
@@ -162,10 +187,20 @@ func (s *Server) wsRead(ws *websocket.Conn, wr *wsWriter, c *conn) {
 		return nil
 	})
 	for {
+		if c.isDone() {
+			if code, _ := c.endState(); code == signaling.CodeAbusive {
+				// Stop reading what an abusive client keeps sending; the
+				// writer still sends it the reason and the close.
+				return
+			}
+		}
+		msgEnd = time.Time{}
+		extend()
 		typ, r, err := ws.NextReader()
 		if err != nil {
 			return
 		}
+		msgEnd = time.Now().Add(s.cfg.MessageTimeout)
 		extend()
 		buf := s.hub.bufs.get()
 		*buf, err = readAtMost(r, *buf, max+1)
@@ -177,11 +212,13 @@ func (s *Server) wsRead(ws *websocket.Conn, wr *wsWriter, c *conn) {
 			if _, err := io.Copy(io.Discard, r); err != nil {
 				return
 			}
+			c.seq++ // numbered like every frame, for rate-limited answers
 			s.hub.reject(c, signaling.Message{}, signaling.CodeTooLarge, "message over the size limit")
 			continue
 		}
 		if typ != websocket.TextMessage {
 			s.hub.bufs.put(buf)
+			c.seq++
 			s.hub.reject(c, signaling.Message{}, signaling.CodeMalformed, "binary frames are not accepted")
 			continue
 		}

@@ -75,7 +75,10 @@ func main() {
 
 func run(clients int, duration time.Duration, size, idle int, mode, cpuprof, memprof string) error {
 	raiseFileLimit(idle + 2*clients + 1024)
-	srv := server.New(server.Config{DevMode: true, RateLimit: rate.Inf, RateBurst: 1 << 20})
+	// Every client connects from 127.0.0.1: lift the per-address limits
+	// along with the rate.
+	srv := server.New(server.Config{DevMode: true, RateLimit: rate.Inf, RateBurst: 1 << 20,
+		MaxConnsPerAddr: 1 << 20, ConnRate: rate.Inf})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err

@@ -47,8 +47,24 @@ type Config struct {
 	Dev bool
 	// TokenTTL is the validity of tokens from /token. Default 12 h.
 	TokenTTL time.Duration
-	// Metrics serves the signaling server's Prometheus metrics at /metrics.
+	// Metrics serves the signaling server's Prometheus metrics at /metrics
+	// on the site itself, for anyone to read (the number of users
+	// connected, among others). Off by default; prefer serving
+	// Signaling().Metrics() on a listener of its own (the command's
+	// -metrics-addr).
 	Metrics bool
+	// IdleTimeout closes a keep-alive HTTP connection idle this long.
+	// Default 60 s.
+	IdleTimeout time.Duration
+	// ReadTimeout bounds reading one request, body included (a WebSocket
+	// is past it once upgraded). Default 30 s.
+	ReadTimeout time.Duration
+	// MaxConnsPerAddr bounds the TCP connections Serve keeps open from one
+	// client address, whatever they are doing (before TLS, HTTP or any
+	// authentication); more are closed at once. Default 256. The
+	// signaling server's own per-address limits (Signaling.MaxConnsPerAddr,
+	// ConnRate) apply to the WebSocket upgrades among them.
+	MaxConnsPerAddr int
 	// TURN, when set, starts an embedded TURN relay (server.NewTURN) in
 	// New. Its URLs are added to Signaling.TURNURLs and its secret becomes
 	// Signaling.TURNSecret; an empty TURN.Secret takes Signaling.TURNSecret,
@@ -73,8 +89,8 @@ type Config struct {
 // behind /ws:
 //
 //	/ws        the signaling WebSocket endpoint (server.Server)
-//	/healthz   200 with the server's counters as JSON; 503 while the
-//	           signaling server is not ready (not in its cluster yet)
+//	/healthz   200 {"status":"ok"}; 503 while the signaling server is not
+//	           ready (not in its cluster yet)
 //	/token     ?user=NAME → {"user","token","expires"}; development mode only
 //	/metrics   Prometheus metrics, when Config.Metrics is set
 //	/          the web phone (index.html, app.js, style.css)
@@ -100,6 +116,15 @@ func New(ctx context.Context, cfg Config) (site *Site, err error) {
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 30 * time.Second
+	}
+	if cfg.MaxConnsPerAddr <= 0 {
+		cfg.MaxConnsPerAddr = 256
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -194,8 +219,12 @@ func (s *Site) Serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config) e
 	hs := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	ln = limitPerAddr(ln, s.cfg.MaxConnsPerAddr)
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
@@ -245,12 +274,14 @@ func (s *Site) closeExtras() error {
 	return s.closeErr
 }
 
+// healthz says the site is up and nothing more: how many users are
+// connected is for the metrics listener, not for anyone who asks.
 func (s *Site) healthz(w http.ResponseWriter, _ *http.Request) {
-	if err := s.sig.Ready(); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "error": err.Error()})
+	if s.sig.Ready() != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "stats": s.sig.Stats()})
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 }
 
 // token hands out a token for any user name: development mode only (it is

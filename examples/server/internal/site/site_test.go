@@ -136,6 +136,10 @@ func TestAuthenticator(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tt.user, user)
+			// A token's connection ends when the token does.
+			_, exp, err := a.(server.ExpiringAuthenticator).AuthenticateExpiry(httptest.NewRequest(http.MethodGet, "/ws"+tt.query, nil))
+			require.NoError(t, err)
+			assert.Equal(t, strings.HasPrefix(tt.query, "?token="), !exp.IsZero())
 		})
 	}
 	_, err = Authenticator(nil, false)

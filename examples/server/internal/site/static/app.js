@@ -83,6 +83,12 @@
     connect();
   }
 
+  async function freshToken() {
+    const r = await fetch('/token?user=' + encodeURIComponent(phone.user), { cache: 'no-store' });
+    if (!r.ok) throw new Error('no token (' + r.status + ')');
+    phone.token = (await r.json()).token;
+  }
+
   function logout() {
     phone.stopped = true;
     if (phone.call) endCall('hangup', true);
@@ -118,6 +124,15 @@
       if (phone.stopped) return;
       if (e.code === 4001) {
         log('logged in elsewhere: this page stays offline', 'error');
+        return;
+      }
+      if (e.code === 4002 || e.code === 4003) {
+        // The token expired or was revoked: reconnect with a fresh one if
+        // this (development) server hands them out, else log in again.
+        freshToken().then(connect, () => {
+          log('session ended (' + e.code + '): log in again', 'error');
+          logout();
+        });
         return;
       }
       const delay = Math.min(30000, 250 * 2 ** phone.reconnects) * (0.75 + Math.random() * 0.5);
