@@ -20,8 +20,11 @@ var (
 	// ErrReadyTimeout means the connection was established but the server
 	// did not send `ready` in time.
 	ErrReadyTimeout = errors.New("signaling: timed out waiting for ready")
-	// ErrReplaced means another connection of the same user took over; the
-	// transport does not reconnect (two devices would evict each other forever).
+	// ErrReplaced means another connection of the same user took over. The
+	// WebSocket Client reports it on Status and reconnects, more slowly after
+	// each replacement that follows soon after the last (two devices then
+	// take turns instead of evicting each other in a loop); with
+	// DialConfig.StopWhenReplaced it stops with ErrReplaced.
 	ErrReplaced = errors.New("signaling: connection replaced by a newer one")
 	// ErrServerShutdown means the server told the client it is shutting down.
 	// A WebSocket client reconnects with backoff after it.

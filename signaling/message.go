@@ -338,6 +338,8 @@ func (e Error) Error() string {
 // WebSocket close codes the server uses beyond the standard ones.
 const (
 	// CloseReplaced closes a connection replaced by a newer one of the same
-	// user. Clients must not reconnect after it.
+	// user. The WebSocket Client reconnects after it, more slowly after each
+	// replacement that follows soon after the last, unless
+	// DialConfig.StopWhenReplaced is set.
 	CloseReplaced = 4001
 )

@@ -27,8 +27,9 @@ const (
 // Client does so by itself).
 type RateLimited struct {
 	Error
-	// Seq is the dropped frame's number on this connection: 1 for the
-	// first frame the client sent after the handshake.
+	// Seq is the dropped message's number among the data messages (text
+	// or binary) the client sent on this connection: 1 for the first after
+	// the handshake. Control frames are not counted.
 	Seq uint64 `json:"seq,omitempty"`
 	// RetryAfter is how long to wait before sending it again, in
 	// milliseconds.

@@ -57,9 +57,10 @@ type TokenAuth struct {
 	MaxLifetime time.Duration
 	// Check, when set, is asked about every token that verified: an error
 	// refuses it (wrapped in ErrTokenRevoked). It is the hook for
-	// revocation: e.g. refuse a user's tokens expiring before the moment
-	// the user signed out everywhere, then end the user's live connections
-	// with Server.Revoke.
+	// revocation: e.g. with tokens minted for a TTL T, refuse a user's
+	// tokens that expire less than T after the moment the user signed out
+	// everywhere (they were minted before it), then end the user's live
+	// connections with Server.Revoke.
 	Check func(user string, expires time.Time) error
 }
 
