@@ -58,7 +58,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
 	"sync"
@@ -155,21 +154,9 @@ func phoneCommand(ctx context.Context, opts options, stdin io.Reader, stdout, st
 
 // signIn connects to the signaling server and makes the phone.
 func signIn(ctx context.Context, opts options, sound *sound, log *slog.Logger) (*call.Phone, error) {
-	u := opts.server
-	if opts.token == "" && opts.user != "" {
-		// Dev-mode servers take the user name from the query.
-		parsed, err := url.Parse(u)
-		if err != nil {
-			return nil, fmt.Errorf("-server: %w", err)
-		}
-		q := parsed.Query()
-		q.Set("user", opts.user)
-		parsed.RawQuery = q.Encode()
-		u = parsed.String()
-	}
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	tr, err := signaling.Dial(dctx, u, signaling.DialConfig{Token: opts.token, Logger: log.With("part", "signaling")})
+	tr, err := signaling.Dial(dctx, opts.server, signaling.DialConfig{Token: opts.token, User: opts.user, Logger: log.With("part", "signaling")})
 	if err != nil {
 		return nil, fmt.Errorf("signaling server %s: %w", opts.server, err)
 	}

@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
 	"sync"
@@ -136,20 +135,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 func signIn(ctx context.Context, opts options, sound audio.Backend, log *slog.Logger) (*call.Phone, error) {
-	u := opts.server
-	if opts.token == "" {
-		parsed, err := url.Parse(u)
-		if err != nil {
-			return nil, fmt.Errorf("-server: %w", err)
-		}
-		q := parsed.Query()
-		q.Set("user", opts.user) // dev-mode servers take the name from the query
-		parsed.RawQuery = q.Encode()
-		u = parsed.String()
-	}
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	tr, err := signaling.Dial(dctx, u, signaling.DialConfig{Token: opts.token, Logger: log.With("part", "signaling")})
+	tr, err := signaling.Dial(dctx, opts.server, signaling.DialConfig{Token: opts.token, User: opts.user, Logger: log.With("part", "signaling")})
 	if err != nil {
 		return nil, fmt.Errorf("signaling server %s: %w", opts.server, err)
 	}
