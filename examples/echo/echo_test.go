@@ -14,7 +14,6 @@ import (
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
 	"github.com/dialtone-dev/dialtone/media"
-	"github.com/dialtone-dev/dialtone/media/mediatest"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -169,36 +168,6 @@ func TestEcho(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, call.ReasonHangup, r)
 	out.waitFor(t, "(remote-hangup)", 10*time.Second)
-}
-
-func TestDelayLine(t *testing.T) {
-	l := newDelayLine(1000)
-	in := mediatest.MultiTone(5000, 1)
-	var got []int16
-	buf := make([]int16, 480)
-	for i := 0; i+480 <= len(in); i += 480 {
-		_, _ = l.WritePCM(in[i : i+480])
-		_, _ = l.ReadPCM(buf)
-		got = append(got, buf...)
-	}
-	assert.Equal(t, make([]int16, 1000), got[:1000], "the delay's silence first")
-	assert.Equal(t, in[:len(got)-1000], got[1000:], "then the input, unchanged")
-	assert.Equal(t, 1000, l.Len())
-
-	// A stalled reader: the line stays bounded.
-	for range 100 {
-		_, _ = l.WritePCM(buf)
-	}
-	assert.Equal(t, 1000+slack, l.Len())
-	// A stalled writer: silence, no block.
-	for range 100 {
-		_, _ = l.ReadPCM(buf)
-	}
-	assert.Equal(t, 0, l.Len())
-	assert.Equal(t, make([]int16, 480), buf)
-
-	l.Reset()
-	assert.Equal(t, 1000, l.Len())
 }
 
 func TestFlags(t *testing.T) {

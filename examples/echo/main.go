@@ -103,7 +103,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	out := &printer{w: stdout}
 
-	line := newDelayLine(audio.Samples(opts.delay))
+	line := audio.NewDelayLine(opts.delay)
 	sound := audio.NewVirtualBackend(audio.VirtualBackendConfig{
 		Devices: []audio.VirtualDevice{
 			{ID: "echo-in", Name: "delay line output", Direction: audio.Capture, Default: true, Source: line},
@@ -159,7 +159,7 @@ func signIn(ctx context.Context, opts options, sound audio.Backend, log *slog.Lo
 }
 
 // serve answers one call and echoes it until it ends.
-func serve(ctx context.Context, c *call.Call, line *delayLine, opts options, out *printer) {
+func serve(ctx context.Context, c *call.Call, line *audio.DelayLine, opts options, out *printer) {
 	who := c.Peer()
 	out.printf("call %s from %s: answering", c.ID(), who)
 	line.Reset() // no leftovers from the previous caller
