@@ -14,6 +14,7 @@ import (
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
 	"github.com/dialtone-dev/dialtone/media"
+	"github.com/dialtone-dev/dialtone/media/mediatest"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -70,8 +71,8 @@ func (o *output) waitFor(t *testing.T, s string, within time.Duration) {
 }
 
 // TestEcho runs the bot against a WebSocket signaling server; a lab phone
-// (in-memory signaling, loopback WebRTC) calls it with a multi-tone and
-// must hear that multi-tone come back after the bot's delay plus the
+// (in-memory signaling, loopback WebRTC) calls it with a probe tone and
+// must hear that tone come back after the bot's delay plus the
 // network, codec and jitter-buffer delay of both directions. A text
 // message comes back too.
 func TestEcho(t *testing.T) {
@@ -93,17 +94,17 @@ func TestEcho(t *testing.T) {
 	}()
 	out.waitFor(t, "answering calls as echo", 15*time.Second)
 
-	// Alice's microphone plays a multi-tone over and over (a 5 s loop:
-	// longer than any lag searched); her microphone and speaker stamp every
-	// period with the time it passed.
-	sig := echoTone(5*sec, 9)
-	mic, spk := &stamped{src: media.LoopSamples(sig)}, &stamped{}
+	// Alice's microphone plays a probe tone over and over (a 5 s loop:
+	// longer than any lag searched); every period her microphone captures
+	// and her speaker plays is stamped with the time it passed.
+	var mic, spk mediatest.Timeline
 	sound := audio.NewVirtualBackend(audio.VirtualBackendConfig{Devices: []audio.VirtualDevice{
-		{ID: "mic", Direction: audio.Capture, Default: true, Source: mic},
-		{ID: "speaker", Direction: audio.Playback, Default: true, Sink: spk},
+		{ID: "mic", Direction: audio.Capture, Default: true, Source: media.LoopSamples(mediatest.ProbeTone(5*sec, 9))},
+		{ID: "speaker", Direction: audio.Playback, Default: true},
 	}})
 	defer sound.Close()
-	alice, err := lab.NewPhone(ctx, "alice", calltest.PhoneOptions{Config: call.Config{Audio: call.AudioConfig{Backend: sound}}})
+	tapped := audio.Tap(sound, audio.Callbacks{Capture: mic.Add, Playback: spk.Add})
+	alice, err := lab.NewPhone(ctx, "alice", calltest.PhoneOptions{Config: call.Config{Audio: call.AudioConfig{Backend: tapped}}})
 	require.NoError(t, err)
 	c, err := alice.Dial(ctx, "echo")
 	require.NoError(t, err)
@@ -145,23 +146,25 @@ func TestEcho(t *testing.T) {
 	// package linking) can disturb one stretch: measure up to three
 	// stretches of the same call and require one clean one.
 	from := time.Now().Add(time.Second)
-	var got time.Duration
-	var corr float64
+	var m mediatest.Measurement
 	for attempt := 1; attempt <= 3; attempt++ {
 		until := from.Add(4 * time.Second)
 		require.Eventually(t, func() bool { return spk.Since(until) > int((delay+1500*time.Millisecond).Seconds()*sec) },
 			20*time.Second, 20*time.Millisecond)
-		var corrs []float64
-		got, corr, corrs = echoDelay(mic, spk, from, until, delay, delay+time.Second)
-		t.Logf("stretch %d: echo heard %v after it was said (bot delay %v); window correlations %.3f", attempt, got, delay, corrs)
-		if len(corrs) >= 6 && corr > 0.8 && got >= delay && got < delay+300*time.Millisecond {
+		m = mediatest.MouthToEar(&mic, &spk, mediatest.MouthToEarConfig{
+			From: from, Until: until,
+			MinDelay: delay, MaxDelay: delay + time.Second, Slack: 50 * time.Millisecond,
+		})
+		t.Logf("stretch %d: echo heard %v after it was said (bot delay %v); %d/%d windows good, correlations %.3f",
+			attempt, m.MouthToEar, delay, m.Good, m.All, m.Corrs)
+		if m.Good >= 6 && m.MouthToEar < delay+300*time.Millisecond {
 			break
 		}
 		from = until.Add(time.Second)
 	}
-	assert.Greater(t, corr, 0.8)
-	assert.GreaterOrEqual(t, got, delay)
-	assert.Less(t, got, delay+300*time.Millisecond, "more than the bot's delay plus two loopback trips")
+	assert.GreaterOrEqual(t, m.Good, 6, "windows of the 4 s stretch that came back recognisably")
+	assert.GreaterOrEqual(t, m.MouthToEar, delay)
+	assert.Less(t, m.MouthToEar, delay+300*time.Millisecond, "more than the bot's delay plus two loopback trips")
 
 	c.Hangup()
 	r, err := c.Wait(ctx)
