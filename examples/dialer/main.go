@@ -79,6 +79,8 @@ func main() {
 
 // run is the whole program; it returns the exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	tty := isTerminal(stdout)
+	stdout, stderr = onTerminal(stdout), onTerminal(stderr)
 	opts, err := parseArgs(args, stderr)
 	if err != nil {
 		if !errors.Is(err, errHelp) {
@@ -94,12 +96,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "devices":
 		return listDevices(ctx, opts, stdout, stderr, log)
 	case "call", "listen":
-		return phoneCommand(ctx, opts, stdin, stdout, stderr, log)
+		return phoneCommand(ctx, opts, stdin, stdout, stderr, tty, log)
 	}
 	return exitUsage
 }
 
-func phoneCommand(ctx context.Context, opts options, stdin io.Reader, stdout, stderr io.Writer, log *slog.Logger) int {
+// phoneCommand runs call and listen; tty says whether stdout is a
+// terminal (the status line is redrawn in place).
+func phoneCommand(ctx context.Context, opts options, stdin io.Reader, stdout, stderr io.Writer, tty bool, log *slog.Logger) int {
 	sound, err := openAudio(ctx, opts.audio, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "dialer: audio:", err)
@@ -121,8 +125,11 @@ func phoneCommand(ctx context.Context, opts options, stdin io.Reader, stdout, st
 	}
 	defer phone.Close()
 
-	tty := isTerminal(stdout)
-	keys := newKeyboard(stdin, tty && isTerminal(stdin))
+	// On a terminal the keyboard's raw mode turns Ctrl-C into a key: it
+	// cancels ctx as SIGINT would.
+	ctx, interrupt := context.WithCancel(ctx)
+	defer interrupt()
+	keys := newKeyboard(stdin, tty && isTerminal(stdin), interrupt)
 	defer keys.restore()
 	ui := newDisplay(stdout, tty, sound.meter)
 
