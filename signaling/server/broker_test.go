@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dialtone-dev/dialtone/internal/testenv"
 	"github.com/dialtone-dev/dialtone/signaling"
 )
 
@@ -39,17 +39,11 @@ func redisPair(t *testing.T) (Broker, Broker) {
 }
 
 // startRedis runs a private redis-server on a free loopback port for the
-// test and returns its address. Without redis-server the test is skipped,
-// except under CI=true where it fails.
+// test and returns its address. Without redis-server the test fails in CI
+// and is skipped elsewhere (testenv).
 func startRedis(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("redis-server not installed: %v", err)
-		}
-		t.Skip("redis-server not installed")
-	}
+	bin := testenv.Program(t, "redis-server")
 	for attempt := 0; attempt < 3; attempt++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
