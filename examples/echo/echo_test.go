@@ -157,12 +157,12 @@ func TestEcho(t *testing.T) {
 		})
 		t.Logf("stretch %d: echo heard %v after it was said (bot delay %v); %d/%d windows good, correlations %.3f",
 			attempt, m.MouthToEar, delay, m.Good, m.All, m.Corrs)
-		if m.Good >= 6 && m.MouthToEar < delay+300*time.Millisecond {
+		if clean(m) && m.MouthToEar < delay+300*time.Millisecond {
 			break
 		}
 		from = until.Add(time.Second)
 	}
-	assert.GreaterOrEqual(t, m.Good, 6, "windows of the 4 s stretch that came back recognisably")
+	assert.True(t, clean(m), "most windows of a 4 s stretch come back recognisably: %d of %d did", m.Good, m.All)
 	assert.GreaterOrEqual(t, m.MouthToEar, delay)
 	assert.Less(t, m.MouthToEar, delay+300*time.Millisecond, "more than the bot's delay plus two loopback trips")
 
@@ -172,6 +172,10 @@ func TestEcho(t *testing.T) {
 	assert.Equal(t, call.ReasonHangup, r)
 	out.waitFor(t, "(remote-hangup)", 10*time.Second)
 }
+
+// clean reports a stretch measured in six windows or more (of the eight
+// in 4 s), most of which came back recognisably.
+func clean(m mediatest.Measurement) bool { return m.All >= 6 && m.Good*2 > m.All }
 
 func TestFlags(t *testing.T) {
 	var out bytes.Buffer
