@@ -83,9 +83,9 @@ func TestMouthToEarRange(t *testing.T) {
 	// A tone has near-repeats, which a range without the true delay may
 	// find, but the result is never below MinDelay nor more than Slack
 	// above MaxDelay.
-	m = MouthToEar(mic, spk, MouthToEarConfig{MinDelay: delay + 100*time.Millisecond, MaxDelay: delay + time.Second})
+	m = MouthToEar(mic, spk, MouthToEarConfig{From: from, Until: from.Add(2 * time.Second), MinDelay: delay + 100*time.Millisecond, MaxDelay: delay + time.Second})
 	assert.GreaterOrEqual(t, m.MouthToEar, delay+100*time.Millisecond, "%+v", m)
-	m = MouthToEar(mic, spk, MouthToEarConfig{MaxDelay: delay - 300*time.Millisecond})
+	m = MouthToEar(mic, spk, MouthToEarConfig{From: from, Until: from.Add(2 * time.Second), MaxDelay: delay - 300*time.Millisecond})
 	assert.LessOrEqual(t, m.MouthToEar, delay-200*time.Millisecond, "%+v", m)
 }
 
