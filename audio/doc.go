@@ -38,4 +38,12 @@
 // the default device, and when a device stops by itself (interruption) it
 // reports it and reopens. Events are delivered on [Session.Events], which
 // never drops an event and never blocks the audio clock.
+//
+// # Composing backends
+//
+// [Merge] offers several backends as one (a virtual device for a WAV file
+// beside the system's devices), [Tap] shows every period a backend's
+// devices capture and play to a meter, recorder or measurement, and
+// [DelayLine] joins a virtual speaker to a virtual microphone a fixed delay
+// later (an echo line).
 package audio

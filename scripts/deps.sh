@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages dialtone needs to build and test on Debian/Ubuntu.
-# Idempotent: installs only what is missing. Extra packages for the full test
-# suite (redis-server, chromium) are installed when DIALTONE_FULL=1 or CI=true.
+# Idempotent: installs only what is missing. The programs the integration
+# tests run are installed when DIALTONE_FULL=1 or CI=true, the settings under
+# which those tests fail without them (internal/testenv): redis-server (the
+# Redis broker's tests), chromium (the web phone's browser test, in a
+# loopback-only network namespace made with unshare and ip from iproute2).
 set -euo pipefail
 
 need=()
@@ -11,13 +14,9 @@ for p in gcc pkg-config libopus-dev libopusfile-dev; do
 done
 if [[ "${CI:-}" == "true" || "${DIALTONE_FULL:-}" == "1" ]]; then
 	# espeak-ng and sox: speech for the quality tests (media/mediatest.Speech).
-	for p in redis-server espeak-ng sox; do
+	for p in redis-server chromium iproute2 util-linux espeak-ng sox; do
 		have_pkg "$p" || need+=("$p")
 	done
-fi
-# chromium: the web phone's browser end-to-end test (examples/server, TestBrowser).
-if [[ "${CI:-}" == "true" || "${DIALTONE_FULL:-}" == "1" ]]; then
-	have_pkg chromium || need+=(chromium)
 fi
 if ! command -v go >/dev/null 2>&1; then
 	need+=(golang-go)

@@ -26,6 +26,12 @@ type DialConfig struct {
 	TokenFunc func(ctx context.Context) (string, error)
 	// TokenInQuery also sends the token as `?token=`, as browsers must.
 	TokenInQuery bool
+	// User signs in to a development server: when there is no token (Token
+	// and TokenFunc unset or empty), it is sent as the `user` query
+	// parameter, which a server in dev mode (server.Config.DevMode) takes as
+	// the user name without credentials. Servers with real authentication
+	// ignore it and answer ErrUnauthorized. Empty: not sent.
+	User string
 	// Header is added to the handshake request.
 	Header http.Header
 	// Dialer makes the WebSocket connection. Default: a Dialer with
@@ -170,13 +176,18 @@ func (c *Client) connect(ctx context.Context) (*websocket.Conn, Message, error) 
 	for k, vs := range c.cfg.Header {
 		h[k] = append([]string(nil), vs...)
 	}
-	if token != "" {
+	switch {
+	case token != "":
 		h.Set("Authorization", "Bearer "+token)
 		if c.cfg.TokenInQuery {
 			q := u.Query()
 			q.Set("token", token)
 			u.RawQuery = q.Encode()
 		}
+	case c.cfg.User != "":
+		q := u.Query()
+		q.Set("user", c.cfg.User)
+		u.RawQuery = q.Encode()
 	}
 	ws, resp, err := c.cfg.Dialer.DialContext(ctx, u.String(), h)
 	if resp != nil && resp.Body != nil {

@@ -256,3 +256,32 @@ func TestClientSendEncoding(t *testing.T) {
 		assert.JSONEq(t, data, string(got.Data))
 	}
 }
+
+// DialConfig.User signs in to a dev-mode server by name; with a token the
+// token decides, and a server with real authentication refuses a bare name.
+func TestDialUser(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+
+	dev := server.New(server.Config{DevMode: true})
+	devHS := httptest.NewServer(dev)
+	defer devHS.Close()
+	defer dev.Close()
+	devURL := "ws" + strings.TrimPrefix(devHS.URL, "http") + "/?room=x" // other query parameters stay
+	c, err := signaling.Dial(ctx, devURL, signaling.DialConfig{User: "carol"})
+	require.NoError(t, err)
+	assert.Equal(t, "carol", c.Ready().User)
+	require.NoError(t, c.Close())
+	c, err = signaling.Dial(ctx, devURL, signaling.DialConfig{User: "carol", Token: "dave"})
+	require.NoError(t, err)
+	assert.Equal(t, "dave", c.Ready().User, "a token wins over User")
+	require.NoError(t, c.Close())
+
+	secret := []byte("k")
+	auth := server.New(server.Config{Authenticator: server.TokenAuth{Secret: secret}})
+	authHS := httptest.NewServer(auth)
+	defer authHS.Close()
+	defer auth.Close()
+	_, err = signaling.Dial(ctx, "ws"+strings.TrimPrefix(authHS.URL, "http"), signaling.DialConfig{User: "carol"})
+	assert.ErrorIs(t, err, signaling.ErrUnauthorized)
+}

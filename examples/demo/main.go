@@ -102,8 +102,8 @@ type party struct {
 	name    string
 	phone   *call.Phone
 	backend audio.Backend
-	mic     *tap
-	speaker *tap
+	mic     *mediatest.Timeline // every period alice's or bob's microphone captured
+	speaker *mediatest.Timeline // and their speaker played, stamped
 }
 
 func (p *party) close() {
@@ -154,8 +154,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	alice := &party{name: "alice", mic: &tap{}, speaker: &tap{}}
-	bob := &party{name: "bob", mic: &tap{}, speaker: &tap{}}
+	alice := &party{name: "alice", mic: &mediatest.Timeline{}, speaker: &mediatest.Timeline{}}
+	bob := &party{name: "bob", mic: &mediatest.Timeline{}, speaker: &mediatest.Timeline{}}
 	var wg sync.WaitGroup // the goroutines below; they end when the phones close
 	defer func() {
 		alice.close()
@@ -172,7 +172,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	} else {
 		alice.backend = virtualAudio("alice", alicePrompt)
 	}
-	bob.backend = virtualAudio("bob", pcm.Loop(mediatest.SpeechLike(20*sampleRate, 2)))
+	bob.backend = virtualAudio("bob", pcm.Loop(mediatest.SpeechLike(20*mediatest.SampleRate, 2)))
 	for _, p := range []*party{alice, bob} {
 		if err := connect(ctx, p, url, secret, log); err != nil {
 			return err
@@ -239,8 +239,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	case <-ctx.Done():
 		talk.Stop()
 	}
-	aliceMic, aliceSpk := alice.mic.snapshot(), alice.speaker.snapshot()
-	bobMic, bobSpk := bob.mic.snapshot(), bob.speaker.snapshot()
+	talked := time.Now()
 	stats := [2]call.Stats{ac.Stats(), bc.Stats()}
 
 	out.printf(time.Now(), "alice", "hanging up")
@@ -254,9 +253,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	}
 	out.printf(time.Now(), "demo", "both calls done: alice %s, bob %s", ra, rb)
 
-	// Measure.
-	ab := measure(aliceMic, bobSpk)
-	ba := measure(bobMic, aliceSpk)
+	// Measure what was said until the hang-up.
+	ab := mediatest.MouthToEar(alice.mic, bob.speaker, mediatest.MouthToEarConfig{Until: talked})
+	ba := mediatest.MouthToEar(bob.mic, alice.speaker, mediatest.MouthToEarConfig{Until: talked})
 	fmt.Fprintln(stdout)
 	fmt.Fprintln(stdout, "measured (mouth-to-ear = microphone callback → far speaker callback, wall clock):")
 	report(stdout, "alice", "bob", ab, stats[1])
@@ -285,7 +284,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 // alicePrompt is what alice's virtual microphone plays.
 func alicePrompt(wav string) (pcm.Reader, error) {
 	if wav == "" {
-		return pcm.Loop(mediatest.SpeechLike(20*sampleRate, 1)), nil
+		return pcm.Loop(mediatest.SpeechLike(20*mediatest.SampleRate, 1)), nil
 	}
 	w, err := media.OpenWAV(wav)
 	if err != nil {
@@ -295,7 +294,7 @@ func alicePrompt(wav string) (pcm.Reader, error) {
 }
 
 // virtualAudio is a sound system with one microphone playing mic and one
-// speaker (whose output the tap records).
+// speaker.
 func virtualAudio(user string, mic pcm.Reader) audio.Backend {
 	return audio.NewVirtualBackend(audio.VirtualBackendConfig{Devices: []audio.VirtualDevice{
 		{ID: "mic", Name: user + "'s microphone", Direction: audio.Capture, Default: true, Source: mic},
@@ -318,7 +317,7 @@ func connect(ctx context.Context, p *party, url string, secret []byte, log *slog
 	p.phone, err = call.NewPhone(tr, call.Config{
 		DisplayName:   p.name,
 		SettingEngine: calltest.Loopback(), // both phones are here: keep media on 127.0.0.1
-		Audio:         call.AudioConfig{Backend: &tapBackend{Backend: p.backend, mic: p.mic, speaker: p.speaker}},
+		Audio:         call.AudioConfig{Backend: audio.Tap(p.backend, audio.Callbacks{Capture: p.mic.Add, Playback: p.speaker.Add})},
 		Logger:        log.With("part", "phone", "user", p.name),
 	})
 	if err != nil {
@@ -389,7 +388,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // report prints one direction's measurement. The line format is read by
 // the test: keep "mouth-to-ear N ms" and "SNR N dB".
-func report(w io.Writer, from, to string, m measurement, st call.Stats) {
+func report(w io.Writer, from, to string, m mediatest.Measurement, st call.Stats) {
 	if !m.Found() {
 		fmt.Fprintf(w, "  %-5s → %-5s  signal not found (%d/%d windows)\n", from, to, m.Good, m.All)
 		return

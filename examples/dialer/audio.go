@@ -18,9 +18,8 @@ import (
 // sound is the dialer's sound system: virtual devices for files and tones,
 // the system's devices for the rest, and level meters on both directions.
 type sound struct {
-	backend audio.Backend // what the phone opens devices on
+	backend audio.Backend // what the phone opens devices on: all parts merged, metered
 	meter   *meter
-	parts   []audio.Backend
 	sink    *media.WAVSink // -out, closed last so its header is right
 
 	mu    sync.Mutex
@@ -56,18 +55,23 @@ func openAudio(ctx context.Context, o audioOptions, log *slog.Logger) (*sound, e
 		s.sink = sink
 		virtual = append(virtual, audio.VirtualDevice{ID: "file-out", Name: "file " + o.out, Direction: audio.Playback, Default: true, Sink: sink})
 	}
+	var parts []audio.Backend
 	if len(virtual) > 0 {
-		s.parts = append(s.parts, audio.NewVirtualBackend(audio.VirtualBackendConfig{Devices: virtual, Logger: log}))
+		parts = append(parts, audio.NewVirtualBackend(audio.VirtualBackendConfig{Devices: virtual, Logger: log}))
 	}
 	if len(virtual) < 2 {
 		sys, err := audio.NewBackend(ctx, audio.Kind(o.kind), log)
 		if err != nil {
+			_ = audio.Merge(parts...).Close()
 			_ = s.Close()
 			return nil, err
 		}
-		s.parts = append(s.parts, sys)
+		parts = append(parts, sys)
 	}
-	s.backend = &meteredBackend{Backend: &mergedBackend{parts: s.parts}, meter: s.meter}
+	s.backend = audio.Tap(audio.Merge(parts...), audio.Callbacks{
+		Capture:  func(pcm []int16) { s.meter.mic.Store(math.Float64bits(media.LevelDBov(pcm))) },
+		Playback: func(pcm []int16) { s.meter.speaker.Store(math.Float64bits(media.LevelDBov(pcm))) },
+	})
 	return s, nil
 }
 
@@ -102,81 +106,14 @@ func (s *sound) nextInput(ctx context.Context) (audio.DeviceInfo, error) {
 // closed first (its calls release their devices in Close).
 func (s *sound) Close() error {
 	var errs []error
-	for _, b := range s.parts {
-		errs = append(errs, b.Close())
+	if s.backend != nil {
+		errs = append(errs, s.backend.Close())
 	}
 	if s.sink != nil {
 		errs = append(errs, s.sink.Close())
 	}
 	return errors.Join(errs...)
 }
-
-// mergedBackend offers the devices of several backends as one. Per
-// direction the default is the first part's that has one, so a file or
-// tone device put first overrides the system default.
-type mergedBackend struct {
-	parts []audio.Backend
-}
-
-func (m *mergedBackend) Name() string {
-	names := ""
-	for i, b := range m.parts {
-		if i > 0 {
-			names += "+"
-		}
-		names += b.Name()
-	}
-	return names
-}
-
-func (m *mergedBackend) Devices(ctx context.Context) ([]audio.DeviceInfo, error) {
-	list, _, err := m.devices(ctx)
-	return list, err
-}
-
-// devices lists every part's devices and, beside each, the part it
-// belongs to.
-func (m *mergedBackend) devices(ctx context.Context) ([]audio.DeviceInfo, []audio.Backend, error) {
-	var list []audio.DeviceInfo
-	var owner []audio.Backend
-	var hasDefault audio.Direction
-	for _, b := range m.parts {
-		ds, err := b.Devices(ctx)
-		if err != nil {
-			return nil, nil, err
-		}
-		var found audio.Direction
-		for _, d := range ds {
-			if d.Default {
-				if d.Direction&hasDefault != 0 {
-					d.Default = false
-				} else {
-					found |= d.Direction
-				}
-			}
-			list = append(list, d)
-			owner = append(owner, b)
-		}
-		hasDefault |= found
-	}
-	return list, owner, nil
-}
-
-func (m *mergedBackend) Open(ctx context.Context, cfg audio.DeviceConfig) (audio.Device, error) {
-	list, owner, err := m.devices(ctx)
-	if err != nil {
-		return nil, err
-	}
-	info, err := audio.Find(list, cfg.Direction, cfg.Device)
-	if err != nil {
-		return nil, err
-	}
-	i := slices.IndexFunc(list, func(d audio.DeviceInfo) bool { return d == info })
-	cfg.Device = info.ID
-	return owner[i].Open(ctx, cfg)
-}
-
-func (m *mergedBackend) Close() error { return nil } // the parts are closed by their owner
 
 // meter holds the latest level of each direction, in dBov.
 type meter struct {
@@ -185,40 +122,4 @@ type meter struct {
 
 func (m *meter) levels() (mic, speaker float64) {
 	return math.Float64frombits(m.mic.Load()), math.Float64frombits(m.speaker.Load())
-}
-
-// meteredBackend measures the level of every period its devices capture or
-// play.
-type meteredBackend struct {
-	audio.Backend
-	meter *meter
-}
-
-func (b *meteredBackend) Open(ctx context.Context, cfg audio.DeviceConfig) (audio.Device, error) {
-	d, err := b.Backend.Open(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &meteredDevice{Device: d, meter: b.meter}, nil
-}
-
-type meteredDevice struct {
-	audio.Device
-	meter *meter
-}
-
-func (d *meteredDevice) Start(cb audio.Callbacks) error {
-	if capture := cb.Capture; capture != nil {
-		cb.Capture = func(pcm []int16) {
-			d.meter.mic.Store(math.Float64bits(media.LevelDBov(pcm)))
-			capture(pcm)
-		}
-	}
-	if playback := cb.Playback; playback != nil {
-		cb.Playback = func(out []int16) {
-			playback(out)
-			d.meter.speaker.Store(math.Float64bits(media.LevelDBov(out)))
-		}
-	}
-	return d.Device.Start(cb)
 }

@@ -129,6 +129,7 @@ func startPiped(t *testing.T, bin, name string, args ...string) *proc {
 func startProc(t *testing.T, bin, name string, in io.Reader, pipe bool, args []string) *proc {
 	t.Helper()
 	p := &proc{name: name, cmd: exec.Command(bin, args...), out: newOutput(), done: make(chan struct{})}
+	p.cmd.Env = childRaceLog(t, name)
 	p.cmd.Stdin = in
 	if pipe {
 		var err error
@@ -154,6 +155,29 @@ func startProc(t *testing.T, bin, name string, in io.Reader, pipe bool, args []s
 		}
 	})
 	return p
+}
+
+// childRaceLog returns the environment for a child dialer. A child built
+// with -race writes its race reports to files (GORACE log_path) that the
+// test reads back when it ends and reports as errors: on stderr a report
+// could be lost among the output, or with a child the test killed. A
+// GORACE that already names a log_path is the caller's choice and is
+// passed through untouched, as is any other GORACE option.
+func childRaceLog(t *testing.T, name string) []string {
+	t.Helper()
+	gorace := os.Getenv("GORACE")
+	if !raceBuild || strings.Contains(gorace, "log_path=") {
+		return nil // the test's own environment
+	}
+	prefix := filepath.Join(t.TempDir(), "race")
+	t.Cleanup(func() {
+		reports, _ := filepath.Glob(prefix + ".*")
+		for _, r := range reports {
+			b, err := os.ReadFile(r)
+			t.Errorf("%s: race report %s (%v):\n%s", name, r, err, b)
+		}
+	})
+	return append(os.Environ(), "GORACE="+strings.TrimSpace(gorace+" log_path="+prefix))
 }
 
 // exit waits for the process and returns its exit status.

@@ -58,7 +58,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
 	"sync"
@@ -80,6 +79,8 @@ func main() {
 
 // run is the whole program; it returns the exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	tty := isTerminal(stdout)
+	stdout, stderr = onTerminal(stdout), onTerminal(stderr)
 	opts, err := parseArgs(args, stderr)
 	if err != nil {
 		if !errors.Is(err, errHelp) {
@@ -95,12 +96,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "devices":
 		return listDevices(ctx, opts, stdout, stderr, log)
 	case "call", "listen":
-		return phoneCommand(ctx, opts, stdin, stdout, stderr, log)
+		return phoneCommand(ctx, opts, stdin, stdout, stderr, tty, log)
 	}
 	return exitUsage
 }
 
-func phoneCommand(ctx context.Context, opts options, stdin io.Reader, stdout, stderr io.Writer, log *slog.Logger) int {
+// phoneCommand runs call and listen; tty says whether stdout is a
+// terminal (the status line is redrawn in place).
+func phoneCommand(ctx context.Context, opts options, stdin io.Reader, stdout, stderr io.Writer, tty bool, log *slog.Logger) int {
 	sound, err := openAudio(ctx, opts.audio, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "dialer: audio:", err)
@@ -122,8 +125,11 @@ func phoneCommand(ctx context.Context, opts options, stdin io.Reader, stdout, st
 	}
 	defer phone.Close()
 
-	tty := isTerminal(stdout)
-	keys := newKeyboard(stdin, tty && isTerminal(stdin))
+	// On a terminal the keyboard's raw mode turns Ctrl-C into a key: it
+	// cancels ctx as SIGINT would.
+	ctx, interrupt := context.WithCancel(ctx)
+	defer interrupt()
+	keys := newKeyboard(stdin, tty && isTerminal(stdin), interrupt)
 	defer keys.restore()
 	ui := newDisplay(stdout, tty, sound.meter)
 
@@ -155,21 +161,9 @@ func phoneCommand(ctx context.Context, opts options, stdin io.Reader, stdout, st
 
 // signIn connects to the signaling server and makes the phone.
 func signIn(ctx context.Context, opts options, sound *sound, log *slog.Logger) (*call.Phone, error) {
-	u := opts.server
-	if opts.token == "" && opts.user != "" {
-		// Dev-mode servers take the user name from the query.
-		parsed, err := url.Parse(u)
-		if err != nil {
-			return nil, fmt.Errorf("-server: %w", err)
-		}
-		q := parsed.Query()
-		q.Set("user", opts.user)
-		parsed.RawQuery = q.Encode()
-		u = parsed.String()
-	}
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	tr, err := signaling.Dial(dctx, u, signaling.DialConfig{Token: opts.token, Logger: log.With("part", "signaling")})
+	tr, err := signaling.Dial(dctx, opts.server, signaling.DialConfig{Token: opts.token, User: opts.user, Logger: log.With("part", "signaling")})
 	if err != nil {
 		return nil, fmt.Errorf("signaling server %s: %w", opts.server, err)
 	}

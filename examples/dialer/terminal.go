@@ -2,52 +2,75 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/media"
+	"golang.org/x/term"
 )
 
-// isTerminal reports whether f is a character device (a terminal).
+// isTerminal reports whether f is an *os.File open on a terminal. A
+// character device is not enough: /dev/null is one too.
 func isTerminal(f any) bool {
 	file, ok := f.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := file.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(file.Fd()))
 }
 
-// keyboard turns stdin into keys. On a terminal it switches off line
-// buffering and echo with stty, so every key arrives at once; otherwise it
-// reads lines and delivers their characters followed by '\n'. keys is
-// closed at the end of input. The reading goroutine cannot be stopped (a
-// read on stdin does not wake up); the process's exit ends it.
+// onTerminal returns w, translating "\n" to "\r\n" when w is a terminal:
+// while the keyboard holds the terminal in raw mode, the terminal no
+// longer does that itself, and elsewhere the extra "\r" is harmless.
+func onTerminal(w io.Writer) io.Writer {
+	if isTerminal(w) {
+		return crlf{w}
+	}
+	return w
+}
+
+type crlf struct{ w io.Writer }
+
+func (c crlf) Write(p []byte) (int, error) {
+	if _, err := c.w.Write(bytes.ReplaceAll(p, []byte("\n"), []byte("\r\n"))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// ctrlC is the byte a terminal in raw mode delivers for Ctrl-C instead of
+// sending SIGINT.
+const ctrlC = 0x03
+
+// keyboard turns stdin into keys. On a terminal (raw) it puts the terminal
+// in raw mode, so every key arrives at once without echo, and turns Ctrl-C
+// into a call of interrupt (raw mode delivers it as a byte, not a signal);
+// otherwise it reads lines and delivers their characters followed by '\n'.
+// keys is closed at the end of input. The reading goroutine cannot be
+// stopped (a read on stdin does not wake up); the end of input or the
+// process's exit ends it.
 type keyboard struct {
 	keys  chan rune
-	saved string // stty state to restore; "" when unchanged
+	fd    int
+	saved *term.State // the terminal's state before raw mode; nil when untouched
 }
 
-func newKeyboard(in io.Reader, raw bool) *keyboard {
+func newKeyboard(in io.Reader, raw bool, interrupt func()) *keyboard {
 	k := &keyboard{keys: make(chan rune, 64)}
-	if raw {
-		if saved, err := stty("-g"); err == nil {
-			if _, err := stty("-icanon", "-echo", "min", "1", "time", "0"); err == nil {
-				k.saved = strings.TrimSpace(saved)
-			}
+	if f, ok := in.(*os.File); raw && ok {
+		k.fd = int(f.Fd())
+		if saved, err := term.MakeRaw(k.fd); err == nil {
+			k.saved = saved
 		}
 	}
-	go k.read(in)
+	go k.read(in, k.saved != nil, interrupt)
 	return k
 }
 
-func (k *keyboard) read(in io.Reader) {
+func (k *keyboard) read(in io.Reader, raw bool, interrupt func()) {
 	defer close(k.keys)
 	r := bufio.NewReader(in)
 	for {
@@ -55,26 +78,23 @@ func (k *keyboard) read(in io.Reader) {
 		if err != nil {
 			return
 		}
+		if raw && c == ctrlC {
+			interrupt()
+			continue
+		}
 		k.keys <- c
 	}
 }
 
 // raw reports whether keys arrive one by one from a terminal.
-func (k *keyboard) raw() bool { return k.saved != "" }
+func (k *keyboard) raw() bool { return k.saved != nil }
 
-// restore gives the terminal its line mode back.
+// restore gives the terminal its previous mode back.
 func (k *keyboard) restore() {
-	if k.saved != "" {
-		_, _ = stty(k.saved)
-		k.saved = ""
+	if k.saved != nil {
+		_ = term.Restore(k.fd, k.saved)
+		k.saved = nil
 	}
-}
-
-func stty(args ...string) (string, error) {
-	cmd := exec.Command("stty", args...)
-	cmd.Stdin = os.Stdin
-	out, err := cmd.Output()
-	return string(out), err
 }
 
 // display prints messages and the call's status line: redrawn in place on

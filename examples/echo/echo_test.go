@@ -71,8 +71,8 @@ func (o *output) waitFor(t *testing.T, s string, within time.Duration) {
 }
 
 // TestEcho runs the bot against a WebSocket signaling server; a lab phone
-// (in-memory signaling, loopback WebRTC) calls it with a multi-tone and
-// must hear that multi-tone come back after the bot's delay plus the
+// (in-memory signaling, loopback WebRTC) calls it with a probe tone and
+// must hear that tone come back after the bot's delay plus the
 // network, codec and jitter-buffer delay of both directions. A text
 // message comes back too.
 func TestEcho(t *testing.T) {
@@ -94,17 +94,17 @@ func TestEcho(t *testing.T) {
 	}()
 	out.waitFor(t, "answering calls as echo", 15*time.Second)
 
-	// Alice's microphone plays a multi-tone over and over (a 5 s loop:
-	// longer than any lag searched); her microphone and speaker stamp every
-	// period with the time it passed.
-	sig := echoTone(5*sec, 9)
-	mic, spk := &stamped{src: pcm.Loop(sig)}, &stamped{}
+	// Alice's microphone plays a probe tone over and over (a 5 s loop:
+	// longer than any lag searched); every period her microphone captures
+	// and her speaker plays is stamped with the time it passed.
+	var mic, spk mediatest.Timeline
 	sound := audio.NewVirtualBackend(audio.VirtualBackendConfig{Devices: []audio.VirtualDevice{
-		{ID: "mic", Direction: audio.Capture, Default: true, Source: mic},
-		{ID: "speaker", Direction: audio.Playback, Default: true, Sink: spk},
+		{ID: "mic", Direction: audio.Capture, Default: true, Source: pcm.Loop(mediatest.ProbeTone(5*sec, 9))},
+		{ID: "speaker", Direction: audio.Playback, Default: true},
 	}})
 	defer sound.Close()
-	alice, err := lab.NewPhone(ctx, "alice", calltest.PhoneOptions{Config: call.Config{Audio: call.AudioConfig{Backend: sound}}})
+	tapped := audio.Tap(sound, audio.Callbacks{Capture: mic.Add, Playback: spk.Add})
+	alice, err := lab.NewPhone(ctx, "alice", calltest.PhoneOptions{Config: call.Config{Audio: call.AudioConfig{Backend: tapped}}})
 	require.NoError(t, err)
 	c, err := alice.Dial(ctx, "echo")
 	require.NoError(t, err)
@@ -146,23 +146,25 @@ func TestEcho(t *testing.T) {
 	// package linking) can disturb one stretch: measure up to three
 	// stretches of the same call and require one clean one.
 	from := time.Now().Add(time.Second)
-	var got time.Duration
-	var corr float64
+	var m mediatest.Measurement
 	for attempt := 1; attempt <= 3; attempt++ {
 		until := from.Add(4 * time.Second)
 		require.Eventually(t, func() bool { return spk.Since(until) > int((delay+1500*time.Millisecond).Seconds()*sec) },
 			20*time.Second, 20*time.Millisecond)
-		var corrs []float64
-		got, corr, corrs = echoDelay(mic, spk, from, until, delay, delay+time.Second)
-		t.Logf("stretch %d: echo heard %v after it was said (bot delay %v); window correlations %.3f", attempt, got, delay, corrs)
-		if len(corrs) >= 6 && corr > 0.8 && got >= delay && got < delay+300*time.Millisecond {
+		m = mediatest.MouthToEar(&mic, &spk, mediatest.MouthToEarConfig{
+			From: from, Until: until,
+			MinDelay: delay, MaxDelay: delay + time.Second, Slack: 50 * time.Millisecond,
+		})
+		t.Logf("stretch %d: echo heard %v after it was said (bot delay %v); %d/%d windows good, correlations %.3f",
+			attempt, m.MouthToEar, delay, m.Good, m.All, m.Corrs)
+		if clean(m) && m.MouthToEar < delay+300*time.Millisecond {
 			break
 		}
 		from = until.Add(time.Second)
 	}
-	assert.Greater(t, corr, 0.8)
-	assert.GreaterOrEqual(t, got, delay)
-	assert.Less(t, got, delay+300*time.Millisecond, "more than the bot's delay plus two loopback trips")
+	assert.True(t, clean(m), "most windows of a 4 s stretch come back recognisably: %d of %d did", m.Good, m.All)
+	assert.GreaterOrEqual(t, m.MouthToEar, delay)
+	assert.Less(t, m.MouthToEar, delay+300*time.Millisecond, "more than the bot's delay plus two loopback trips")
 
 	c.Hangup()
 	r, err := c.Wait(ctx)
@@ -171,35 +173,9 @@ func TestEcho(t *testing.T) {
 	out.waitFor(t, "(remote-hangup)", 10*time.Second)
 }
 
-func TestDelayLine(t *testing.T) {
-	l := newDelayLine(1000)
-	in := mediatest.MultiTone(5000, 1)
-	var got []int16
-	buf := make([]int16, 480)
-	for i := 0; i+480 <= len(in); i += 480 {
-		_, _ = l.WritePCM(in[i : i+480])
-		_, _ = l.ReadPCM(buf)
-		got = append(got, buf...)
-	}
-	assert.Equal(t, make([]int16, 1000), got[:1000], "the delay's silence first")
-	assert.Equal(t, in[:len(got)-1000], got[1000:], "then the input, unchanged")
-	assert.Equal(t, 1000, l.Len())
-
-	// A stalled reader: the line stays bounded.
-	for range 100 {
-		_, _ = l.WritePCM(buf)
-	}
-	assert.Equal(t, 1000+slack, l.Len())
-	// A stalled writer: silence, no block.
-	for range 100 {
-		_, _ = l.ReadPCM(buf)
-	}
-	assert.Equal(t, 0, l.Len())
-	assert.Equal(t, make([]int16, 480), buf)
-
-	l.Reset()
-	assert.Equal(t, 1000, l.Len())
-}
+// clean reports a stretch measured in six windows or more (of the eight
+// in 4 s), most of which came back recognisably.
+func clean(m mediatest.Measurement) bool { return m.All >= 6 && m.Good*2 > m.All }
 
 func TestFlags(t *testing.T) {
 	var out bytes.Buffer

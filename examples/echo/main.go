@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
 	"sync"
@@ -104,7 +103,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	out := &printer{w: stdout}
 
-	line := newDelayLine(audio.Samples(opts.delay))
+	line := audio.NewDelayLine(opts.delay)
 	sound := audio.NewVirtualBackend(audio.VirtualBackendConfig{
 		Devices: []audio.VirtualDevice{
 			{ID: "echo-in", Name: "delay line output", Direction: audio.Capture, Default: true, Source: line},
@@ -136,20 +135,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 func signIn(ctx context.Context, opts options, sound audio.Backend, log *slog.Logger) (*call.Phone, error) {
-	u := opts.server
-	if opts.token == "" {
-		parsed, err := url.Parse(u)
-		if err != nil {
-			return nil, fmt.Errorf("-server: %w", err)
-		}
-		q := parsed.Query()
-		q.Set("user", opts.user) // dev-mode servers take the name from the query
-		parsed.RawQuery = q.Encode()
-		u = parsed.String()
-	}
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	tr, err := signaling.Dial(dctx, u, signaling.DialConfig{Token: opts.token, Logger: log.With("part", "signaling")})
+	tr, err := signaling.Dial(dctx, opts.server, signaling.DialConfig{Token: opts.token, User: opts.user, Logger: log.With("part", "signaling")})
 	if err != nil {
 		return nil, fmt.Errorf("signaling server %s: %w", opts.server, err)
 	}
@@ -171,7 +159,7 @@ func signIn(ctx context.Context, opts options, sound audio.Backend, log *slog.Lo
 }
 
 // serve answers one call and echoes it until it ends.
-func serve(ctx context.Context, c *call.Call, line *delayLine, opts options, out *printer) {
+func serve(ctx context.Context, c *call.Call, line *audio.DelayLine, opts options, out *printer) {
 	who := c.Peer()
 	out.printf("call %s from %s: answering", c.ID(), who)
 	line.Reset() // no leftovers from the previous caller

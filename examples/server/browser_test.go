@@ -25,6 +25,7 @@ import (
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
 	"github.com/dialtone-dev/dialtone/examples/server/internal/site"
+	"github.com/dialtone-dev/dialtone/internal/testenv"
 	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
 	"github.com/dialtone-dev/dialtone/media/pcm"
@@ -42,22 +43,16 @@ const (
 	goTone         = 1000.0 // Hz, what the Go phone's microphone plays
 )
 
-// chromiumPath returns the browser to test with. Without one the test
-// fails under CI=true and is skipped elsewhere.
+// chromiumPath returns the browser to test with ($DIALTONE_CHROMIUM, or
+// Debian's chromium). Without one the test fails in CI and is skipped
+// elsewhere (testenv).
 func chromiumPath(t *testing.T) string {
 	t.Helper()
 	p := os.Getenv(chromiumEnv)
 	if p == "" {
 		p = defaultBrowser
 	}
-	if _, err := os.Stat(p); err != nil {
-		msg := fmt.Sprintf("no Chromium at %s (apt-get install --no-install-recommends chromium, or set %s)", p, chromiumEnv)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return p
+	return testenv.Program(t, p)
 }
 
 // unshareCommand finds how to make a loopback-only network namespace here:
@@ -90,13 +85,11 @@ func TestBrowser(t *testing.T) {
 		browserTest(t, chromium)
 		return
 	}
+	testenv.Program(t, "unshare")
+	testenv.Program(t, "ip")
 	unshare, err := unshareCommand()
 	if err != nil {
-		msg := fmt.Sprintf("cannot make a loopback-only network namespace (set %s=off to run without one): %v", netnsEnv, err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.Missing(t, "cannot make a loopback-only network namespace (set %s=off to run without one): %v", netnsEnv, err)
 	}
 	exe, err := os.Executable()
 	require.NoError(t, err)

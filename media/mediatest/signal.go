@@ -42,6 +42,42 @@ func MultiTone(n int, seed uint64) []int16 {
 	return out
 }
 
+// ProbeTone returns n samples of a signal made to measure delay through a
+// speech codec: five tones at frequencies that are not whole hertz (so,
+// unlike [MultiTone], it does not nearly repeat itself every second, and a
+// window's correlation peak cannot land on a near-repeat), under a deep,
+// smooth random envelope (1–6 Hz) that gives every 0.5 s window a shape of
+// its own, with no hard onsets for SILK to smear. Peaks near −6 dBFS.
+// Equal seeds give equal signals.
+func ProbeTone(n int, seed uint64) []int16 {
+	rng := rand.New(rand.NewPCG(seed, 0x6563686f))
+	freqs := []float64{347.3, 612.9, 1123.7, 1811.1, 2687.9}
+	var phase [5]float64
+	for i := range phase {
+		phase[i] = rng.Float64() * 2 * math.Pi
+	}
+	var envF, envP [4]float64
+	for i := range envF {
+		envF[i] = 1 + rng.Float64()*5
+		envP[i] = rng.Float64() * 2 * math.Pi
+	}
+	out := make([]int16, n)
+	for i := range out {
+		t := float64(i) / SampleRate
+		var x float64
+		for k, f := range freqs {
+			x += math.Sin(2*math.Pi*f*t + phase[k])
+		}
+		var e float64
+		for k := range envF {
+			e += math.Sin(2*math.Pi*envF[k]*t + envP[k])
+		}
+		env := 0.15 + 0.85*(e/4+1)/2 // 0.15…1
+		out[i] = int16(x / float64(len(freqs)) * env * 0.5 * 32767 * 1.6)
+	}
+	return out
+}
+
 // SpeechLike returns n samples of a crude voiced-speech imitation: a glottal
 // pulse train with a wandering pitch (100–220 Hz) through three moving
 // formant resonators, in syllables of 120–300 ms separated by short pauses.

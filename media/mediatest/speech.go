@@ -6,7 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
+	"github.com/dialtone-dev/dialtone/internal/testenv"
 	"os/exec"
 	"testing"
 	"time"
@@ -68,16 +68,13 @@ func Synthesize(ctx context.Context, u Utterance) ([]int16, error) {
 }
 
 // Speech synthesises u for a test (see [Synthesize]). Without espeak-ng or
-// sox it skips the test, except under CI=true, where it fails it: CI
-// installs both (scripts/deps.sh).
+// sox it skips the test, except under CI=true or DIALTONE_FULL=1, where it
+// fails it (internal/testenv): CI installs both (scripts/deps.sh).
 func Speech(t testing.TB, u Utterance) []int16 {
 	t.Helper()
 	pcm, err := Synthesize(context.Background(), u)
 	if errors.Is(err, ErrNoSynthesizer) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%v (scripts/deps.sh installs them under CI=true)", err)
-		}
-		t.Skipf("%v (apt-get install espeak-ng sox)", err)
+		testenv.Missing(t, "%v (scripts/deps.sh installs them with DIALTONE_FULL=1)", err)
 	}
 	if err != nil {
 		t.Fatal(err)

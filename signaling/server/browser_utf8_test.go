@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"github.com/dialtone-dev/dialtone/internal/testenv"
 	"os"
 	"os/exec"
 	"testing"
@@ -27,13 +28,7 @@ type nodeEvent struct {
 // It skips without node (fails under CI=true, where node must be there).
 func nodeClient(t *testing.T, url string) <-chan nodeEvent {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("node is required under CI: ", err)
-		}
-		t.Skip("node not installed")
-	}
+	node := testenv.Program(t, "node")
 	// Node 20 has WebSocket behind a flag; Node 22 has it by default.
 	args := []string{"testdata/wsclient.js", url}
 	if exec.Command(node, "-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)").Run() != nil {

@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/dialtone-dev/dialtone/internal/testenv"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"sync"
 	"testing"
@@ -57,14 +57,7 @@ func startRedis(t *testing.T) string {
 // skipped, except under CI=true where it fails.
 func redisServer(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("redis-server not installed: %v", err)
-		}
-		t.Skip("redis-server not installed")
-	}
-	return bin
+	return testenv.Program(t, "redis-server")
 }
 
 // freeAddr returns a loopback address nobody listens on right now.

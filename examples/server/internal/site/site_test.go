@@ -5,11 +5,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"github.com/dialtone-dev/dialtone/internal/testenv"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -233,13 +233,7 @@ func TestEmbeddedTURN(t *testing.T) {
 // TestRedisCluster: two sites sharing one Redis route an invite from a
 // user on one to a user on the other.
 func TestRedisCluster(t *testing.T) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server missing")
-		}
-		t.Skip("redis-server not installed")
-	}
+	bin := testenv.Program(t, "redis-server")
 	addr := startRedis(t, bin)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
