@@ -4,7 +4,10 @@
 # tests run are installed when DIALTONE_FULL=1 or CI=true, the settings under
 # which those tests fail without them (internal/testenv): redis-server (the
 # Redis broker's tests), chromium (the web phone's browser test, in a
-# loopback-only network namespace made with unshare and ip from iproute2).
+# loopback-only network namespace made with unshare and ip from iproute2),
+# espeak-ng and sox (speech for the quality tests), and node when there is
+# none (a WHATWG WebSocket client in the server's UTF-8 test; it needs
+# Node >= 20.10, whose WebSocket the test enables).
 set -euo pipefail
 
 need=()
@@ -13,10 +16,10 @@ for p in gcc pkg-config libopus-dev libopusfile-dev; do
 	have_pkg "$p" || need+=("$p")
 done
 if [[ "${CI:-}" == "true" || "${DIALTONE_FULL:-}" == "1" ]]; then
-	# espeak-ng and sox: speech for the quality tests (media/mediatest.Speech).
 	for p in redis-server chromium iproute2 util-linux espeak-ng sox; do
 		have_pkg "$p" || need+=("$p")
 	done
+	command -v node >/dev/null 2>&1 || need+=(nodejs)
 fi
 if ! command -v go >/dev/null 2>&1; then
 	need+=(golang-go)
