@@ -37,6 +37,9 @@ type result struct {
 	// Cores used while the attacker ran, by this process (the server and
 	// the pair), by the attacker, and by other processes.
 	self, attacker, others float64
+	// sched is the p99 of how long this process's goroutines waited to
+	// run during the measurement: the server's own queueing.
+	sched time.Duration
 }
 
 // run measures the quiet baseline and then each attack of o, prints the
@@ -130,7 +133,9 @@ func measureAttack(o options, name string) (r result, err error) {
 			return r, err
 		}
 	}
+	sched0 := cpuload.SchedNow()
 	rtts, lost := p.measure(max(1, int(o.duration.Seconds()*o.rate)), time.Duration(float64(time.Second)/o.rate))
+	r.sched = cpuload.SchedNow().Since(sched0).Quantile(0.99)
 	if o.cpuprofile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -170,7 +175,7 @@ func measureAttack(o options, name string) (r result, err error) {
 // printTable writes the rows, the quiet one first.
 func printTable(out io.Writer, rows []result) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "attack\tp50\tp99\tp99/quiet\tround trips\tlost\tdisconnects\tattacker sent\taccepted\t\tcores: server+pair\tattacker\tothers\t")
+	fmt.Fprintln(tw, "attack\tp50\tp99\tp99/quiet\tround trips\tlost\tdisconnects\tattacker sent\taccepted\t\tcores: server+pair\tattacker\tothers\tsched p99\t")
 	quiet := rows[0].p99
 	for _, r := range rows {
 		ratio := "-"
@@ -185,8 +190,8 @@ func printTable(out io.Writer, rows []result) {
 		if r.unit != "" {
 			attacker = fmt.Sprintf("%.2f", r.attacker)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.2f\t%s\t%.2f\t\n",
-			r.attack, ms(r.p50), ms(r.p99), ratio, r.trips, r.lost, r.disconnects, sent, accepted, r.unit, r.self, attacker, r.others)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.2f\t%s\t%.2f\t%s\t\n",
+			r.attack, ms(r.p50), ms(r.p99), ratio, r.trips, r.lost, r.disconnects, sent, accepted, r.unit, r.self, attacker, r.others, ms(r.sched))
 	}
 	_ = tw.Flush()
 	for _, r := range rows {
