@@ -71,7 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		names = append(names, a.name)
 	}
 	fs.StringVar(&list, "attack", "all", "all, or a comma-separated list of: "+strings.Join(names, ", "))
-	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long the pair is measured during each attack")
+	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long the pair is measured during each attack")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "how long each attack runs before the measurement")
 	fs.Float64Var(&o.rate, "rate", 40, "the pair's round trips per second (each costs both users a message; the default budget is 50/s)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the server process during each measurement to PREFIX-ATTACK.pprof")
