@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -312,6 +311,3 @@ func (a *attacker) malformed(ctx context.Context) {
 		<-drained
 	}
 }
-
-// errNoPriority is lowerPriority's answer where it cannot lower it.
-var errNoPriority = errors.New("lowering the priority is implemented on Linux only")

@@ -12,6 +12,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -109,11 +110,11 @@ func measureAttack(o options, name string) (r result, err error) {
 		if err != nil {
 			return r, err
 		}
-		stop = func() error {
+		stop = sync.OnceValue(func() error {
 			rep, err := stopChild()
 			r.sent, r.nice, attackerCPU = rep.Sent, rep.Nice, rep.cpu
 			return err
-		}
+		})
 		defer func() { // the attacker ends even when the measurement fails
 			if serr := stop(); err == nil {
 				err = serr
@@ -139,12 +140,8 @@ func measureAttack(o options, name string) (r result, err error) {
 	if o.cpuprofile != "" {
 		pprof.StopCPUProfile()
 	}
-	if isAttack {
-		err := stop()
-		stop = func() error { return nil }
-		if err != nil {
-			return r, err
-		}
+	if err := stop(); err != nil {
+		return r, err
 	}
 	wall := time.Since(t0)
 	r.wall = wall
