@@ -3,7 +3,6 @@ package server
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -209,7 +208,7 @@ func (c Config) withDefaults() Config {
 		c.WriteTimeout = 10 * time.Second
 	}
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		c.Logger = slog.New(slog.DiscardHandler)
 	} else {
 		c.Logger = slog.New(newLimitedHandler(c.Logger.Handler(), c.LogRate, c.LogBurst))
 	}

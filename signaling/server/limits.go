@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -230,7 +231,12 @@ func (s *Server) admitHTTP(w http.ResponseWriter, r *http.Request) (string, bool
 	if s.hub.limits.admit(addr) {
 		return addr, true
 	}
-	s.cfg.Logger.Info("signaling: connection refused: address over its limits", "remote", addr)
+	// A connection flood makes this line at the rate it connects: build
+	// no record that would be dropped.
+	const text = "signaling: connection refused: address over its limits"
+	if s.cfg.Logger.Enabled(r.Context(), slog.LevelInfo) && !s.logs.suppress(text, time.Now()) {
+		s.cfg.Logger.Info(text, "remote", addr)
+	}
 	w.Header().Set("Retry-After", strconv.Itoa(1))
 	http.Error(w, "too many connections", http.StatusTooManyRequests)
 	return "", false

@@ -82,6 +82,25 @@ func (h *limitedHandler) Handle(ctx context.Context, r slog.Record) error {
 	return h.next.Handle(ctx, r)
 }
 
+// suppress counts a record of text at now as suppressed, and reports
+// true, when its limit would not let it through: a caller that asks first
+// saves building a record that would be dropped. Without a limit (nil s,
+// or an infinite rate) it reports false.
+func (s *logLimits) suppress(text string, now time.Time) bool {
+	if s == nil || s.every == rate.Inf {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.texts[text]
+	if t == nil || t.lim.TokensAt(now) >= 1 {
+		return false
+	}
+	t.suppressed++
+	t.last = now
+	return true
+}
+
 func (h *limitedHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	return &limitedHandler{next: h.next.WithAttrs(as), state: h.state}
 }

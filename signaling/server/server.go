@@ -11,9 +11,10 @@ import (
 // Server is the signaling server. It is an http.Handler serving the
 // WebSocket endpoint; mount it on any path. Create it with New.
 type Server struct {
-	cfg Config
-	hub *hub
-	ws  wsUpgrader
+	cfg  Config
+	hub  *hub
+	ws   wsUpgrader
+	logs *logLimits // cfg.Logger's log limits (nil: none)
 }
 
 // New returns a Server for cfg (defaults applied). With a Broker it starts
@@ -22,6 +23,9 @@ type Server struct {
 // backoff until it answers or the server shuts down.
 func New(cfg Config) *Server {
 	s := &Server{cfg: cfg.withDefaults()}
+	if h, ok := s.cfg.Logger.Handler().(*limitedHandler); ok {
+		s.logs = h.state
+	}
 	s.hub = newHub(s)
 	s.ws = newUpgrader(s)
 	s.hub.joinCluster()
