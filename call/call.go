@@ -372,8 +372,9 @@ type (
 		remote, on bool
 		level      float64
 	}
-	evToneDone struct{}
-	evTextOpen struct{}
+	evToneDone   struct{}
+	evTextOpen   struct{}
+	evTrackBound struct{} // pion bound the send track: queued DTMF may go
 )
 
 type timerKind int
@@ -461,6 +462,8 @@ func (c *Call) handle(in input) {
 		c.emit(Event{Kind: EventTalking, Remote: in.remote, Talking: in.on, Level: in.level})
 	case evToneDone:
 		c.disarm(timerEndTone)
+	case evTrackBound:
+		c.flushDTMF()
 	}
 }
 

@@ -267,6 +267,7 @@ func (c *Call) startMedia() error {
 	})
 
 	s.track = media.NewTrack("audio", "dialtone")
+	s.track.OnBound(func() { c.inbox.Put(evTrackBound{}) })
 	rtpSender, err := pc.AddTrack(s.track)
 	if err != nil {
 		return fail(fmt.Errorf("call: add track: %w", err))
@@ -423,7 +424,7 @@ func (c *Call) sendDTMF(cmd cmdDTMF) {
 	if !c.waitForMedia(cmd.request, "send DTMF") {
 		return
 	}
-	if c.media == nil || c.State() != Connected {
+	if !c.canPlayDTMF() {
 		// Requests whose callers gave up while waiting go first, so a
 		// caller retrying with short timeouts does not pile them up.
 		c.dtmf = slices.DeleteFunc(c.dtmf, func(d cmdDTMF) bool { return d.withdrawn() })
@@ -436,13 +437,24 @@ func (c *Call) sendDTMF(cmd cmdDTMF) {
 // flushDTMF sends the digits that waited for the call to connect, in
 // order; those whose callers gave up meanwhile are dropped.
 func (c *Call) flushDTMF() {
-	if c.media == nil {
+	if !c.canPlayDTMF() {
 		return
 	}
 	for _, d := range c.dtmf {
 		d.do(func() error { return c.playDTMF(d.digits) })
 	}
 	c.dtmf = nil
+}
+
+// canPlayDTMF reports that digits can go out now: the call is connected
+// and pion has bound the send track (it does so just after reporting
+// connected; evTrackBound flushes what waited for it).
+func (c *Call) canPlayDTMF() bool {
+	if c.media == nil || c.State() != Connected {
+		return false
+	}
+	_, bound := c.media.track.Negotiated()
+	return bound
 }
 
 func (c *Call) playDTMF(digits string) error {

@@ -48,6 +48,7 @@ type Track struct {
 
 	mu       sync.RWMutex
 	bindings []trackBinding
+	onBound  func()
 }
 
 type trackBinding struct {
@@ -101,12 +102,28 @@ func (t *Track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 					id: ctx.ID(), ssrc: uint32(ctx.SSRC()), pt: uint8(got.PayloadType), dtmfPT: dtmfPT,
 					neg: neg, stream: ctx.WriteStream(),
 				})
+				f := t.onBound
 				t.mu.Unlock()
+				if f != nil {
+					f()
+				}
 				return got, nil
 			}
 		}
 	}
 	return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+}
+
+// OnBound sets f to be called, on pion's goroutine, each time a
+// PeerConnection binds the track. pion binds a track only once the
+// transport is up, a moment after the PeerConnection reports connected, so
+// a caller that must write to the track as soon as it can (DTMF queued
+// before the call connected) waits for this rather than for the state.
+// f must not block.
+func (t *Track) OnBound(f func()) {
+	t.mu.Lock()
+	t.onBound = f
+	t.mu.Unlock()
 }
 
 // Unbind implements webrtc.TrackLocal.

@@ -245,12 +245,14 @@ func browserTest(t *testing.T, chromium string) {
 		waitJS(t, page, `dialtone.state() === 'connected'`, 10*time.Second)
 		t.Logf("click → Go ringing %v; accept → Go connected %v", ringing, w.at(call.Connected).Sub(accepted).Round(time.Millisecond))
 
+		// 3 s: five or six beeps, so that the median spacing holds when
+		// Chrome's fake microphone, on a loaded machine, shifts one beep.
 		mark := g.speaker.Len()
-		need := mark + 2*audio.SampleRate
+		need := mark + 3*audio.SampleRate
 		require.NoError(t, waitRecorder(ctx, g.speaker, need, 10*time.Second))
 		beeps := findBeeps(g.speaker.Samples()[mark:need])
 		t.Logf("Go heard: %+v", beeps)
-		assert.GreaterOrEqual(t, beeps.Bursts, 3, "periodic beeps")
+		assert.GreaterOrEqual(t, beeps.Bursts, 5, "periodic beeps")
 		assert.InDelta(t, fakeBeepPeriod.Seconds(), beeps.Period.Seconds(), beepPeriodMargin.Seconds(), "beep period")
 		assert.InDelta(t, fakeBeepFreq, beeps.Freq, 15, "beep frequency")
 		assert.Greater(t, beeps.Purity, 0.2, "beep energy at its frequency")
