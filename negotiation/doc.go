@@ -112,6 +112,16 @@
 //     for a transceiver the answer being made is about to cover. The result
 //     is one spare, harmless offer (seen once in a few thousand glare rounds
 //     under load).
+//   - pion makes that check on a goroutine of its own, and the event it
+//     fires can be a check made before an exchange that has since covered
+//     what it found missing (a track added just before the remote offer
+//     arrived, answered into that offer's m-line). Events fired before the
+//     negotiator began applying the exchange, or while it was under way, are
+//     left to pion's re-check at its end; one whose check ran before the
+//     exchange but which pion fired only after it looks like a fresh one, and
+//     pion fires no other while its flag stays set, so it is acted on: one
+//     spare offer after the answer (no glare), seen about once in a thousand
+//     call set-ups with WaitForOffer under -race on a loaded machine.
 //   - If Config.Send fails for an impolite offer, the offer stays applied and
 //     unanswered until the far side offers or the owner closes; a failed
 //     polite offer is forgotten and Negotiate retries it.

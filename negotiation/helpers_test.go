@@ -177,15 +177,17 @@ type peer struct {
 	out    *link
 	mu     sync.Mutex
 	tracks []*webrtc.TrackRemote
-	state  webrtc.PeerConnectionState
 	failed chan error
 	close  func() // closes the whole pair, idempotent
 }
 
+// connected reports whether the PeerConnection is connected now. It asks
+// the PeerConnection rather than recording OnConnectionStateChange: pion
+// runs each call of that handler on a goroutine of its own, so two changes
+// in quick succession (connecting, then connected, a few milliseconds apart
+// during an ICE restart) can reach a handler in either order.
 func (p *peer) connected() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.state == webrtc.PeerConnectionStateConnected
+	return p.pc.ConnectionState() == webrtc.PeerConnectionStateConnected
 }
 
 func (p *peer) remoteTracks() int {
@@ -217,11 +219,6 @@ func newPair(t testing.TB, o pairOptions) (a, b *peer) {
 		pc, err := api.NewPeerConnection(webrtc.Configuration{})
 		require.NoError(t, err)
 		p := &peer{pc: pc, out: newLink(o.delay), failed: make(chan error, 1)}
-		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-			p.mu.Lock()
-			p.state = s
-			p.mu.Unlock()
-		})
 		pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			p.mu.Lock()
 			p.tracks = append(p.tracks, tr)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dialtone-dev/dialtone/internal/mailbox"
@@ -32,6 +33,12 @@ type Negotiator struct {
 	err       error
 
 	count counters
+
+	// exchanges counts the offer/answer exchanges the actor has begun
+	// applying (see beginExchange). pion's negotiationneeded handler reads
+	// it, so that the actor can tell an event pion fired before an
+	// exchange from one it fired after.
+	exchanges atomic.Uint64
 
 	// Owned by the actor goroutine (run) only.
 	pendingOffer    *webrtc.SessionDescription // polite: sent but not applied
@@ -82,7 +89,7 @@ func New(pc *webrtc.PeerConnection, cfg Config) (*Negotiator, error) {
 		iceState:      pc.ICEConnectionState(),
 	}
 	// pion calls these from its own goroutines; they only post events.
-	pc.OnNegotiationNeeded(func() { n.post(n.onNegotiationNeeded) })
+	pc.OnNegotiationNeeded(n.postNegotiationNeeded)
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) { n.post(func() { n.onLocalCandidate(c) }) })
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) { n.post(func() { n.onICEState(s) }) })
 	pc.OnSignalingStateChange(func(s webrtc.SignalingState) {
@@ -91,7 +98,7 @@ func New(pc *webrtc.PeerConnection, cfg Config) (*Negotiator, error) {
 	go n.run()
 	if len(pc.GetTransceivers()) > 0 && pc.CurrentLocalDescription() == nil {
 		// pion may have fired negotiationneeded before we were listening.
-		n.post(n.onNegotiationNeeded)
+		n.postNegotiationNeeded()
 	}
 	return n, nil
 }
@@ -203,11 +210,54 @@ func (n *Negotiator) busy() bool {
 	return n.pendingOffer != nil || n.pc.SignalingState() != webrtc.SignalingStateStable
 }
 
-// onNegotiationNeeded handles pion's negotiationneeded. While an exchange is
-// in progress the event is stale (pion fires only in stable, and the event
-// may have waited in the inbox while we made an offer): pion re-checks, and
-// fires again if still needed, when the exchange returns it to stable.
-func (n *Negotiator) onNegotiationNeeded() {
+// negotiationNeeded is pion's negotiationneeded event, stamped when pion
+// fired it.
+type negotiationNeeded struct {
+	exchanges uint64 // exchanges begun (see beginExchange)
+	stable    bool   // pion's signaling state was stable
+}
+
+// postNegotiationNeeded posts a negotiationneeded event, stamped with what
+// onNegotiationNeeded needs to tell whether it is stale. It runs on pion's
+// goroutine.
+func (n *Negotiator) postNegotiationNeeded() {
+	ev := negotiationNeeded{
+		exchanges: n.exchanges.Load(),
+		stable:    n.pc.SignalingState() == webrtc.SignalingStateStable,
+	}
+	n.post(func() { n.onNegotiationNeeded(ev) })
+}
+
+// beginExchange is called on the actor just before the first
+// SetLocalDescription or SetRemoteDescription of an exchange that is to end
+// in stable. An event stamped before this point is superseded once the
+// exchange completes (see onNegotiationNeeded). An exchange that fails may
+// never return pion to stable: the returned undo then keeps the events of
+// before it valid.
+func (n *Negotiator) beginExchange() (undo func()) {
+	n.exchanges.Add(1)
+	return func() { n.exchanges.Add(^uint64(0)) }
+}
+
+// onNegotiationNeeded handles pion's negotiationneeded. pion checks
+// whether negotiation is needed on its own goroutine, in stable, then sets
+// its negotiation-needed flag and fires; whenever an exchange returns it to
+// stable it clears the flag and checks again, firing anew if negotiation is
+// still needed. So an event whose check may predate an exchange is left to
+// the re-check at the end of that exchange: acting on it would send a spare
+// offer (for example for our new track, checked just before a remote offer
+// arrived that our answer then put the track in). Such an event is one
+// that:
+//   - pion fired once an exchange was under way (no longer stable), its
+//     check having been made before the exchange began;
+//   - was fired before an exchange that the actor has begun since;
+//   - arrives while an exchange is in progress (our offer is out, or pion
+//     is not in stable).
+func (n *Negotiator) onNegotiationNeeded(ev negotiationNeeded) {
+	if !ev.stable || ev.exchanges < n.exchanges.Load() {
+		n.log.Debug("negotiationneeded from before an exchange: left to pion's re-check")
+		return
+	}
 	if n.cfg.WaitForOffer && n.pc.CurrentRemoteDescription() == nil {
 		// The far side makes the first offer; our tracks join its m-lines
 		// in our answer (pion's re-check after it fires again for anything
@@ -379,7 +429,9 @@ func (n *Negotiator) handleOffer(offer webrtc.SessionDescription, parsed *sdp.Se
 			n.wantRestart = true
 		}
 	}
+	undo := n.beginExchange()
 	if err := n.pc.SetRemoteDescription(offer); err != nil {
+		undo()
 		return fmt.Errorf("negotiation: set remote offer: %w", err)
 	}
 	n.count.offersReceived.Add(1)
@@ -392,9 +444,11 @@ func (n *Negotiator) handleOffer(offer webrtc.SessionDescription, parsed *sdp.Se
 	n.flushCandidates()
 	answer, err := n.pc.CreateAnswer(nil)
 	if err != nil {
+		undo()
 		return fmt.Errorf("negotiation: create answer: %w", err)
 	}
 	if err := n.pc.SetLocalDescription(answer); err != nil {
+		undo()
 		return fmt.Errorf("negotiation: set local answer: %w", err)
 	}
 	if n.setup == "" {
@@ -413,6 +467,7 @@ func (n *Negotiator) handleOffer(offer webrtc.SessionDescription, parsed *sdp.Se
 }
 
 func (n *Negotiator) handleAnswer(answer webrtc.SessionDescription, parsed *sdp.SessionDescription, ufrag string) error {
+	var undo func()
 	if n.cfg.Polite && n.pendingOffer != nil {
 		offerParsed, err := n.pendingOffer.Unmarshal()
 		if err != nil {
@@ -424,15 +479,20 @@ func (n *Negotiator) handleAnswer(answer webrtc.SessionDescription, parsed *sdp.
 		}
 		offer := *n.pendingOffer
 		n.pendingOffer = nil
+		undo = n.beginExchange()
 		if err := n.pc.SetLocalDescription(offer); err != nil {
+			undo()
 			n.wantNegotiation = true
 			n.afterStable()
 			return fmt.Errorf("negotiation: set deferred local offer: %w", err)
 		}
 	} else if n.pc.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
 		return fmt.Errorf("%w (signaling state %s)", ErrUnexpectedAnswer, n.pc.SignalingState())
+	} else {
+		undo = n.beginExchange()
 	}
 	if err := n.pc.SetRemoteDescription(answer); err != nil {
+		undo()
 		return fmt.Errorf("negotiation: set remote answer: %w", err)
 	}
 	n.count.answersReceived.Add(1)
