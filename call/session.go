@@ -211,15 +211,18 @@ func (c *Call) startMedia() error {
 		Logger:            c.log,
 		DisconnectedGrace: c.cfg.DisconnectedGrace,
 		OnFailed:          func(err error) { c.inbox.Put(evNegFailed{err: err}) },
-		OnICEConnectionStateChange: func(st webrtc.ICEConnectionState) {
-			c.inbox.Put(evICEState{state: st})
+		// pion runs each state callback on a goroutine of its own, so two
+		// quick changes can arrive in either order: post the state the
+		// connection is in now, not the one the callback carries.
+		OnICEConnectionStateChange: func(webrtc.ICEConnectionState) {
+			c.inbox.Put(evICEState{state: pc.ICEConnectionState()})
 		},
 	})
 	if err != nil {
 		return fail(fmt.Errorf("call: negotiator: %w", err))
 	}
-	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		c.inbox.Put(evPeerState{state: st})
+	pc.OnConnectionStateChange(func(webrtc.PeerConnectionState) {
+		c.inbox.Put(evPeerState{state: pc.ConnectionState()})
 	})
 	// The device side is fixed for the call's life; the callbacks below run
 	// on pion's goroutines and must not touch actor-owned fields.
