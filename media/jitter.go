@@ -43,12 +43,13 @@ type action struct {
 	kind    actionKind
 	n       int    // samples for silence/PLC/FEC
 	payload []byte // decode: owned by the action; FEC: a copy
-	splice  int    // samples to remove (>0) or insert (<0) after decoding
+	splice  int    // samples to insert (>0) or remove (<0) after decoding
+	urgent  bool   // splice even if the frame is not quiet (jitterState.urgent)
 }
 
 const (
 	seenSize  = 2048
-	windowLen = 500 * time.Millisecond
+	windowLen = time.Second
 	maxPLCRun = 100 * time.Millisecond
 	// maxPLC is maxPLCRun in samples: the longest concealment before silence.
 	maxPLC     = int(maxPLCRun * SampleRate / time.Second)
@@ -90,6 +91,22 @@ const (
 	relHoldOnce = 5 * time.Second
 	relHold     = 10 * time.Second
 	floorLeak   = 0.010 // s/s: the floor rises at most 10 ms per second
+
+	// The target falls only once what the link needs has stayed at least
+	// targetFallStep lower for targetFallHold, or lower at all for
+	// targetSettleHold (see updateTarget); the window median steers
+	// to it when it strays more than steerBand. Adjustments other than
+	// stretches for late packets wait for a quiet frame (quietLevel) up
+	// to debtPatience.
+	targetFallStep   = 10 * time.Millisecond
+	targetFallHold   = 2 * time.Second
+	targetSettleHold = 10 * time.Second
+	steerBand        = 8 * time.Millisecond
+	debtPatience     = 2 * time.Second
+	quietLevel       = -45.0 // dBov
+	// Under loss above fecOn (a share of packets) the target holds a frame
+	// more for FEC, until the loss falls under fecOff.
+	fecOn, fecOff = 0.015, 0.005
 
 	// holdMax is how long an underrun waits for the packet that is due
 	// (concealing without moving the timeline) before giving its slot up.
@@ -160,12 +177,22 @@ type jitterState struct {
 	winHave            bool
 	winSlack           []time.Duration
 	winAudio           int
-	debt               int // >0: add samples (stretch), <0: remove (compress)
+	lowSince           time.Time        // since when the need has been under the target
+	stepSince          time.Time        // since when it has been targetFallStep under it
+	needMax            [2]time.Duration // the highest need in this block of targetFallHold and the one before
+	needBlockAt        time.Time        // when this block began
+	debt               int              // >0: add samples (stretch), <0: remove (compress)
+	debtSince          time.Time        // when the pending debt was set
+	stray              time.Duration    // the last window's median slack minus the target, if beyond steerBand
+	debtUrgent         bool             // the debt is a stretch for a late packet
+	quiet              bool             // the last frame played was quiet (set by the Receiver)
+	lossy              bool             // loss is high enough to hold a frame for FEC
 	delayEWMA          float64
 	lossEWMA           float64 // recent fraction of packets missing
 	fecCapable         bool
 
 	concealed, fec, expanded, compressed, discarded uint64
+	adjustments                                     uint64
 }
 
 func (j *jitterState) extend(p *rtp.Packet) (seq, ts int64) {
@@ -181,7 +208,7 @@ func (j *jitterState) reset() {
 	clear(j.packets)
 	j.packets = j.packets[:0]
 	j.havePkts, j.started, j.haveTransit = false, false, false
-	j.debt, j.winHave, j.winAudio, j.winSlack = 0, false, 0, j.winSlack[:0]
+	j.debt, j.stray, j.winHave, j.winAudio, j.winSlack = 0, 0, false, 0, j.winSlack[:0]
 	j.holdRun, j.holdDone = 0, false
 	j.floorAt, j.relHist, j.relTotal, j.relWeight, j.relCount = time.Time{}, [relBuckets]float64{}, 0, 0, 0
 	j.relSettled, j.peakOnce, j.peakRecur, j.relPrevAt = false, heldLevel{}, heldLevel{}, time.Time{}
@@ -327,7 +354,7 @@ func (j *jitterState) push(p *rtp.Packet, dur int, now time.Time) {
 			j.nextSeq = seq + 1
 		}
 		lateness := j.samplesToDur(j.playPos - ts48)
-		j.onLate(lateness)
+		j.onLate(lateness, now)
 		return
 	}
 	jp := jpacket{seq: seq, ts: ts48, dur: dur, arrival: now, payload: j.alloc(len(p.Payload))}
@@ -366,15 +393,15 @@ func (j *jitterState) raiseBoost(lateness time.Duration) {
 	j.lateBoost = max(j.lateBoost, j.target+lateness+5*time.Millisecond)
 }
 
-func (j *jitterState) onLate(lateness time.Duration) {
+func (j *jitterState) onLate(lateness time.Duration, now time.Time) {
 	j.raiseBoost(lateness)
 	// Stretch now by the lateness, so the next packets make it; by the
 	// largest of a burst's, not their sum (the buffer has not moved
 	// between them).
 	add := int((lateness + 5*time.Millisecond) * SampleRate / time.Second)
-	j.debt = max(j.debt, add)
-	if limit := int(j.maxDelay * SampleRate / time.Second); j.debt > limit {
-		j.debt = limit
+	add = min(add, int(j.maxDelay*SampleRate/time.Second))
+	if add > j.debt {
+		j.setDebt(add, true, now)
 	}
 	j.winHave, j.winAudio, j.winSlack = false, 0, j.winSlack[:0]
 }
@@ -511,26 +538,62 @@ func (j *jitterState) updateTarget(now time.Time) {
 	}
 	j.lastBoostDecay = now
 	jit := time.Duration(3 * j.jitter / j.clock * float64(time.Second))
-	t := max(j.minDelay, jit, j.lateBoost, j.peakOnce.v, j.peakRecur.v)
-	if j.fecCapable && j.lossEWMA > 0.01 {
+	need := max(j.minDelay, jit, j.lateBoost, j.peakOnce.v, j.peakRecur.v)
+	switch {
+	case j.lossEWMA > fecOn:
+		j.lossy = true
+	case j.lossEWMA < fecOff:
+		j.lossy = false
+	}
+	if j.fecCapable && j.lossy {
 		// Under loss, hold one more frame so the packet after a lost one
 		// is there in time for its FEC data.
-		t += j.samplesToDur(int64(max(j.lastDur, j.frameDef)))
+		need += j.samplesToDur(int64(max(j.lastDur, j.frameDef)))
 	}
-	j.target = min(t, j.maxDelay)
+	need = min(need, j.maxDelay)
+	// The target follows what the link needs upwards at once, and
+	// downwards, to the highest need of the last few seconds, once the
+	// need has stayed a clear step lower for targetFallHold or lower at
+	// all for targetSettleHold: each change of the target is a change of
+	// the playout delay, which a listener can hear, and the estimates
+	// behind the need (the jitter above all) wander on a steady link.
+	if now.Sub(j.needBlockAt) >= targetFallHold {
+		j.needBlockAt, j.needMax[1], j.needMax[0] = now, j.needMax[0], 0
+	}
+	j.needMax[0] = max(j.needMax[0], need)
+	if need >= j.target {
+		j.target, j.lowSince, j.stepSince = need, time.Time{}, time.Time{}
+		return
+	}
+	if j.lowSince.IsZero() {
+		j.lowSince = now
+	}
+	switch {
+	case need > j.target-targetFallStep:
+		j.stepSince = time.Time{}
+	case j.stepSince.IsZero():
+		j.stepSince = now
+	}
+	if (!j.stepSince.IsZero() && now.Sub(j.stepSince) >= targetFallHold) || now.Sub(j.lowSince) >= targetSettleHold {
+		j.target, j.lowSince, j.stepSince = max(j.needMax[0], j.needMax[1]), time.Time{}, time.Time{}
+	}
 }
 
 // observe records the slack of a packet that played and, once per window,
-// steers the delay: the window's median slack goes to the target, and
-// compression never takes more than the smallest slack minus a safety
-// margin, so no packet seen in the window would have been late. The target
-// already holds the margin for delay peaks (relDelayQuantiles), so the
-// typical packet is the one to steer. Steering the window's lowest slack
-// would count the peaks twice, a buffer of target plus peak, and, being
-// one packet's slack in 25, it would swing by a peak's height between
-// windows with and without one, so the buffer would stretch and compress
-// in turn (TestJitterSteadyUnderPeaks).
-func (j *jitterState) observe(slack time.Duration, played int) {
+// steers the delay: when the window's median slack has strayed from the
+// target by more than a dead band, the difference is set as the debt
+// (stretch or compress), and compression never takes more than the
+// smallest slack minus a safety margin, so no packet seen in the window
+// would have been late. The target already holds the margin for delay
+// peaks (relDelayQuantiles), so the typical packet is the one to steer.
+// Steering the window's lowest slack would count the peaks twice, a
+// buffer of target plus peak, and, being one packet's slack in 25, it
+// would swing by a peak's height between windows with and without one
+// (TestJitterSteadyUnderPeaks). The dead band is wider than the window
+// median's wander under jitter, so a steady link settles
+// (TestPlayoutSteadyUnderJitter); clock drift is corrected in steps of
+// about the band's width.
+func (j *jitterState) observe(slack time.Duration, played int, now time.Time) {
 	if !j.winHave || slack < j.winMin {
 		j.winMin, j.winHave = slack, true
 	}
@@ -544,16 +607,61 @@ func (j *jitterState) observe(slack time.Duration, played int) {
 	}
 	slices.Sort(j.winSlack)
 	q := j.winSlack[len(j.winSlack)/2]
-	const hystUp, hystDown, safety = 5 * time.Millisecond, 3 * time.Millisecond, 2 * time.Millisecond
-	if e := q - j.target; e > hystUp {
-		e = min(e, j.winMin-safety)
-		if e > 0 {
-			j.debt = -int(e * SampleRate / time.Second)
+	const safety = 2 * time.Millisecond
+	e := q - j.target
+	// Short of the target the band narrows on a small target, where a
+	// few milliseconds less make packets late.
+	lowBand := min(steerBand, j.target/4)
+	if e > steerBand || e < -lowBand {
+		// Act on a stray that two windows in a row agree on, by the
+		// smaller of the two: a lasting offset (a new target, drift)
+		// persists, a wander of the median under jitter does not.
+		prev := j.stray
+		j.stray = e
+		switch {
+		case e > 0 && prev > steerBand:
+			e = min(e, prev, j.winMin-safety)
+			if e > 0 {
+				j.setDebt(-int(e*SampleRate/time.Second), false, now)
+				j.stray = 0
+			}
+		case e < 0 && (prev < -lowBand || q < j.target/2):
+			// Short of the target: at once when the typical packet has
+			// less than half of it left.
+			short := q < j.target/2
+			if prev < -lowBand {
+				e = max(e, prev)
+			}
+			j.setDebt(int(-e*SampleRate/time.Second), short, now)
+			j.stray = 0
 		}
-	} else if e < -hystDown {
-		j.debt = int(-e * SampleRate / time.Second)
+	} else {
+		j.stray = 0
 	}
 	j.winHave, j.winAudio, j.winSlack = false, 0, j.winSlack[:0]
+}
+
+// setDebt starts an adjustment of the delay by debt samples (>0 stretch,
+// <0 compress). urgent marks a stretch that cannot wait (a late packet
+// asked for it, or packets are close to being late): it is carried out at
+// once, in speech too; others wait for a quiet frame, up to debtPatience
+// (see urgent).
+func (j *jitterState) setDebt(debt int, urgent bool, now time.Time) {
+	if debt == j.debt {
+		return
+	}
+	if j.debt == 0 || (debt > 0) != (j.debt > 0) {
+		j.debtSince, j.debtUrgent = now, false
+	}
+	j.adjustments++
+	j.debt, j.debtUrgent = debt, j.debtUrgent || urgent
+}
+
+// urgent reports whether the pending debt must be carried out in the next
+// frame whatever it holds: a stretch for a late packet, or a debt that
+// has found no quiet frame for debtPatience (continuous speech or music).
+func (j *jitterState) urgent(now time.Time) bool {
+	return j.debt != 0 && (j.debtUrgent || now.Sub(j.debtSince) >= debtPatience)
 }
 
 // next decides what to play next. It never blocks.
@@ -619,7 +727,7 @@ func (j *jitterState) next(now time.Time, fecCapable bool) action {
 		j.settleHold(h.ts - j.playPos)
 	}
 	if h.ts == j.playPos {
-		if j.debt >= stepChunk {
+		if j.debt >= stepChunk && (j.quiet || j.urgent(now)) {
 			// A large stretch: insert concealment before this packet.
 			j.debt -= stepChunk
 			j.expanded += stepChunk
@@ -637,8 +745,8 @@ func (j *jitterState) next(now time.Time, fecCapable bool) action {
 		// waiting stays added: the buffer is that much deeper.
 		j.expanded += uint64(j.holdRun)
 		j.plcRun, j.holdRun, j.holdDone = 0, 0, false
-		j.observe(now.Sub(h.arrival), dur)
-		return action{kind: actDecode, payload: h.payload, splice: j.debt}
+		j.observe(now.Sub(h.arrival), dur, now)
+		return action{kind: actDecode, payload: h.payload, splice: j.debt, urgent: j.urgent(now)}
 	}
 	gap := int(h.ts - j.playPos)
 	if h.seq == j.nextSeq {

@@ -83,6 +83,7 @@ type ReceiverStats struct {
 	Buffered     time.Duration // audio queued ahead of the play position
 	Expanded     time.Duration // audio added by stretching
 	Compressed   time.Duration // audio removed by compression
+	Adjustments  uint64        // times the buffer set out to change its delay (a stretch or a compression, carried out over one frame or several)
 }
 
 // Receiver is the receive path of one call: RTP in (from a remote track's
@@ -393,11 +394,12 @@ func (r *Receiver) produce() (VoiceEvent, bool) {
 
 	r.out = r.out[:0]
 	r.outPos = 0
-	if a.kind == actDecode && a.splice != 0 {
-		// Drift and delay steering: small steps in speech, larger ones in
-		// quiet frames.
+	quiet := level < quietLevel
+	if a.kind == actDecode && a.splice != 0 && (quiet || a.urgent) {
+		// Delay steering and drift: in a quiet frame up to half of it, in
+		// speech (an urgent debt) a small pitch-matched step.
 		limit := len(pcm) / 8
-		if level < -45 {
+		if quiet {
 			limit = len(pcm) / 2
 		}
 		// debt > 0 asks for more audio (insert), splice wants > 0 to remove.
@@ -406,9 +408,13 @@ func (r *Receiver) produce() (VoiceEvent, bool) {
 		r.out, done = splice(r.out, pcm, want)
 		r.mu.Lock()
 		r.applySplice(done)
+		r.js.quiet = quiet
 		r.mu.Unlock()
 	} else {
 		r.out = append(r.out, pcm...)
+		r.mu.Lock()
+		r.js.quiet = quiet
+		r.mu.Unlock()
 	}
 	if a.payload != nil {
 		r.mu.Lock()
@@ -448,12 +454,13 @@ func (r *Receiver) Stats() ReceiverStats {
 	return ReceiverStats{
 		Received: j.received, Bytes: j.bytes, NonAudio: j.others, DTMFEvents: r.dtmfN, Lost: lost, Late: j.late, Underruns: j.underrun, Duplicate: j.dup,
 		Concealed: j.concealed, FECRecovered: j.fec, Discarded: j.discarded, Resyncs: j.resyncs,
-		Jitter:     j.jitter / j.clock * 1000,
-		Delay:      time.Duration(j.delayEWMA),
-		Target:     j.target,
-		Buffered:   j.samplesToDur(j.buffered()),
-		Expanded:   j.samplesToDur(int64(j.expanded)),
-		Compressed: j.samplesToDur(int64(j.compressed)),
+		Jitter:      j.jitter / j.clock * 1000,
+		Delay:       time.Duration(j.delayEWMA),
+		Target:      j.target,
+		Buffered:    j.samplesToDur(j.buffered()),
+		Expanded:    j.samplesToDur(int64(j.expanded)),
+		Compressed:  j.samplesToDur(int64(j.compressed)),
+		Adjustments: j.adjustments,
 	}
 }
 
