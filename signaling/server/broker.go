@@ -52,6 +52,21 @@ type Broker interface {
 	SendNode(ctx context.Context, node string, env Envelope) error
 	// Broadcast delivers env to every node.
 	Broadcast(ctx context.Context, env Envelope) error
+
+	// Rooms: each call is one atomic step on the cluster's rooms, which
+	// first removes the room's members whose owner node has left the
+	// cluster (RoomResult.Gone). Every change increments the room's Seq.
+
+	// JoinRoom adds m (its Session is assigned) to room unless the room
+	// has max members already, or m.User is in another room. A member of
+	// room already is resumed: it takes m's owner, display name and muted
+	// flag and keeps its session.
+	JoinRoom(ctx context.Context, room string, m RoomMember, max int) (RoomResult, error)
+	// LeaveRoom removes user from room; with a non-zero owner, only while
+	// that owner holds the membership.
+	LeaveRoom(ctx context.Context, room, user string, owner Presence) (RoomResult, error)
+	// MuteRoom sets the muted flag of user, a member of room.
+	MuteRoom(ctx context.Context, room, user string, muted bool) (RoomResult, error)
 }
 
 // Presence says where a user's live connection is: the node and the
@@ -92,13 +107,37 @@ type MemoryBroker struct {
 	mu       sync.RWMutex
 	nodes    map[string]func(Envelope)
 	presence map[string]Presence
+	rooms    *roomTable
 }
 
 var _ Broker = (*MemoryBroker)(nil)
 
 // NewMemoryBroker returns an empty in-process broker.
 func NewMemoryBroker() *MemoryBroker {
-	return &MemoryBroker{nodes: make(map[string]func(Envelope)), presence: make(map[string]Presence)}
+	return &MemoryBroker{nodes: make(map[string]func(Envelope)), presence: make(map[string]Presence), rooms: newRoomTable()}
+}
+
+// alive reports whether node is in the cluster.
+func (b *MemoryBroker) alive(node string) bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	_, ok := b.nodes[node]
+	return ok
+}
+
+// JoinRoom implements Broker.
+func (b *MemoryBroker) JoinRoom(_ context.Context, room string, m RoomMember, max int) (RoomResult, error) {
+	return b.rooms.join(room, m, max, b.alive), nil
+}
+
+// LeaveRoom implements Broker.
+func (b *MemoryBroker) LeaveRoom(_ context.Context, room, user string, owner Presence) (RoomResult, error) {
+	return b.rooms.leave(room, user, owner, b.alive), nil
+}
+
+// MuteRoom implements Broker.
+func (b *MemoryBroker) MuteRoom(_ context.Context, room, user string, muted bool) (RoomResult, error) {
+	return b.rooms.mute(room, user, muted, b.alive), nil
 }
 
 // Join implements Broker.
@@ -462,6 +501,10 @@ func (h *hub) onEnvelope(env Envelope) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if dst := h.users[m.To]; dst != nil {
+			if !h.roomPeerLocked(dst, m) {
+				h.refusePeerLocked(m)
+				return
+			}
 			if !m.Type.Routed() || h.inboundOK(dst) {
 				if dst.enqueue(m) {
 					h.stats.Routed++
