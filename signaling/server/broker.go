@@ -238,7 +238,9 @@ var joinBackoff = signaling.Backoff{Initial: 100 * time.Millisecond, Max: 5 * ti
 
 // outbox runs the hub's Broker calls on one goroutine, in the order they
 // were queued, so that messages leave the node in routing order and no
-// network call happens on a connection's read path or under the hub lock.
+// delivery makes a network call on a connection's read path or under the
+// hub lock. (Room store calls are made on the read path on purpose: see
+// room.go.)
 type outbox struct {
 	q    *mailbox.Mailbox[func(context.Context)]
 	max  int
