@@ -129,6 +129,8 @@ func knownType(b []byte) Type {
 		return TypeHangup
 	case string(TypeRelay):
 		return TypeRelay
+	case string(TypeRoomSignal):
+		return TypeRoomSignal
 	}
 	return Type(b)
 }

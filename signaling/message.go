@@ -10,8 +10,11 @@ import (
 // ProtocolVersion is the version of the wire protocol (PROTOCOL.md) this
 // package speaks, sent by the server in `ready` (Ready.Protocol). Additions
 // that follow the extension rule (new types, new fields in data) keep the
-// version; only a change old peers would misread increments it.
-const ProtocolVersion = 1
+// version; only a change old peers would misread increments it, or new
+// types the server sends or answers itself: version 2 added rooms (join,
+// leave, mute, members, member-joined, member-left, member-updated,
+// room-signal), so a client joins a room only when Ready.Protocol >= 2.
+const ProtocolVersion = 2
 
 // Type names a message type of the wire protocol.
 type Type string
@@ -57,13 +60,45 @@ const (
 	// TypeError (server → client): a message was rejected, or the connection
 	// is about to be closed. Data: [Error].
 	TypeError Type = "error"
+
+	// Rooms (protocol version 2). On every room message `call` is the
+	// room's name (see ValidRoom).
+
+	// TypeJoin (client → server): join room `call`, or take back a
+	// membership kept through a reconnect. Data (optional): [Join].
+	// Answered [TypeMembers], or `error`.
+	TypeJoin Type = "join"
+	// TypeLeave (client → server): leave room `call`. No data. Answered
+	// [TypeMemberLeft] about the leaver, or `error`.
+	TypeLeave Type = "leave"
+	// TypeMute (client → server): the member's microphone was muted or
+	// unmuted. Data: [Mute]. The other members get [TypeMemberUpdated].
+	TypeMute Type = "mute"
+	// TypeMembers (server → joiner): the room's members once the join
+	// succeeded. Data: [Members].
+	TypeMembers Type = "members"
+	// TypeMemberJoined (server → members): a member joined. `from` is the
+	// joiner. Data: [MemberEvent].
+	TypeMemberJoined Type = "member-joined"
+	// TypeMemberLeft (server → members): a member left, or its connection
+	// stayed lost for the server's grace. `from` is the member. Data:
+	// [MemberEvent] with a Reason.
+	TypeMemberLeft Type = "member-left"
+	// TypeMemberUpdated (server → members): a member's muted flag or
+	// display name changed. `from` is the member. Data: [MemberEvent].
+	TypeMemberUpdated Type = "member-updated"
+	// TypeRoomSignal (member → member): negotiation between two members of
+	// room `call`, for the peer connection between them. Data: [RoomSignal].
+	TypeRoomSignal Type = "room-signal"
 )
 
 // Types lists every message type, in protocol order.
 func Types() []Type {
 	return []Type{TypeReady, TypeRelay, TypeRelayConfig, TypeInvite, TypeWaiting,
 		TypeOffline, TypePushFailed, TypeRinging, TypeAccept, TypeDecline, TypeBusy,
-		TypeCancel, TypeSignal, TypeHangup, TypeError}
+		TypeCancel, TypeSignal, TypeHangup, TypeError,
+		TypeJoin, TypeLeave, TypeMute, TypeMembers, TypeMemberJoined, TypeMemberLeft,
+		TypeMemberUpdated, TypeRoomSignal}
 }
 
 // Known reports whether t is a message type of this protocol version. By
@@ -73,7 +108,9 @@ func (t Type) Known() bool {
 	switch t {
 	case TypeReady, TypeRelay, TypeRelayConfig, TypeInvite, TypeWaiting, TypeOffline,
 		TypePushFailed, TypeRinging, TypeAccept, TypeDecline, TypeBusy, TypeCancel,
-		TypeSignal, TypeHangup, TypeError:
+		TypeSignal, TypeHangup, TypeError,
+		TypeJoin, TypeLeave, TypeMute, TypeMembers, TypeMemberJoined, TypeMemberLeft,
+		TypeMemberUpdated, TypeRoomSignal:
 		return true
 	}
 	return false
@@ -83,7 +120,8 @@ func (t Type) Known() bool {
 // A server rejects them from clients.
 func (t Type) ServerOnly() bool {
 	switch t {
-	case TypeReady, TypeRelayConfig, TypeWaiting, TypeOffline, TypePushFailed, TypeError:
+	case TypeReady, TypeRelayConfig, TypeWaiting, TypeOffline, TypePushFailed, TypeError,
+		TypeMembers, TypeMemberJoined, TypeMemberLeft, TypeMemberUpdated:
 		return true
 	}
 	return false
@@ -97,7 +135,7 @@ func (t Type) ServerOnly() bool {
 func (t Type) Routed() bool {
 	switch t {
 	case TypeInvite, TypeRinging, TypeAccept, TypeDecline, TypeBusy, TypeCancel,
-		TypeSignal, TypeHangup:
+		TypeSignal, TypeHangup, TypeRoomSignal:
 		return true
 	}
 	return !t.Known()
@@ -138,6 +176,16 @@ const (
 	CodeReplaced      = "replaced"       // a newer connection of the same user took over
 	CodeShutdown      = "shutdown"       // the server is shutting down
 	CodePushFailed    = "push-failed"    // the push hook failed (data of TypePushFailed)
+
+	// Room errors (protocol version 2); `call` is the room's name.
+	CodeBadRoom       = "bad-room"        // the room name is not valid (ValidRoom)
+	CodeUnknownRoom   = "unknown-room"    // the server's authorisation hook knows no such room
+	CodeForbidden     = "forbidden"       // the server's authorisation hook refused the join
+	CodeRoomFull      = "room-full"       // the room has its maximum number of members
+	CodeInRoom        = "in-room"         // the user is a member of another room: leave it first
+	CodeNotMember     = "not-member"      // leave, mute or room-signal for a room the sender is not in
+	CodePeerNotMember = "peer-not-member" // a room-signal to a user who is not a member of that room
+	CodeUnavailable   = "unavailable"     // the server could not reach its cluster's room store; retry
 )
 
 // MaxIDLength is the longest user ID or call ID Decode accepts, in bytes.

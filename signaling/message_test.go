@@ -63,8 +63,13 @@ func TestRoundTripEveryType(t *testing.T) {
 		signaling.TypeHangup:      signaling.Hangup{Reason: "hangup"},
 		signaling.TypeError:       signaling.Error{Code: signaling.CodeMalformed, Message: "bad", Rejected: signaling.TypeInvite},
 		signaling.TypeSignal:      map[string]any{"candidate": map[string]any{"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host"}},
+		signaling.TypeJoin:        signaling.Join{DisplayName: "Alice", Muted: true},
+		signaling.TypeMute:        signaling.Mute{Muted: true},
+		signaling.TypeMembers:     signaling.Members{Seq: 3, Session: 3, Members: []signaling.Member{{User: "bob", Session: 1}, {User: "alice", DisplayName: "Alice", Session: 3}}},
+		signaling.TypeMemberLeft:  signaling.MemberEvent{Seq: 4, Member: signaling.Member{User: "bob", Session: 1}, Reason: signaling.LeftGone},
+		signaling.TypeRoomSignal:  signaling.RoomSignal{Session: 3, PeerSession: 1, Signal: []byte(`{"candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host"}}`)},
 	}
-	require.Len(t, signaling.Types(), 15)
+	require.Len(t, signaling.Types(), 23)
 	for _, typ := range signaling.Types() {
 		assert.True(t, typ.Known())
 		m, err := signaling.NewMessage(typ, "bob", "call-1", payload[typ])

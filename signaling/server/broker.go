@@ -52,6 +52,21 @@ type Broker interface {
 	SendNode(ctx context.Context, node string, env Envelope) error
 	// Broadcast delivers env to every node.
 	Broadcast(ctx context.Context, env Envelope) error
+
+	// Rooms: each call is one atomic step on the cluster's rooms, which
+	// first removes the room's members whose owner node has left the
+	// cluster (RoomResult.Gone). Every change increments the room's Seq.
+
+	// JoinRoom adds m (its Session is assigned) to room unless the room
+	// has max members already, or m.User is in another room. A member of
+	// room already is resumed: it takes m's owner, display name and muted
+	// flag and keeps its session.
+	JoinRoom(ctx context.Context, room string, m RoomMember, max int) (RoomResult, error)
+	// LeaveRoom removes user from room; with a non-zero owner, only while
+	// that owner holds the membership.
+	LeaveRoom(ctx context.Context, room, user string, owner Presence) (RoomResult, error)
+	// MuteRoom sets the muted flag of user, a member of room.
+	MuteRoom(ctx context.Context, room, user string, muted bool) (RoomResult, error)
 }
 
 // Presence says where a user's live connection is: the node and the
@@ -92,13 +107,37 @@ type MemoryBroker struct {
 	mu       sync.RWMutex
 	nodes    map[string]func(Envelope)
 	presence map[string]Presence
+	rooms    *roomTable
 }
 
 var _ Broker = (*MemoryBroker)(nil)
 
 // NewMemoryBroker returns an empty in-process broker.
 func NewMemoryBroker() *MemoryBroker {
-	return &MemoryBroker{nodes: make(map[string]func(Envelope)), presence: make(map[string]Presence)}
+	return &MemoryBroker{nodes: make(map[string]func(Envelope)), presence: make(map[string]Presence), rooms: newRoomTable()}
+}
+
+// alive reports whether node is in the cluster.
+func (b *MemoryBroker) alive(node string) bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	_, ok := b.nodes[node]
+	return ok
+}
+
+// JoinRoom implements Broker.
+func (b *MemoryBroker) JoinRoom(_ context.Context, room string, m RoomMember, max int) (RoomResult, error) {
+	return b.rooms.join(room, m, max, b.alive), nil
+}
+
+// LeaveRoom implements Broker.
+func (b *MemoryBroker) LeaveRoom(_ context.Context, room, user string, owner Presence) (RoomResult, error) {
+	return b.rooms.leave(room, user, owner, b.alive), nil
+}
+
+// MuteRoom implements Broker.
+func (b *MemoryBroker) MuteRoom(_ context.Context, room, user string, muted bool) (RoomResult, error) {
+	return b.rooms.mute(room, user, muted, b.alive), nil
 }
 
 // Join implements Broker.
@@ -199,7 +238,9 @@ var joinBackoff = signaling.Backoff{Initial: 100 * time.Millisecond, Max: 5 * ti
 
 // outbox runs the hub's Broker calls on one goroutine, in the order they
 // were queued, so that messages leave the node in routing order and no
-// network call happens on a connection's read path or under the hub lock.
+// delivery makes a network call on a connection's read path or under the
+// hub lock. (Room store calls are made on the read path on purpose: see
+// room.go.)
 type outbox struct {
 	q    *mailbox.Mailbox[func(context.Context)]
 	max  int
@@ -462,6 +503,10 @@ func (h *hub) onEnvelope(env Envelope) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if dst := h.users[m.To]; dst != nil {
+			if !h.roomPeerLocked(dst, m) {
+				h.refusePeerLocked(m)
+				return
+			}
 			if !m.Type.Routed() || h.inboundOK(dst) {
 				if dst.enqueue(m) {
 					h.stats.Routed++

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
@@ -111,6 +112,26 @@ type Config struct {
 	// WriteTimeout bounds one write. Default 10 s.
 	WriteTimeout time.Duration
 
+	// MaxRoomSize is the most members a room may have; a join past it is
+	// answered `room-full`. In a cluster the joining node's value applies:
+	// give every node the same. Default 8.
+	MaxRoomSize int
+	// RoomJoin decides whether user may join room; nil lets every
+	// authenticated user join any room. An error wrapping ErrUnknownRoom
+	// answers the join `unknown-room`, any other `forbidden`. It is asked
+	// on every join, a resumed one too, on the joining connection's
+	// reading goroutine (its messages wait meanwhile), and must return
+	// within RoomJoinTimeout.
+	RoomJoin func(ctx context.Context, user, room string) error
+	// RoomJoinTimeout bounds one RoomJoin call. Default 5 s.
+	RoomJoinTimeout time.Duration
+	// RoomGrace is how long a member whose connection ended stays a
+	// member: its client takes the membership back by joining again
+	// within it; past it the other members get `member-left` "gone".
+	// Default 10 s, the time a call still being set up waits for its
+	// signaling connection (call.DefaultSignalingGrace).
+	RoomGrace time.Duration
+
 	// Broker connects this Server to the other nodes of a cluster (presence
 	// and cross-node delivery): NewMemoryBroker for one process, package
 	// redisbroker for several. New joins the cluster in the background and
@@ -194,6 +215,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LogBurst <= 0 {
 		c.LogBurst = 10
+	}
+	if c.MaxRoomSize <= 0 {
+		c.MaxRoomSize = 8
+	}
+	if c.RoomJoinTimeout <= 0 {
+		c.RoomJoinTimeout = 5 * time.Second
+	}
+	if c.RoomGrace <= 0 {
+		c.RoomGrace = 10 * time.Second
 	}
 	if c.ReadTimeout <= 0 {
 		c.ReadTimeout = 45 * time.Second

@@ -28,6 +28,13 @@
 //     `waiting` or `push-failed`, and keeps the invite and every later
 //     message of that call for a TTL (default 60 s) to deliver them in order
 //     when the user connects.
+//   - Rooms (group calls over a mesh, protocol version 2; see room.go):
+//     membership kept in a room store (the Broker in a cluster), a size
+//     limit (MaxRoomSize) checked atomically with the join, an
+//     authorisation hook (RoomJoin), member-joined/left/updated told to
+//     every member, a grace (RoomGrace) before a member whose connection
+//     is lost is removed, and `room-signal` relayed only between members
+//     of the same room.
 //   - `relay` requests answered with `relay-config`: ICE servers with
 //     time-limited TURN credentials in the TURN REST API format.
 //   - Metrics: [Server.Metrics] serves Prometheus metrics from the server's

@@ -36,6 +36,10 @@ var (
 	// ErrNodeExists is returned by a Broker's Join for a node ID already
 	// joined.
 	ErrNodeExists = errors.New("server: node ID already in the cluster")
+	// ErrUnknownRoom is returned by a Config.RoomJoin hook for a room that
+	// does not exist: the join is answered `unknown-room` (any other error
+	// is answered `forbidden`).
+	ErrUnknownRoom = errors.New("server: unknown room")
 	// ErrTURNConfig is returned by NewTURN for an unusable TURNConfig.
 	ErrTURNConfig = errors.New("server: invalid TURN config")
 )

@@ -38,6 +38,12 @@ type hub struct {
 	bufs    bufPool
 	limits  *limits
 
+	// Rooms (see room.go): the store, the memberships of this node's
+	// users (guarded by mu) and the grace removals under way.
+	rooms   roomStore
+	members map[string]*localMember
+	roomOps sync.WaitGroup
+
 	// Cluster (nil broker: single node). See broker.go.
 	broker    Broker
 	node      string
@@ -67,6 +73,11 @@ func newHub(s *Server) *hub {
 		broker:  s.cfg.Broker,
 		node:    s.cfg.NodeID,
 		joined:  make(chan struct{}),
+		members: make(map[string]*localMember),
+	}
+	h.rooms = localRooms{newRoomTable()}
+	if h.broker != nil {
+		h.rooms = h.broker
 	}
 	h.metrics = newMetrics(h)
 	h.limits = newLimits(h.cfg, time.Now)
@@ -176,6 +187,7 @@ func (h *hub) release(c *conn) {
 	h.mu.Lock()
 	_, ok := h.live[c]
 	delete(h.live, c)
+	h.watchGoneLocked(c)
 	h.mu.Unlock()
 	if ok {
 		if c.expiry != nil {
@@ -239,6 +251,11 @@ func (h *hub) handleMessage(c *conn, m signaling.Message, buf *[]byte) bool {
 		return false
 	}
 	m.From = c.user // never trust the client's from
+	switch m.Type {
+	case signaling.TypeJoin, signaling.TypeLeave, signaling.TypeMute:
+		h.handleRoom(c, m)
+		return false
+	}
 	if m.Type == signaling.TypeRelay {
 		if !h.charge(c, m) {
 			return false
@@ -263,6 +280,15 @@ func (h *hub) handleMessage(c *conn, m signaling.Message, buf *[]byte) bool {
 		h.reject(c, m, signaling.CodeBadRecipient, "\"to\" is not a valid user ID")
 		return false
 	}
+	if m.Type == signaling.TypeRoomSignal {
+		h.mu.Lock()
+		ok := h.inRoomLocked(c.user, m.Call)
+		h.mu.Unlock()
+		if !ok {
+			h.answer(c, m, signaling.CodeNotMember, "not a member of this room")
+			return false
+		}
+	}
 	if !h.charge(c, m) {
 		return false
 	}
@@ -276,6 +302,12 @@ func (h *hub) handleMessage(c *conn, m signaling.Message, buf *[]byte) bool {
 func (h *hub) route(c *conn, m signaling.Message, buf *[]byte) {
 	h.mu.Lock()
 	if dst := h.users[m.To]; dst != nil {
+		if !h.roomPeerLocked(dst, m) {
+			h.refusePeerLocked(m)
+			h.mu.Unlock()
+			h.bufs.put(buf)
+			return
+		}
 		if !h.inboundOK(dst) {
 			h.mu.Unlock()
 			h.bufs.put(buf)

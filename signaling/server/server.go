@@ -88,6 +88,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		s.hub.conns.Wait()
+		s.hub.stopRooms()
 		s.hub.cancel()
 		s.hub.pushes.Wait()
 		s.hub.leaveCluster()

@@ -30,17 +30,28 @@ func TestBroker(t *testing.T, newPair func(t *testing.T) (server.Broker, server.
 	t.Run("Offline", func(t *testing.T) { testOffline(t, newPair) })
 	t.Run("ReplaceAcrossNodes", func(t *testing.T) { testReplaceAcrossNodes(t, newPair) })
 	t.Run("PendingDeliveredOnOtherNode", func(t *testing.T) { testPendingOnOtherNode(t, newPair) })
+	t.Run("RoomAcrossNodes", func(t *testing.T) { testRoomAcrossNodes(t, newPair) })
+	t.Run("RoomLastSeatRace", func(t *testing.T) { testRoomLastSeatRace(t, newPair) })
+	t.Run("RoomResumeOnOtherNode", func(t *testing.T) { testRoomResumeOnOtherNode(t, newPair) })
+	t.Run("RoomNodeLeaves", func(t *testing.T) { testRoomNodeLeaves(t, newPair) })
 }
 
 // newNodes starts two dev-mode nodes, n1 and n2, on the brokers; cfg
 // applies to n1. It returns once both have joined the cluster.
 func newNodes(t *testing.T, newPair func(t *testing.T) (server.Broker, server.Broker), cfg1 server.Config) (*server.Server, *server.Server) {
 	t.Helper()
+	return newNodes2(t, newPair, cfg1, server.Config{})
+}
+
+// newNodes2 is newNodes with cfg2 for n2.
+func newNodes2(t *testing.T, newPair func(t *testing.T) (server.Broker, server.Broker), cfg1, cfg2 server.Config) (*server.Server, *server.Server) {
+	t.Helper()
 	b1, b2 := newPair(t)
 	cfg1.Broker, cfg1.NodeID, cfg1.DevMode = b1, "n1", true
 	n1 := server.New(cfg1)
 	t.Cleanup(func() { _ = n1.Close() })
-	n2 := server.New(server.Config{Broker: b2, NodeID: "n2", DevMode: true})
+	cfg2.Broker, cfg2.NodeID, cfg2.DevMode = b2, "n2", true
+	n2 := server.New(cfg2)
 	t.Cleanup(func() { _ = n2.Close() })
 	for _, n := range []*server.Server{n1, n2} {
 		require.Eventually(t, func() bool { return n.Ready() == nil }, waitFor, 5*time.Millisecond, "node %s never joined", n.NodeID())
