@@ -51,10 +51,15 @@ type Stats struct {
 	// average over the last few dozen: what the buffer adds to the
 	// mouth-to-ear delay (WebRTC's jitterBufferDelay per emitted sample).
 	BufferDelay time.Duration
+	// ConcealedAudio totals the audio played in place of packets that
+	// were missing (WebRTC's concealedSamples, as a duration).
+	ConcealedAudio time.Duration
 	// Inserted and Removed total the audio the jitter buffer added or
 	// took out to change its delay (WebRTC's insertedSamplesForDeceleration
-	// and removedSamplesForAcceleration, as durations).
+	// and removedSamplesForAcceleration, as durations). Adjustments counts
+	// the times it set out to change it.
 	Inserted, Removed time.Duration
+	Adjustments       uint64
 	// Codec is the codec we send with.
 	Codec string
 	// MOS is an E-model (ITU-T G.107) estimate of conversational quality,
@@ -185,7 +190,8 @@ func (c *Call) sampleStats() {
 		st.FECRecovered = rs.FECRecovered
 		st.Jitter = time.Duration(rs.Jitter * float64(time.Millisecond))
 		st.BufferDelay = rs.Delay
-		st.Inserted, st.Removed = rs.Expanded, rs.Compressed
+		st.Inserted, st.Removed, st.Adjustments = rs.Expanded, rs.Compressed, rs.Adjustments
+		st.ConcealedAudio = rs.ConcealedAudio
 		recvBytes = rs.Bytes
 	}
 	s.mu.Unlock()

@@ -193,6 +193,7 @@ type jitterState struct {
 
 	concealed, fec, expanded, compressed, discarded uint64
 	adjustments                                     uint64
+	concealedAudio                                  uint64 // samples played by conceal
 }
 
 func (j *jitterState) extend(p *rtp.Packet) (seq, ts int64) {
@@ -810,6 +811,7 @@ func (j *jitterState) settleHold(limit int64) {
 }
 
 func (j *jitterState) conceal(n int) action {
+	j.concealedAudio += uint64(n)
 	if j.plcRun >= maxPLC {
 		return action{kind: actSilence, n: n}
 	}

@@ -65,25 +65,26 @@ type ReceiverConfig struct {
 // also the concealment of lost packets and the blocks inserted to deepen
 // the buffer.
 type ReceiverStats struct {
-	Received     uint64        // unique packets received (late and telephone-event ones included)
-	Bytes        uint64        // payload bytes of those packets
-	NonAudio     uint64        // of Received: packets of another payload type (telephone-event…), not played
-	DTMFEvents   uint64        // DTMF events reported (OnDTMF calls)
-	Lost         int64         // RFC 3550 cumulative lost: expected − received
-	Late         uint64        // arrived after their slot was played
-	Underruns    uint64        // arrived after their play-out time, and played after a wait
-	Duplicate    uint64        // seen before
-	Concealed    uint64        // PLC frames/blocks played
-	FECRecovered uint64        // frames rebuilt from in-band FEC
-	Discarded    uint64        // dropped to cap the delay after a burst
-	Resyncs      uint64        // stream restarts (sequence/timestamp jumps)
-	Jitter       float64       // RFC 3550 interarrival jitter, ms
-	Delay        time.Duration // average time packets wait in the buffer
-	Target       time.Duration // current target delay
-	Buffered     time.Duration // audio queued ahead of the play position
-	Expanded     time.Duration // audio added by stretching
-	Compressed   time.Duration // audio removed by compression
-	Adjustments  uint64        // times the buffer set out to change its delay (a stretch or a compression, carried out over one frame or several)
+	Received       uint64        // unique packets received (late and telephone-event ones included)
+	Bytes          uint64        // payload bytes of those packets
+	NonAudio       uint64        // of Received: packets of another payload type (telephone-event…), not played
+	DTMFEvents     uint64        // DTMF events reported (OnDTMF calls)
+	Lost           int64         // RFC 3550 cumulative lost: expected − received
+	Late           uint64        // arrived after their slot was played
+	Underruns      uint64        // arrived after their play-out time, and played after a wait
+	Duplicate      uint64        // seen before
+	Concealed      uint64        // PLC frames/blocks played
+	ConcealedAudio time.Duration // audio played in place of packets that were missing: concealment, then silence
+	FECRecovered   uint64        // frames rebuilt from in-band FEC
+	Discarded      uint64        // dropped to cap the delay after a burst
+	Resyncs        uint64        // stream restarts (sequence/timestamp jumps)
+	Jitter         float64       // RFC 3550 interarrival jitter, ms
+	Delay          time.Duration // average time packets wait in the buffer
+	Target         time.Duration // current target delay
+	Buffered       time.Duration // audio queued ahead of the play position
+	Expanded       time.Duration // audio added by stretching
+	Compressed     time.Duration // audio removed by compression
+	Adjustments    uint64        // times the buffer set out to change its delay (a stretch or a compression, carried out over one frame or several)
 }
 
 // Receiver is the receive path of one call: RTP in (from a remote track's
@@ -454,13 +455,14 @@ func (r *Receiver) Stats() ReceiverStats {
 	return ReceiverStats{
 		Received: j.received, Bytes: j.bytes, NonAudio: j.others, DTMFEvents: r.dtmfN, Lost: lost, Late: j.late, Underruns: j.underrun, Duplicate: j.dup,
 		Concealed: j.concealed, FECRecovered: j.fec, Discarded: j.discarded, Resyncs: j.resyncs,
-		Jitter:      j.jitter / j.clock * 1000,
-		Delay:       time.Duration(j.delayEWMA),
-		Target:      j.target,
-		Buffered:    j.samplesToDur(j.buffered()),
-		Expanded:    j.samplesToDur(int64(j.expanded)),
-		Compressed:  j.samplesToDur(int64(j.compressed)),
-		Adjustments: j.adjustments,
+		Jitter:         j.jitter / j.clock * 1000,
+		Delay:          time.Duration(j.delayEWMA),
+		Target:         j.target,
+		Buffered:       j.samplesToDur(j.buffered()),
+		Expanded:       j.samplesToDur(int64(j.expanded)),
+		Compressed:     j.samplesToDur(int64(j.compressed)),
+		Adjustments:    j.adjustments,
+		ConcealedAudio: j.samplesToDur(int64(j.concealedAudio)),
 	}
 }
 

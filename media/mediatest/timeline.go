@@ -66,6 +66,12 @@ func (t *Timeline) Since(at time.Time) int {
 	return len(t.pcm) - t.marks[k].pos
 }
 
+// From returns a copy of the samples that passed at or after time at.
+func (t *Timeline) From(at time.Time) []int16 {
+	r := t.snapshot()
+	return r.pcm[r.indexAt(at):]
+}
+
 // snapshot returns a copy of everything recorded so far.
 func (t *Timeline) snapshot() recording {
 	t.mu.Lock()
