@@ -29,7 +29,9 @@ import (
 // audio is the speech played by WebAudio into a MediaStreamAudioDestination
 // track, so no capture processing (getUserMedia's echo canceller, noise
 // suppressor, gain control) touches it: what is measured is Chromium's Opus
-// encoder and NetEq at their defaults. pc2's output is played into the same
+// encoder and NetEq at their defaults. (The page still opens the fake
+// microphone once and stops it at once: Chromium enumerates network
+// interfaces, loopback among them, only for pages granted a microphone.) pc2's output is played into the same
 // AudioContext and recorded there, so the recording and the speech share one
 // clock.
 //
