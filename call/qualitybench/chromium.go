@@ -227,8 +227,6 @@ func chromiumCall(ctx context.Context, chromium string, c condition, speech []in
 	case <-ctx.Done():
 		return run, fmt.Errorf("chromium peer: waiting for the recording: %w", ctx.Err())
 	}
-	// Chromium read its last stats; the relay's counts are final once it
-	// no longer sends.
 	sel2, err := chromedp.Run(b.page, chromedp.Evaluate[chromiumPair]("bench.selectedPair()", chromedp.EvalAwaitPromise))
 	if err != nil {
 		return run, fmt.Errorf("chromium peer: %w", err)
@@ -236,7 +234,7 @@ func chromiumCall(ctx context.Context, chromium string, c condition, speech []in
 	if sel2.Remote != sel.PC1.Remote {
 		return run, fmt.Errorf("chromium peer: pc1's selected pair moved to %v during the run", sel2)
 	}
-	b.close()
+	b.close() // nothing sends to the relay any more: its counts are final
 	run.forward, run.backward = relay.Stats()
 	run.clipped = m.Clipped
 
