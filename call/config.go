@@ -114,12 +114,12 @@ type CodecConfig struct {
 	// Bitrate is the Opus bitrate in bit/s (default 32000).
 	Bitrate int
 	// Complexity is the Opus complexity 1–10 (default
-	// media.DefaultOpusComplexity, chosen for many calls per core at
-	// almost no loss on speech; see package media).
+	// media.DefaultOpusComplexity, chosen for speech quality; see
+	// CapacityCodec for many calls per core).
 	Complexity int
 	// MaxBandwidth caps the audio band Opus codes (default fullband).
 	// media.OpusWideband (8 kHz, "HD voice") codes speech with SILK alone:
-	// about 35 % cheaper to encode at complexity 1, and no worse on speech.
+	// cheaper to encode, without the band above 8 kHz.
 	MaxBandwidth media.OpusBandwidth
 	// Application is the Opus application mode (default media.OpusVoIP).
 	// media.OpusAudio codes speech with CELT on a clean link, about half
@@ -130,6 +130,16 @@ type CodecConfig struct {
 	DisableFEC bool
 	// DTX lets Opus stop sending during silence.
 	DTX bool
+}
+
+// CapacityCodec is the codec profile for a process that holds many calls
+// (a bot, a gateway): media.CapacityEncoder's complexity and bandwidth,
+// several times more calls per core than the default, for speech that
+// scores a little lower and has nothing above 8 kHz (docs/PERFORMANCE.md
+// has the figures).
+func CapacityCodec() CodecConfig {
+	e := media.CapacityEncoder()
+	return CodecConfig{Complexity: e.Complexity, MaxBandwidth: e.MaxBandwidth}
 }
 
 func (c Config) withDefaults() Config {

@@ -222,8 +222,18 @@ func (c EncoderConfig) withDefaults() (EncoderConfig, error) {
 }
 
 // DefaultOpusComplexity is the Opus encoder complexity used when none is
-// configured. See the package documentation (Capacity) for why it is low.
-const DefaultOpusComplexity = 3
+// configured: what desktop browsers use, and where speech quality stops
+// rising (see the package documentation, Quality and capacity).
+const DefaultOpusComplexity = 9
+
+// CapacityEncoder is the encoder profile for a process that holds many
+// calls at once: complexity 1, capped at wideband (SILK alone, 8 kHz of
+// audio band). It encodes at a fraction of the default's cost; speech
+// scores a little lower up to 8 kHz, and loses what lies above
+// (docs/PERFORMANCE.md has the figures).
+func CapacityEncoder() EncoderConfig {
+	return EncoderConfig{Complexity: 1, MaxBandwidth: OpusWideband}
+}
 
 // OpusApplication is the Opus encoder's application mode.
 type OpusApplication int

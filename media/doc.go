@@ -35,34 +35,29 @@
 // reports each event once through [ReceiverConfig].OnDTMF. Details in
 // dtmf.go.
 //
-// # Capacity
+// # Quality and capacity
 //
 // Almost all the CPU of a call is the codec (profile of BenchmarkCallCapacity:
 // Opus encode ≈ 75 %, decode ≈ 20 %, everything else — framing, level, VAD,
 // RTP, jitter buffer — under 5 %), and the Opus encoder's cost on speech is
-// set by its complexity and mode. On speech, Opus in VoIP mode codes SILK
-// (wideband) or hybrid (SILK + CELT above 8 kHz, at 32 kbit/s fullband); its
-// cost grows steeply with complexity while the quality gain is small
-// (BenchmarkOpusSpeech: complexity 9 costs more than twice complexity 3 for
-// a fraction of a dB of SNR on speech).
+// set by its complexity and mode. Quality is measured the way a listener
+// hears it (mediatest.Quality, ViSQOL's MOS-LQO on synthesised speech):
+// SNR, which the tests use to check that the right audio arrived, cannot
+// rank a perceptual codec's settings. On speech, the score rises with the
+// complexity up to 9 and not beyond (BenchmarkOpusComplexityQuality in
+// package mediatest), so the default is OpusVoIP at complexity
+// [DefaultOpusComplexity], fullband: speech mode with in-band FEC and DTX
+// available (both need SILK), as browsers send it.
 //
-// (SNR understates SILK, which is not waveform-matching; it is used here to
-// compare settings of the same mode.) The default is therefore OpusVoIP at
-// complexity [DefaultOpusComplexity]: speech mode with in-band FEC and DTX
-// available (both need SILK), fullband, at about half the encode cost of
-// complexity 9 for a fraction of a dB. OpusAudio is CELT on speech below
-// complexity 7 (hybrid above) and OpusLowDelay is always CELT: cheaper and
-// higher SNR at 32 kbit/s, but no in-band FEC (the receiver's loss recovery
-// relies on it) and no DTX, and CELT degrades faster than SILK at low
-// bitrates. OpusAudio turns to hybrid, and so to in-band FEC, once the far
-// end reports more than 5 % loss (TestOpusAudioModeUnderLoss): CELT's cost
-// on a clean link, FEC on a bad one, but no FEC at 1–5 % loss.
-// OpusWideband caps the bandwidth at 8 kHz (pure SILK): cheaper and
-// fewer bits, at the price of the 8–20 kHz band. In-band FEC, turned on by
-// Sender.SetPacketLoss when the far end reports loss, costs extra encode
-// time (it forces SILK with redundancy). For many calls per machine,
-// OpusAudio costs least on clean links; OpusWideband at Complexity 1 keeps
-// SILK and its FEC for less than the default.
+// A process that holds many calls can trade quality for calls per core:
+// [CapacityEncoder] (complexity 1, wideband) encodes at a fraction of the
+// cost. OpusAudio is CELT on speech below complexity 7 (hybrid above) and
+// OpusLowDelay is always CELT: cheaper, but no in-band FEC (the receiver's
+// loss recovery relies on it) and no DTX, and CELT degrades faster than
+// SILK at low bitrates. OpusAudio turns to hybrid, and so to in-band FEC,
+// once the far end reports more than 5 % loss (TestOpusAudioModeUnderLoss).
+// In-band FEC, turned on by Sender.SetPacketLoss when the far end reports
+// loss, costs extra encode time (it forces SILK with redundancy).
 //
 // BenchmarkCallCapacity measures one two-way call's media work per 20 ms
 // and reports calls/core and calls/machine at 100 % CPU; BenchmarkLiveCalls

@@ -106,7 +106,9 @@ func TestOpusConcealmentLength(t *testing.T) {
 func TestOpusAudioModeUnderLoss(t *testing.T) {
 	sig := mediatest.SpeechLike(SampleRate, 3)
 	modes := func(app OpusApplication, loss int) map[string]int {
-		enc, err := NewEncoder(CodecOpus, EncoderConfig{Application: app})
+		// The capacity-minded use of OpusAudio: CELT on speech below
+		// complexity 7.
+		enc, err := NewEncoder(CodecOpus, EncoderConfig{Application: app, Complexity: 3})
 		require.NoError(t, err)
 		require.NoError(t, enc.SetPacketLoss(loss))
 		out := make([]byte, 1500)

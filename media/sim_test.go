@@ -1,6 +1,7 @@
 package media
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -76,4 +77,72 @@ func windowSNR(ref, out []int16) (snr, delayMs float64) {
 		d = append(d, float64(w.Delay)/48)
 	}
 	return mediatest.Median(s), mediatest.Median(d)
+}
+
+// BenchmarkOpusLossHint scores speech through Opus, with in-band FEC, and
+// the receiver on a simulated clock, under 5 % random loss and 10 % loss
+// in bursts of 4 (Gilbert), for several loss figures told to the encoder
+// (its packet-loss percentage), and reports the mean MOS-LQO over three
+// seeds of each as a metric: what opusEncoder.SetPacketLoss tells Opus.
+//
+//	go test -run '^$' -bench OpusLossHint -benchtime 1x ./media/
+func BenchmarkOpusLossHint(b *testing.B) {
+	var speech []int16
+	for _, u := range mediatest.SpeechSet()[:2] {
+		speech = append(speech, mediatest.Speech(b, u)...)
+	}
+	random := func(rng *rand.Rand) func() bool { return func() bool { return rng.Float64() < 0.05 } }
+	bursts := func(rng *rand.Rand) func() bool {
+		bad := false
+		return func() bool {
+			if bad {
+				bad = rng.Float64() >= 0.25
+			} else {
+				bad = rng.Float64() < 0.1*0.25/0.9
+			}
+			return bad
+		}
+	}
+	for range b.N {
+		for _, loss := range []struct {
+			name string
+			drop func(*rand.Rand) func() bool
+		}{{"random5", random}, {"bursts10", bursts}} {
+			for _, hint := range []int{1, 2, 5, 10, 20} {
+				var mos float64
+				for seed := uint64(1); seed <= 3; seed++ {
+					out := simLossy(b, speech, hint, loss.drop(rand.New(rand.NewPCG(seed, 1))))
+					q, err := mediatest.Quality(speech, out)
+					require.NoError(b, err)
+					mos += q.MOS / 3
+				}
+				b.ReportMetric(mos, fmt.Sprintf("MOS@%s/hint%d", loss.name, hint))
+			}
+		}
+	}
+}
+
+// simLossy runs speech through an Opus Sender told hint and a Receiver on
+// a simulated clock, dropping the packets for which drop returns true.
+func simLossy(t testing.TB, speech []int16, hint int, drop func() bool) []int16 {
+	clk := newFakeClock()
+	r, err := NewReceiver(ReceiverConfig{Codec: CodecOpus, Now: clk.now})
+	require.NoError(t, err)
+	defer r.Close()
+	s, err := NewSender(&pushWriter{r: r, drop: func(uint16) bool { return drop() }}, SenderConfig{Codec: CodecOpus})
+	require.NoError(t, err)
+	defer s.Close()
+	s.loss.Store(int32(hint))
+	var out []int16
+	chunk := make([]int16, 480)
+	for off := 0; off+480 <= len(speech); off += 480 {
+		_, err := s.WritePCM(speech[off : off+480])
+		require.NoError(t, err)
+		clk.add(3 * time.Millisecond)
+		_, err = r.ReadPCM(chunk)
+		require.NoError(t, err)
+		out = append(out, chunk...)
+		clk.add(7 * time.Millisecond)
+	}
+	return out
 }

@@ -50,11 +50,6 @@ var chromiumPage []byte
 // cannot be made.
 var errChromiumNeedsRoot = errors.New("chromium peer: a network namespace for the browser needs root")
 
-const (
-	chromiumSettle = time.Second // from connected to the start of the speech
-	chromiumTail   = time.Second // recorded after the speech ends
-)
-
 // chromiumRun is what one run of Chromium calling Chromium observed: the
 // result the table shows, and what the checks and the test look at.
 type chromiumRun struct {
@@ -187,7 +182,7 @@ func chromiumCall(ctx context.Context, chromium string, c condition, speech []in
 		var err error
 		relay, err = netimpair.New(netimpair.Config{
 			Target:  netip.AddrPortFrom(addr, uint16(p.Port)),
-			Forward: c.link, Backward: c.link, Seed: seed,
+			Forward: c.link, Backward: c.link, Seed: seed, Lossy: audioRTP,
 		})
 		return err
 	}); err != nil {
@@ -217,7 +212,7 @@ func chromiumCall(ctx context.Context, chromium string, c condition, speech []in
 		Clipped int            `json:"clipped"`
 	}
 	m, err := chromedp.Run(b.page, chromedp.Evaluate[measured](
-		fmt.Sprintf("bench.measure(%d, %g)", chromiumSettle.Milliseconds(), chromiumTail.Seconds()), chromedp.EvalAwaitPromise))
+		fmt.Sprintf("bench.measure(%d, %g)", settle.Milliseconds(), tail.Seconds()), chromedp.EvalAwaitPromise))
 	if err != nil {
 		return run, fmt.Errorf("chromium peer: measuring: %w", err)
 	}
@@ -262,7 +257,7 @@ func chromiumCall(ctx context.Context, chromium string, c condition, speech []in
 
 // fromPolls derives the receiver's measures from the stats polled every
 // 100 ms from the start of the speech to the end of the recording (the
-// speech plus chromiumTail, which covers the mouth-to-ear delay):
+// speech plus tail, which covers the mouth-to-ear delay):
 //
 //   - concealed is Δ concealedSamples / Δ totalSamplesReceived of pc2's
 //     inbound-rtp over that stretch.

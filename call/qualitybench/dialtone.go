@@ -36,7 +36,12 @@ func runDialtone(ctx context.Context, o options, c condition, speech []int16, se
 	defer lab.Close()
 
 	cfg := call.Config{EndToneDuration: -1, StatsInterval: 100 * time.Millisecond}
-	cfg.Codec.Complexity = o.complexity
+	if o.capacity {
+		cfg.Codec = call.CapacityCodec()
+	}
+	if o.complexity != 0 {
+		cfg.Codec.Complexity = o.complexity
+	}
 	cfg.Codec.FrameMillis = c.frameMillis
 
 	mic := &speaker{speech: speech}
@@ -115,7 +120,7 @@ func runDialtone(ctx context.Context, o options, c condition, speech []int16, se
 
 	// Let the call settle, then speak and record until the speech plus a
 	// second has played, sampling the callee's stats every 100 ms.
-	if err := sleep(ctx, time.Second); err != nil {
+	if err := sleep(ctx, settle); err != nil {
 		return result{}, err
 	}
 	start := mic.start()
@@ -123,7 +128,7 @@ func runDialtone(ctx context.Context, o options, c condition, speech []int16, se
 	adjust := &adjustments{}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	stop := time.After(time.Duration(len(speech))*time.Second/mediatest.SampleRate + time.Second)
+	stop := time.After(time.Duration(len(speech))*time.Second/mediatest.SampleRate + tail)
 wait:
 	for {
 		select {
@@ -282,7 +287,7 @@ func (r *relayRewrite) toCaller(m signaling.Message) (signaling.Message, bool) {
 		if r.relay == nil && r.err == nil {
 			r.relay, r.err = netimpair.New(netimpair.Config{
 				Target:  netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)),
-				Forward: r.link, Backward: r.link, Seed: r.seed,
+				Forward: r.link, Backward: r.link, Seed: r.seed, Lossy: audioRTP,
 			})
 		}
 		if r.relay == nil {

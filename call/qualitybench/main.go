@@ -1,7 +1,8 @@
 // Command qualitybench measures speech quality the way a listener hears it:
 // synthesised speech (espeak-ng) goes through a call whose UDP path, both
 // ways, runs through an impairing relay on 127.0.0.1 (internal/netimpair:
-// delay, jitter, random and bursty loss, seeded), and what the far end
+// delay, jitter, random and bursty loss, seeded; the loss applies to the
+// audio packets alone, see audioRTP), and what the far end
 // plays is scored with ViSQOL's speech mode (mediatest.Quality, MOS-LQO
 // 1–5). Each condition runs for dialtone at its defaults and, as the
 // anchor, for Chromium calling Chromium through the same relay, in one run
@@ -13,6 +14,7 @@
 //	go run ./call/qualitybench                  # every condition, 3 runs each
 //	go run ./call/qualitybench -runs 1 -only clean
 //	go run ./call/qualitybench -peers dialtone -complexity 5
+//	go run ./call/qualitybench -peers dialtone -capacity
 //
 // It needs espeak-ng and sox, and chromium for the anchor
 // (scripts/deps.sh installs them). Run it on a machine nothing else loads:
@@ -59,6 +61,26 @@ func conditions() []condition {
 	}
 }
 
+// audioRTP reports whether a datagram is an RTP packet with a payload (its
+// header is in the clear under SRTP): the datagrams the relay's loss
+// applies to. ICE, DTLS, RTCP and padding-only packets (Chromium probes
+// the bandwidth with those, on the audio stream) are delayed but never
+// dropped, so each peer loses the condition's share of its audio whatever
+// else it sends.
+func audioRTP(p []byte) bool {
+	if len(p) < 12 || p[0]>>6 != 2 || p[0]&0x20 != 0 {
+		return false
+	}
+	pt := p[1] & 0x7f
+	return pt < 72 || pt > 79 // RTCP packet types 200–207 read as 72–79
+}
+
+// settle is how long a call runs before the speech starts: the buffers'
+// first adaptation to the path is left out of the figures. tail is how
+// long the receiver's output is recorded after the speech ends, more than
+// any mouth-to-ear delay.
+const settle, tail = 5 * time.Second, time.Second
+
 // result is what one run of one condition measured at the receiving end.
 type result struct {
 	// mos is ViSQOL's MOS-LQO of the received speech against the sent.
@@ -80,6 +102,7 @@ type options struct {
 	only       string
 	peers      []string
 	complexity int
+	capacity   bool
 	chromium   string
 	seed       uint64
 }
@@ -118,6 +141,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.only, "only", "", "run only the conditions whose name contains this")
 	fs.StringVar(&peerList, "peers", "dialtone,chromium", "comma-separated peers to measure: dialtone, chromium")
 	fs.IntVar(&o.complexity, "complexity", 0, "dialtone's Opus complexity 1-10 (0: its default)")
+	fs.BoolVar(&o.capacity, "capacity", false, "dialtone in its capacity profile (call.CapacityCodec; -complexity still applies)")
 	fs.StringVar(&o.chromium, "chromium", "/usr/lib/chromium/chromium", "the Chromium binary")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the impairments (run i uses seed+i)")
 	if err := fs.Parse(args); err != nil {

@@ -73,12 +73,20 @@ func newLink(cfg Link, seed, stream uint64) *link {
 	return &link{cfg: cfg, rng: rand.New(rand.NewPCG(seed, stream))}
 }
 
-// admit decides the fate of a datagram that arrives at now. Every draw is
-// made whatever the outcome, so the loss pattern does not depend on the
-// delays and a seed gives the same run.
-func (l *link) admit(now time.Time) verdict {
-	uLoss, uBurst, uState, uReorder := l.rng.Float64(), l.rng.Float64(), l.rng.Float64(), l.rng.Float64()
+// admit decides the fate of a datagram that arrives at now; one that is
+// not lossy is delayed but never dropped, and leaves the loss model's
+// state as it was. Every draw is made whatever the outcome, so the loss
+// pattern does not depend on the delays and a seed gives the same run.
+func (l *link) admit(now time.Time, lossy bool) verdict {
+	var uLoss, uBurst, uState float64 = 1, 1, 0
+	if lossy {
+		uLoss, uBurst, uState = l.rng.Float64(), l.rng.Float64(), l.rng.Float64()
+	}
+	uReorder := l.rng.Float64()
 	jitter := l.rng.NormFloat64()
+	if !lossy {
+		return l.delay(now, uReorder, jitter)
+	}
 
 	ge := l.cfg.Burst
 	burstLoss := ge.GoodLoss
@@ -94,6 +102,11 @@ func (l *link) admit(now time.Time) verdict {
 	if drop {
 		return verdict{drop: true}
 	}
+	return l.delay(now, uReorder, jitter)
+}
+
+// delay gives a datagram that is not dropped its departure.
+func (l *link) delay(now time.Time, uReorder, jitter float64) verdict {
 	if uReorder < l.cfg.Reorder {
 		return verdict{at: now, reordered: true}
 	}

@@ -23,7 +23,7 @@ func run(l *link, n int, gap time.Duration) ([]verdict, []time.Time) {
 	sent := make([]time.Time, n)
 	for i := range vs {
 		sent[i] = t0.Add(time.Duration(i) * gap)
-		vs[i] = l.admit(sent[i])
+		vs[i] = l.admit(sent[i], true)
 	}
 	return vs, sent
 }
@@ -107,6 +107,26 @@ func TestLinkRepeatsWithSeed(t *testing.T) {
 	c, _ := run(newLink(cfg, 43, 1), 2000, 20*time.Millisecond)
 	assert.Equal(t, a, b)
 	assert.NotEqual(t, a, c)
+}
+
+// TestLinkSparesWhatIsNotLossy: datagrams that are not lossy are never
+// dropped and do not move the burst model, so the lossy ones between them
+// lose the configured share in bursts of the configured length, counted
+// in lossy datagrams, however much other traffic runs between them.
+func TestLinkSparesWhatIsNotLossy(t *testing.T) {
+	l := newLink(Link{Burst: Bursts(0.1, 4)}, 7, 1)
+	now := time.Now()
+	var vs []verdict
+	for i := range 20000 {
+		for range i % 3 { // padding, probes, control between them
+			require.False(t, l.admit(now, false).drop)
+		}
+		vs = append(vs, l.admit(now, true))
+	}
+	loss, burst := lossAndBursts(vs)
+	t.Logf("lossy datagrams: %.1f %% lost in bursts of %.2f", 100*loss, burst)
+	assert.InDelta(t, 0.10, loss, 0.015)
+	assert.InDelta(t, 4, burst, 0.4)
 }
 
 func meanSD(v []float64) (float64, float64) {

@@ -20,6 +20,12 @@ type Config struct {
 	// Seed makes the impairments repeat: equal seeds and equal arrival
 	// order give equal losses, delays and reorderings.
 	Seed uint64
+	// Lossy chooses the datagrams the loss of Forward and Backward
+	// applies to (nil: all); the others are delayed but never dropped,
+	// and do not move the burst model on. Two peers that send different
+	// extra traffic (probes, padding, control) then lose the same share
+	// of what is measured.
+	Lossy func(p []byte) bool
 }
 
 // Stats counts the datagrams of one direction.
@@ -66,8 +72,8 @@ func New(cfg Config) (*Relay, error) {
 		front: front, back: back, target: net.UDPAddrFromAddrPort(cfg.Target),
 		done: make(chan struct{}),
 	}
-	r.fwd = newDirection(newLink(cfg.Forward, cfg.Seed, 1), func(p []byte) { back.WriteToUDP(p, r.target) })
-	r.bwd = newDirection(newLink(cfg.Backward, cfg.Seed, 2), func(p []byte) {
+	r.fwd = newDirection(newLink(cfg.Forward, cfg.Seed, 1), cfg.Lossy, func(p []byte) { back.WriteToUDP(p, r.target) })
+	r.bwd = newDirection(newLink(cfg.Backward, cfg.Seed, 2), cfg.Lossy, func(p []byte) {
 		r.mu.Lock()
 		a := r.peerA
 		r.mu.Unlock()
@@ -125,8 +131,9 @@ func (r *Relay) read(c *net.UDPConn, d *direction, fromA bool) {
 // direction is one way through the relay: its link and the datagrams
 // waiting for their departure time.
 type direction struct {
-	send func([]byte)
-	wake chan struct{}
+	send  func([]byte)
+	lossy func([]byte) bool
+	wake  chan struct{}
 
 	mu    sync.Mutex
 	link  *link      // guarded by mu
@@ -135,13 +142,14 @@ type direction struct {
 	st    Stats      // guarded by mu
 }
 
-func newDirection(l *link, send func([]byte)) *direction {
-	return &direction{link: l, send: send, wake: make(chan struct{}, 1)}
+func newDirection(l *link, lossy func([]byte) bool, send func([]byte)) *direction {
+	return &direction{link: l, lossy: lossy, send: send, wake: make(chan struct{}, 1)}
 }
 
 func (d *direction) admit(now time.Time, p []byte) {
+	lossy := d.lossy == nil || d.lossy(p)
 	d.mu.Lock()
-	v := d.link.admit(now)
+	v := d.link.admit(now, lossy)
 	d.st.Received++
 	switch {
 	case v.drop:
