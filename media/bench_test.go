@@ -27,10 +27,10 @@ func capacityCases() []capacityCase {
 		cs = append(cs,
 			capacityCase{"opus/default", CodecOpus, SenderConfig{}, 0},
 			capacityCase{"opus/default/fec", CodecOpus, SenderConfig{}, 5},
-			capacityCase{"opus/cx=9", CodecOpus, SenderConfig{Complexity: 9}, 0},
+			capacityCase{"opus/capacity", CodecOpus, SenderConfig{Complexity: CapacityEncoder().Complexity, MaxBandwidth: CapacityEncoder().MaxBandwidth}, 0},
 			capacityCase{"opus/cx=5", CodecOpus, SenderConfig{Complexity: 5}, 0},
+			capacityCase{"opus/cx=3", CodecOpus, SenderConfig{Complexity: 3}, 0},
 			capacityCase{"opus/cx=1", CodecOpus, SenderConfig{Complexity: 1}, 0},
-			capacityCase{"opus/wide/cx=1", CodecOpus, SenderConfig{Complexity: 1, MaxBandwidth: OpusWideband}, 0},
 			capacityCase{"opus/lowdelay", CodecOpus, SenderConfig{Application: OpusLowDelay, Complexity: 9}, 0},
 		)
 	}

@@ -119,7 +119,7 @@ func BenchmarkOpusComplexityQuality(b *testing.B) {
 	configs := []struct {
 		name string
 		cfg  media.EncoderConfig
-	}{{"capacity", media.CapacityEncoder()}}
+	}{{"capacity", media.CapacityEncoder()}, {"audio-c3", media.EncoderConfig{Application: media.OpusAudio, Complexity: 3}}}
 	for _, c := range []int{1, 3, 5, 9, 10} {
 		configs = append(configs, struct {
 			name string
