@@ -522,3 +522,99 @@ func TestRoomSignalingReconnect(t *testing.T) {
 	bob.w.waitMember(t, call.MemberMuted, "alice", setupWait)
 	assert.Equal(t, fmt.Sprint([]string{"alice"}), fmt.Sprint(membersUsers(bob.room.Members())))
 }
+
+// TestRoomOneMemberNetworkCut: carol's link dies and comes back while
+// alice and bob's stays up. Only the peer connections with carol restart
+// ICE: alice and bob see carol reconnecting and reconnected, carol sees
+// both of them so, nobody sees anything about the alice–bob pair, whose
+// audio never stops, and carol is heard again afterwards.
+func TestRoomOneMemberNetworkCut(t *testing.T) {
+	lab := newLab(t, server.Config{})
+	network, err := calltest.NewNetwork(calltest.NetworkConfig{Delay: 5 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = network.Close() })
+	hosts := map[string]*calltest.Host{}
+	mk := func(user string, freq float64) *member {
+		h, err := network.Host()
+		require.NoError(t, err)
+		hosts[user] = h
+		cfg := fast()
+		cfg.DisconnectedGrace = 200 * time.Millisecond
+		cfg.SettingEngine = h.SettingEngine
+		return &member{Phone: newPhone(t, lab, user, calltest.PhoneOptions{Config: cfg, Mic: toneMic(freq)}), tone: freq}
+	}
+	all := []*member{mk("alice", 440), mk("bob", 620), mk("carol", 820)}
+	alice, bob, carol := all[0], all[1], all[2]
+	for _, m := range all {
+		m.join(t, "roaming")
+	}
+	for _, m := range all {
+		m.waitConnected(t, without(all, m)...)
+	}
+
+	hosts["carol"].Cut(true)
+	for _, m := range []*member{alice, bob} {
+		m.w.waitMember(t, call.MemberReconnecting, "carol", 5*time.Second)
+	}
+	for _, o := range []*member{alice, bob} {
+		carol.w.waitMember(t, call.MemberReconnecting, o.User(), 5*time.Second)
+	}
+	// Alice and bob still hear each other while carol is cut off.
+	shares := tones(bob.heard(t, 500*time.Millisecond), alice, carol)
+	assert.Greater(t, shares["alice"], 0.3, "bob hears alice during carol's cut: %v", shares)
+	hosts["carol"].Cut(false)
+	for _, m := range []*member{alice, bob} {
+		m.w.waitMember(t, call.MemberReconnected, "carol", 10*time.Second)
+	}
+	for _, o := range []*member{alice, bob} {
+		carol.w.waitMember(t, call.MemberReconnected, o.User(), 10*time.Second)
+	}
+	for _, pair := range [][2]*member{{alice, bob}, {bob, alice}} {
+		for _, k := range []call.RoomEventKind{call.MemberReconnecting, call.MemberFailed, call.MemberLeft} {
+			assert.False(t, pair[0].w.has(k, pair[1].User()), "%s saw %s about %s: %v", pair[0].User(), k, pair[1].User(), pair[0].w.log())
+		}
+	}
+	alice.heard(t, 300*time.Millisecond)
+	alice.checkHears(t, []*member{bob, carol}, []*member{alice})
+}
+
+// TestRoomSignalingLostPastGrace: alice's signaling stays down past the
+// server's grace, so the server removes her (bob: MemberLeft "gone").
+// When she is back her phone joins again as a new membership: both set
+// up a new peer connection and hear each other again.
+func TestRoomSignalingLostPastGrace(t *testing.T) {
+	lab := newLab(t, server.Config{RoomGrace: 300 * time.Millisecond})
+	all := []*member{newMember(t, lab, "alice", 440), newMember(t, lab, "bob", 620)}
+	alice, bob := all[0], all[1]
+	for _, m := range all {
+		m.join(t, "grace")
+	}
+	for _, m := range all {
+		m.waitConnected(t, without(all, m)...)
+	}
+	alice.Conn.Disconnect()
+	left := bob.w.waitMember(t, call.MemberLeft, "alice", setupWait)
+	assert.Equal(t, call.ReasonGone, left.Reason)
+	assert.Empty(t, bob.room.Members())
+
+	require.NoError(t, alice.Conn.Reconnect(ctxT(t, setupWait)))
+	alice.w.waitFor(t, "room-reconnected", setupWait, func(e call.RoomEvent) bool { return e.Kind == call.RoomReconnected })
+	// Alice's old membership is over: her peer connection with bob too.
+	alice.w.waitMember(t, call.MemberLeft, "bob", setupWait)
+	assert.Equal(t, []string{"bob", "bob"}, alice.w.members(call.MemberJoined), "bob joined anew on alice's side")
+	bob.w.waitFor(t, "alice joined again", setupWait, func(e call.RoomEvent) bool {
+		return e.Kind == call.MemberJoined && e.Time.After(left.Time)
+	})
+	for _, pair := range [][2]*member{{alice, bob}, {bob, alice}} {
+		n := 0
+		pair[0].w.waitFor(t, pair[1].User()+" connected again", setupWait, func(e call.RoomEvent) bool {
+			if e.Kind == call.MemberConnected && e.Member.User == pair[1].User() {
+				n++
+			}
+			return n == 2
+		})
+	}
+	bob.heard(t, 300*time.Millisecond)
+	bob.checkHears(t, []*member{alice}, []*member{bob})
+	alice.checkHears(t, []*member{bob}, []*member{alice})
+}
