@@ -71,7 +71,8 @@ type Room struct {
 	track     *media.Track
 	sender    *media.Sender
 	timers    map[timerKind]*time.Timer
-	closers   sync.WaitGroup // peer connections being closed
+	closers   sync.WaitGroup  // peer connections being closed
+	handOver  context.Context // ended: HandleSignal queues the signal and returns at once
 }
 
 // memberView is what Members shows of a member, kept by the actor.
@@ -137,23 +138,26 @@ func (p *Phone) Join(ctx context.Context, name string, cfg RoomConfig) (*Room, e
 }
 
 func newRoom(p *Phone, name string, cfg RoomConfig) *Room {
+	handOver, cancel := context.WithCancel(context.Background())
+	cancel()
 	return &Room{
-		name:    name,
-		phone:   p,
-		cfg:     p.cfg,
-		rcfg:    cfg,
-		log:     p.log.With("room", name),
-		inbox:   mailbox.New[input](),
-		events:  mailbox.New[RoomEvent](),
-		done:    make(chan struct{}),
-		stopped: make(chan struct{}),
-		view:    make(map[string]*memberView),
-		volumes: make(map[string]float64),
-		muted:   cfg.Muted,
-		roster:  signaling.NewRoster(name, p.User()),
-		peers:   make(map[string]*roomPeer),
-		early:   make(map[string][]signaling.RoomSignal),
-		timers:  make(map[timerKind]*time.Timer),
+		handOver: handOver,
+		name:     name,
+		phone:    p,
+		cfg:      p.cfg,
+		rcfg:     cfg,
+		log:      p.log.With("room", name),
+		inbox:    mailbox.New[input](),
+		events:   mailbox.New[RoomEvent](),
+		done:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+		view:     make(map[string]*memberView),
+		volumes:  make(map[string]float64),
+		muted:    cfg.Muted,
+		roster:   signaling.NewRoster(name, p.User()),
+		peers:    make(map[string]*roomPeer),
+		early:    make(map[string][]signaling.RoomSignal),
+		timers:   make(map[timerKind]*time.Timer),
 	}
 }
 
@@ -546,18 +550,10 @@ func (r *Room) onRoster(m signaling.Message) {
 		r.log.Warn("bad room message ignored", "type", m.Type, "err", err)
 		return
 	}
+	first := m.Type == signaling.TypeMembers && !r.joined
 	if m.Type == signaling.TypeMembers {
 		r.disarm(timerConnect)
-		if !r.joined {
-			r.joined = true
-			if err := r.openAudio(); err != nil {
-				r.send(signaling.TypeLeave, "", nil)
-				r.failJoin(err)
-				r.end(ReasonError, err)
-				return
-			}
-			r.arm(timerStats, r.cfg.StatsInterval)
-		}
+		r.joined = true
 	}
 	for _, ch := range changes {
 		if ch.Member.User == r.phone.User() {
@@ -576,6 +572,18 @@ func (r *Room) onRoster(m signaling.Message) {
 		case signaling.TypeMemberUpdated:
 			r.memberUpdated(ch.Member)
 		}
+	}
+	if first {
+		// The devices open once the peer connections are under way: a
+		// refused join never touches them, and opening them does not
+		// delay the offers.
+		if err := r.openAudio(); err != nil {
+			r.send(signaling.TypeLeave, "", nil)
+			r.failJoin(err)
+			r.end(ReasonError, err)
+			return
+		}
+		r.arm(timerStats, r.cfg.StatsInterval)
 	}
 	if m.Type == signaling.TypeMembers {
 		if r.joinReq != nil {
@@ -701,9 +709,11 @@ func (r *Room) applySignal(p *roomPeer, rs signaling.RoomSignal) {
 		r.log.Warn("bad room-signal ignored", "from", p.member.User, "err", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := p.s.neg.HandleSignal(ctx, sig); err != nil {
+	// Handed over without waiting: the negotiator applies its signals in
+	// order whatever the context, and one member's SetRemoteDescription
+	// must not hold up the signals of the others, whose set-ups run in
+	// parallel when we join.
+	if err := p.s.neg.HandleSignal(r.handOver, sig); err != nil && !errors.Is(err, context.Canceled) {
 		r.log.Debug("room signal not applied", "from", p.member.User, "err", err)
 	}
 }

@@ -174,13 +174,43 @@ func (m *member) heard(t *testing.T, d time.Duration) []int16 {
 	return m.Speaker.Samples()[start : start+n]
 }
 
-// tones measures, in what m heard, the share of each member's tone.
+// tones measures, in what a member heard, the share of each member's
+// tone: the median over 100 ms windows (a whole number of periods of every
+// test tone), so that a concealed frame or a jitter-buffer splice, which
+// shifts a tone's phase, spoils one window rather than the coherent sum
+// over the whole recording.
 func tones(pcm []int16, members ...*member) map[string]float64 {
 	out := make(map[string]float64, len(members))
 	for _, o := range members {
-		out[o.User()] = mediatest.ToneShare(pcm, o.tone)
+		out[o.User()] = toneShare(pcm, o.tone)
 	}
 	return out
+}
+
+func toneShare(pcm []int16, freq float64) float64 {
+	return mediatest.Median(toneWindows(pcm, freq))
+}
+
+// toneWindows is freq's share in each 100 ms window of pcm.
+func toneWindows(pcm []int16, freq float64) []float64 {
+	const window = sec / 10
+	var shares []float64
+	for i := 0; i+window <= len(pcm); i += window {
+		shares = append(shares, mediatest.ToneShare(pcm[i:i+window], freq))
+	}
+	return shares
+}
+
+// toneCount counts the 100 ms windows of pcm where freq is most of the
+// energy: the windows a burst of that tone was heard in.
+func toneCount(pcm []int16, freq float64) int {
+	n := 0
+	for _, s := range toneWindows(pcm, freq) {
+		if s > 0.5 {
+			n++
+		}
+	}
+	return n
 }
 
 // checkHears asserts that m hears every one of others' tones and not
@@ -191,7 +221,7 @@ func (m *member) checkHears(t *testing.T, others []*member, silent []*member) {
 	shares := tones(got, append(append([]*member{}, others...), silent...)...)
 	t.Logf("%s hears %v", m.User(), shares)
 	for _, o := range others {
-		assert.Greater(t, shares[o.User()], 0.08, "%s must hear %s's %.0f Hz tone", m.User(), o.User(), o.tone)
+		assert.Greater(t, shares[o.User()], 0.15, "%s must hear %s's %.0f Hz tone", m.User(), o.User(), o.tone)
 	}
 	for _, o := range silent {
 		assert.Less(t, shares[o.User()], 0.01, "%s must not hear %s's %.0f Hz tone", m.User(), o.User(), o.tone)
@@ -352,8 +382,8 @@ func TestRoomMuteAndTalking(t *testing.T) {
 	}
 	alice.heard(t, 300*time.Millisecond)
 	got := alice.heard(t, 1500*time.Millisecond)
-	assert.Less(t, mediatest.ToneShare(got, 620), 0.01, "a muted member is not heard")
-	assert.Greater(t, mediatest.ToneShare(carol.heard(t, time.Second), 440), 0.5, "carol still hears alice")
+	assert.Zero(t, toneCount(got, 620), "a muted member is not heard")
+	assert.Greater(t, toneShare(carol.heard(t, time.Second), 440), 0.5, "carol still hears alice")
 	for _, x := range carol.room.Members() {
 		if x.User == "bob" {
 			assert.True(t, x.Muted, "Members shows bob muted")
@@ -364,7 +394,7 @@ func TestRoomMuteAndTalking(t *testing.T) {
 	alice.w.waitMember(t, call.MemberUnmuted, "bob", setupWait)
 	alice.heard(t, 300*time.Millisecond)
 	got = alice.heard(t, 1500*time.Millisecond)
-	assert.Greater(t, mediatest.ToneShare(got, 620), 0.05, "bob is heard again")
+	assert.GreaterOrEqual(t, toneCount(got, 620), 3, "bob is heard again (a 0.5 s burst every 1.5 s)")
 }
 
 // TestRoomVolumeAndText: SetVolume(user, 0) silences one member in the
@@ -384,7 +414,7 @@ func TestRoomVolumeAndText(t *testing.T) {
 	shares := tones(alice.heard(t, time.Second), bob, carol)
 	assert.Less(t, shares["bob"], 0.01, "bob at volume 0 is not in alice's mix")
 	assert.Greater(t, shares["carol"], 0.5, "carol still is")
-	assert.Greater(t, mediatest.ToneShare(carol.heard(t, time.Second), 620), 0.1, "the others still hear bob")
+	assert.Greater(t, toneShare(carol.heard(t, time.Second), 620), 0.1, "the others still hear bob")
 
 	require.NoError(t, alice.room.SendText(ctxT(t, setupWait), "hello room"))
 	for _, m := range []*member{bob, carol} {
@@ -511,7 +541,7 @@ func TestRoomSignalingReconnect(t *testing.T) {
 	alice.Conn.Disconnect()
 	alice.w.waitFor(t, "room-reconnecting", setupWait, func(e call.RoomEvent) bool { return e.Kind == call.RoomReconnecting })
 	// The media does not need signaling.
-	assert.Greater(t, mediatest.ToneShare(bob.heard(t, time.Second), 440), 0.5, "bob hears alice while her signaling is down")
+	assert.Greater(t, toneShare(bob.heard(t, time.Second), 440), 0.5, "bob hears alice while her signaling is down")
 	require.NoError(t, alice.Conn.Reconnect(ctxT(t, setupWait)))
 	alice.w.waitFor(t, "room-reconnected", setupWait, func(e call.RoomEvent) bool { return e.Kind == call.RoomReconnected })
 	assert.False(t, alice.w.has(call.MemberLeft, "bob"), "alice kept bob: %v", alice.w.log())
