@@ -372,8 +372,9 @@ type (
 		evMemberPeer
 		text string
 	}
-	evRoomTextOpen struct{ evMemberPeer }
-	evRoomLoss     struct {
+	evRoomTextOpen    struct{ evMemberPeer }
+	evRoomPeerTimeout struct{ evMemberPeer }
+	evRoomLoss        struct {
 		evMemberPeer
 		pct int
 	}
@@ -408,10 +409,11 @@ func (r *Room) handle(in input) {
 		r.onICEState(in.evMemberPeer, in.state)
 	case evRoomNegFailed:
 		if p := r.peer(in.evMemberPeer); p != nil {
-			r.log.Warn("peer connection failed", "member", p.member.User, "err", in.err)
-			r.closePeer(p)
-			r.updateView(p.member.User, func(m *Member) { m.Connected, m.Talking = false, false })
-			r.emitMember(MemberFailed, p.member.User, func(e *RoomEvent) { e.Err = in.err })
+			r.peerFailed(p, in.err)
+		}
+	case evRoomPeerTimeout:
+		if p := r.peer(in.evMemberPeer); p != nil && !p.connected && p.s != nil {
+			r.peerFailed(p, fmt.Errorf("call: no media with %s within %v", p.member.User, r.cfg.ConnectTimeout))
 		}
 	case evRoomTalking:
 		if r.peer(in.evMemberPeer) != nil {
@@ -436,6 +438,15 @@ func (r *Room) handle(in input) {
 			r.reportLoss(p)
 		}
 	}
+}
+
+// peerFailed gives up on the peer connection with a member, which stays
+// in the room unheard.
+func (r *Room) peerFailed(p *roomPeer, err error) {
+	r.log.Warn("peer connection failed", "member", p.member.User, "err", err)
+	r.closePeer(p)
+	r.updateView(p.member.User, func(m *Member) { m.Connected, m.Talking = false, false })
+	r.emitMember(MemberFailed, p.member.User, func(e *RoomEvent) { e.Err = err })
 }
 
 // join opens the devices, builds the send path and asks the server.
@@ -688,7 +699,8 @@ func (r *Room) onRoomSignal(m signaling.Message) {
 		}
 		// The member-joined that names this session has not arrived yet
 		// (it may travel through another server node).
-		if q := r.early[m.From]; len(q) < maxEarlySignals {
+		q, held := r.early[m.From]
+		if len(q) < maxEarlySignals && (held || len(r.early) < maxEarlySignals) {
 			r.early[m.From] = append(q, rs)
 		}
 		return
@@ -697,7 +709,8 @@ func (r *Room) onRoomSignal(m signaling.Message) {
 }
 
 // maxEarlySignals bounds the room-signals held per user before its
-// member-joined: an offer and its trickled candidates.
+// member-joined (an offer and its trickled candidates), and the users
+// they are held for.
 const maxEarlySignals = 64
 
 func (r *Room) applySignal(p *roomPeer, rs signaling.RoomSignal) {

@@ -32,8 +32,9 @@ const (
 	MemberReconnecting
 	MemberReconnected
 	// MemberFailed: the peer connection with the member failed for good
-	// (ICE restarts did not bring it back; Err says why). The member stays
-	// in the room, unheard, until it leaves or joins again.
+	// (it did not connect within Config.ConnectTimeout, or ICE restarts
+	// did not bring it back; Err says why). The member stays in the room,
+	// unheard, until it leaves or joins again.
 	MemberFailed
 	// MemberStats: a periodic sample (Config.StatsInterval) of the stream
 	// exchanged with the member.

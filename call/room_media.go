@@ -99,6 +99,9 @@ type roomPeer struct {
 	connected, reconnecting bool
 	loss                    int      // the member's last reported loss of our stream, percent
 	texts                   []string // waiting for the data channel to open
+	// connectTimer bounds the set-up (Config.ConnectTimeout): a member
+	// whose media never connects is reported MemberFailed.
+	connectTimer *time.Timer
 }
 
 // openSender builds the send path shared by every member: one Track, one
@@ -261,12 +264,16 @@ func (r *Room) newPeer(m signaling.Member) (*roomPeer, error) {
 		return 0
 	})
 	p.s = s
+	p.connectTimer = time.AfterFunc(r.cfg.ConnectTimeout, func() { r.inbox.Put(evRoomPeerTimeout{evMemberPeer: id}) })
 	return p, nil
 }
 
 // closePeer closes p's peer connection off the actor (it can take a
 // while); release waits for it.
 func (r *Room) closePeer(p *roomPeer) {
+	if p.connectTimer != nil {
+		p.connectTimer.Stop()
+	}
 	s := p.s
 	p.s = nil
 	p.in.recv.Store(nil)
@@ -287,6 +294,7 @@ func (r *Room) onPeerState(id evMemberPeer, st webrtc.PeerConnectionState) {
 	}
 	if st == webrtc.PeerConnectionStateConnected && !p.connected {
 		p.connected = true
+		p.connectTimer.Stop()
 		r.updateView(id.user, func(m *Member) { m.Connected = true })
 		r.emitMember(MemberConnected, id.user, nil)
 	}

@@ -648,3 +648,73 @@ func TestRoomSignalingLostPastGrace(t *testing.T) {
 	bob.checkHears(t, []*member{alice}, []*member{bob})
 	alice.checkHears(t, []*member{bob}, []*member{alice})
 }
+
+// TestRoomBadSignals: a member that sends garbage (room-signals with
+// other sessions, a signal that is not one, an offer that is not SDP,
+// a flood of them) and never sets up media disturbs nothing: the others
+// keep hearing each other, the room goes on, and the bad member's peer
+// connection is given up after ConnectTimeout (MemberFailed) while it
+// stays listed.
+func TestRoomBadSignals(t *testing.T) {
+	lab := newLab(t, server.Config{})
+	mk := func(user string, freq float64) *member {
+		cfg := fast()
+		cfg.ConnectTimeout = 1500 * time.Millisecond
+		return &member{Phone: newPhone(t, lab, user, calltest.PhoneOptions{Config: cfg, Mic: toneMic(freq)}), tone: freq}
+	}
+	all := []*member{mk("alice", 440), mk("bob", 620)}
+	alice, bob := all[0], all[1]
+	for _, m := range all {
+		m.join(t, "open")
+	}
+	for _, m := range all {
+		m.waitConnected(t, without(all, m)...)
+	}
+
+	ctx := ctxT(t, setupWait)
+	mallory, err := lab.Server.ConnectLocal(ctx, "mallory", server.LocalOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = mallory.Close() })
+	join, err := signaling.NewMessage(signaling.TypeJoin, "", "open", signaling.Join{DisplayName: "M"})
+	require.NoError(t, err)
+	require.NoError(t, mallory.Send(ctx, join))
+	var list signaling.Members
+	for m := range mallory.Incoming() {
+		if m.Type == signaling.TypeMembers {
+			require.NoError(t, m.Unmarshal(&list))
+			break
+		}
+	}
+	require.Len(t, list.Members, 3)
+	var aliceSession uint64
+	for _, x := range list.Members {
+		if x.User == "alice" {
+			aliceSession = x.Session
+		}
+	}
+	alice.w.waitMember(t, call.MemberJoined, "mallory", setupWait)
+
+	send := func(session, peer uint64, signal string) {
+		t.Helper()
+		m, err := signaling.NewMessage(signaling.TypeRoomSignal, "alice", "open",
+			signaling.RoomSignal{Session: session, PeerSession: peer, Signal: []byte(signal)})
+		require.NoError(t, err)
+		require.NoError(t, mallory.Send(ctx, m))
+	}
+	send(list.Session, aliceSession, `"not a signal"`)
+	send(list.Session, aliceSession, `{"description":{"type":"offer","sdp":"garbage"}}`)
+	send(list.Session, aliceSession, `{"candidate":{"candidate":"candidate:x","sdpMid":"9"}}`)
+	send(list.Session, aliceSession, `{}`)
+	for i := range 200 {
+		send(list.Session+uint64(i)+1, aliceSession, `{"candidate":{"candidate":"held"}}`)    // a later session of mallory: held, bounded
+		send(list.Session, aliceSession+uint64(i)+1, `{"candidate":{"candidate":"dropped"}}`) // not alice's session: dropped
+	}
+
+	e := alice.w.waitMember(t, call.MemberFailed, "mallory", setupWait)
+	assert.Error(t, e.Err)
+	assert.Contains(t, membersUsers(alice.room.Members()), "mallory", "a member without media stays listed")
+	assert.False(t, alice.w.has(call.MemberFailed, "bob"))
+	assert.Empty(t, alice.room.Reason(), "alice's room goes on")
+	alice.checkHears(t, []*member{bob}, []*member{alice})
+	bob.checkHears(t, []*member{alice}, []*member{bob})
+}
