@@ -361,11 +361,16 @@ func (r *Room) flushText(p *roomPeer) {
 // member's reports reach the sender: its loss smoothing counts one report
 // per RTCP interval, as on a 1:1 call.
 func (r *Room) reportLoss(from *roomPeer) {
-	if r.sender == nil {
-		return
+	if r.sender != nil && worstPeer(r.peers) == from {
+		r.sender.SetPacketLoss(from.loss)
 	}
+}
+
+// worstPeer is the member with a live peer connection that reports the
+// most loss (of equals, the first by user ID), or nil.
+func worstPeer(peers map[string]*roomPeer) *roomPeer {
 	var worst *roomPeer
-	for _, p := range r.peers {
+	for _, p := range peers {
 		if p.s == nil {
 			continue
 		}
@@ -373,9 +378,7 @@ func (r *Room) reportLoss(from *roomPeer) {
 			worst = p
 		}
 	}
-	if worst == from {
-		r.sender.SetPacketLoss(from.loss)
-	}
+	return worst
 }
 
 // sampleStats reports a stats sample for every connected member.
