@@ -59,3 +59,61 @@ func BenchmarkDial(b *testing.B) {
 	b.ReportMetric(float64(durations[len(durations)/2].Microseconds())/1000, "ms/call")
 	b.ReportMetric(0, "ns/op")
 }
+
+// BenchmarkRoomJoin measures how long a fourth member takes from Join to
+// a working mesh: Join → the server's member list → a peer connection
+// with each of the three members already in the room, connected on both
+// ends (MemberConnected on the joiner for all three, and on each of them
+// for the joiner). In-memory signaling, WebRTC on loopback, virtual audio.
+// It reports the median ms per join (ms/join); BenchmarkDial's ms/call is
+// the 1:1 anchor.
+func BenchmarkRoomJoin(b *testing.B) {
+	lab := calltest.NewLab(server.Config{RateLimit: 1e6, RateBurst: 1e6})
+	defer lab.Close()
+	ctx := context.Background()
+	cfg := call.Config{EndToneDuration: -1}
+	connected := make(chan string, 16) // "member saw user"
+	for _, u := range []string{"alice", "bob", "carol"} {
+		p, err := lab.NewPhone(ctx, u, calltest.PhoneOptions{Config: cfg})
+		require.NoError(b, err)
+		r, err := p.Join(ctx, "bench", call.RoomConfig{})
+		require.NoError(b, err)
+		go func() {
+			for e := range r.Events() {
+				if e.Kind == call.MemberConnected && e.Member.User == "dave" {
+					connected <- u
+				}
+			}
+		}()
+	}
+	dave, err := lab.NewPhone(ctx, "dave", calltest.PhoneOptions{Config: cfg})
+	require.NoError(b, err)
+	durations := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		r, err := dave.Join(ctx, "bench", call.RoomConfig{})
+		require.NoError(b, err)
+		seen := 0
+		for e := range r.Events() {
+			if e.Kind == call.MemberConnected {
+				if seen++; seen == 3 {
+					break
+				}
+			}
+		}
+		for range 3 {
+			<-connected
+		}
+		durations = append(durations, time.Since(start))
+		b.StopTimer()
+		require.NoError(b, r.Leave(ctx))
+		for range r.Events() { // to the end: the queue goes with the room
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	sort.Slice(durations, func(i, j int) bool { return durations[i] < durations[j] })
+	b.ReportMetric(float64(durations[len(durations)/2].Microseconds())/1000, "ms/join")
+	b.ReportMetric(0, "ns/op")
+}

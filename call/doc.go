@@ -1,6 +1,7 @@
 // Package call is dialtone's user-facing API: a Phone registers a user
 // with a signaling server and places and takes voice calls; a Call is one
-// call's state machine, timers, events and statistics.
+// call's state machine, timers, events and statistics; a Room is a group
+// call over a mesh of peer connections.
 //
 // A minimal caller:
 //
@@ -45,6 +46,61 @@
 // such failures and the device is released only once it has been heard
 // (Call.Done). Roles in negotiation: the caller is impolite, the callee
 // polite (see package negotiation).
+//
+// # Rooms
+//
+// A Room is a group call where everyone hears everyone (PROTOCOL.md,
+// "Rooms"; the server needs protocol version 2):
+//
+//	room, err := phone.Join(ctx, "standup", call.RoomConfig{DisplayName: "Alice"})
+//	for e := range room.Events() {
+//		fmt.Println(e.Kind, e.Member.User, e.Reason)
+//	}
+//	room.Mute(true)
+//	room.SetVolume("bob", 0.5)
+//	_ = room.SendText(ctx, "back in five")
+//	_ = room.Leave(ctx)
+//
+// A Room has the habits of a Call: an actor, events that are never lost
+// (RoomEnded last, with one Reason), goroutines stopped by Leave or
+// Phone.Close. The server keeps the membership (join, member list, member
+// events numbered by seq, which signaling.Roster applies in order) and
+// relays `room-signal` between members.
+//
+// Policy: a phone is in at most one call or one room. While it is in a
+// room, invites are answered `busy` (the caller's call ends ReasonBusy)
+// and Dial fails with ErrInRoom; Join fails with ErrBusy while a call is
+// live and ErrInRoom while the phone is in a room. Leave the room (or end
+// the call) first.
+//
+// Media is a mesh: one PeerConnection per other member, run by package
+// negotiation with the calls' ICE servers, SettingEngine, ICE restart and
+// candidate buffering. Both members of a pair compute the roles from
+// their membership sessions: the later joiner (the higher session) offers
+// and is impolite, the earlier waits for its offer and is polite, so two
+// members joining at once never glare. A room-signal names both sessions;
+// one for an earlier membership of either side is dropped, and one that
+// arrives before the member-joined that names its sender's session (it
+// may cross another server node) waits for it.
+//
+// One audio session serves the whole room. The capture callback feeds one
+// media.Sender writing one media.Track, and that Track is added to every
+// PeerConnection: the microphone is encoded once per frame and the same
+// packets go to every member, so sending costs the same for two members
+// as for eight. Opus in-band FEC follows the member that reports the most
+// loss. Each member's audio has its own media.Receiver (jitter buffer,
+// decoder); the playback callback pulls them all and mixes them, each at
+// its Room.SetVolume gain. Talking events and levels come from each
+// member's receiver.
+//
+// When the signaling connection drops, the media carries on
+// (RoomReconnecting); once it is back the phone sends `join` again and,
+// within the server's grace (server.Config.RoomGrace), takes its
+// membership back with its session: the others notice nothing
+// (RoomReconnected). Past the grace the server has removed it: the join
+// is a new membership, and every peer connection is set up again. A
+// member whose network path breaks restarts ICE on its own peer
+// connections only (MemberReconnecting, MemberReconnected).
 //
 // # Testing
 //

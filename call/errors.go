@@ -4,8 +4,8 @@ import "errors"
 
 // Sentinel errors; branch on them with errors.Is.
 var (
-	// ErrBusy: the phone already has a live call (Dial), or the peer was
-	// busy.
+	// ErrBusy: the phone already has a live call (Dial, Join), or the
+	// peer was busy.
 	ErrBusy = errors.New("call: busy")
 	// ErrEnded: the call has already ended.
 	ErrEnded = errors.New("call: ended")
@@ -22,4 +22,23 @@ var (
 	ErrBadDTMF = errors.New("call: not a DTMF digit")
 	// ErrNoDTMF: the peer did not negotiate RFC 4733 telephone events.
 	ErrNoDTMF = errors.New("call: peer does not support DTMF events")
+
+	// ErrInRoom: the phone is in a room (Dial, Join), or the server says
+	// the user is a member of another room (Join answered `in-room`, for
+	// example from another device): leave it first.
+	ErrInRoom = errors.New("call: in a room")
+	// ErrBadRoom: the room name is not valid (signaling.ValidRoom), or the
+	// display name is not (signaling.ValidDisplayName).
+	ErrBadRoom = errors.New("call: bad room name or display name")
+	// ErrNoRooms: the signaling server speaks protocol version 1, which
+	// has no rooms (ready.protocol < 2).
+	ErrNoRooms = errors.New("call: server does not support rooms")
+	// ErrRoomFull: the room has the server's maximum number of members.
+	ErrRoomFull = errors.New("call: room full")
+	// ErrForbidden: the server's authorisation hook refused the join.
+	ErrForbidden = errors.New("call: not allowed to join this room")
+	// ErrUnknownRoom: the server's authorisation hook knows no such room.
+	ErrUnknownRoom = errors.New("call: no such room")
+	// ErrUnavailable: the server could not reach its room store; try again.
+	ErrUnavailable = errors.New("call: room service unavailable")
 )

@@ -175,3 +175,39 @@ func Example_tour() {
 	// ended hangup
 	// bob's call ended: remote-hangup
 }
+
+// Two phones in a room: bob joins after alice; alice sees him join and
+// connect, then leaves.
+func ExamplePhone_Join() {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	lab := calltest.NewLab(server.Config{})
+	defer lab.Close()
+	alice, _ := lab.NewPhone(ctx, "alice", calltest.PhoneOptions{})
+	bob, _ := lab.NewPhone(ctx, "bob", calltest.PhoneOptions{})
+
+	room, err := alice.Join(ctx, "standup", call.RoomConfig{DisplayName: "Alice"})
+	if err != nil {
+		fmt.Println("join:", err)
+		return
+	}
+	if _, err := bob.Join(ctx, "standup", call.RoomConfig{DisplayName: "Bob"}); err != nil {
+		fmt.Println("join:", err)
+		return
+	}
+	for e := range room.Events() {
+		switch e.Kind {
+		case call.MemberJoined, call.MemberConnected:
+			fmt.Println(e.Kind, e.Member.DisplayName)
+			if e.Kind == call.MemberConnected {
+				_ = room.Leave(ctx)
+			}
+		case call.RoomEnded:
+			fmt.Println(e.Kind, e.Reason)
+		}
+	}
+	// Output:
+	// member-joined Bob
+	// member-connected Bob
+	// room-ended left
+}

@@ -33,12 +33,13 @@ type Phone struct {
 
 	mu    sync.Mutex
 	calls map[string]*Call
+	room  *Room // the room this phone is in, until it ends
 	relay relayState
-	// watched are the event queues someone subscribed to (Call.Events)
-	// that may still hold events or a goroutine waiting on a reader who
-	// walked away; Close releases them. Queues nobody subscribed to stay
-	// on their Call alone and go with it.
-	watched []*mailbox.Mailbox[Event]
+	// watched are the event queues someone subscribed to (Call.Events,
+	// Room.Events) that may still hold events or a goroutine waiting on a
+	// reader who walked away; Close releases them. Queues nobody
+	// subscribed to stay on their Call or Room alone and go with it.
+	watched []eventQueue
 	up      chan struct{} // closed while the transport is up; replaced on down
 	closed  bool
 
@@ -90,7 +91,8 @@ func (p *Phone) Incoming() <-chan *Call { return p.incoming.Out() }
 
 // Dial places a call to user and returns at once with the call in state
 // Dialing; follow it with Call.Events or Call.Wait. It fails only when the
-// phone is closed or already has a live call (ErrBusy).
+// phone is closed, already has a live call (ErrBusy) or is in a room
+// (ErrInRoom: leave it first).
 //
 // ctx bounds the call's set-up, as it bounds a net.Dialer's: if it is
 // cancelled or expires before the call is connected, the call ends
@@ -123,6 +125,11 @@ func (p *Phone) Dial(ctx context.Context, user string, opts ...DialOption) (*Cal
 		}
 		p.mu.Unlock()
 		return nil, fmt.Errorf("call: dial %s: %w (call %s is %s)", user, ErrBusy, live.id, live.State())
+	}
+	if p.room != nil {
+		room := p.room.name
+		p.mu.Unlock()
+		return nil, fmt.Errorf("call: dial %s: %w (%s)", user, ErrInRoom, room)
 	}
 	c := newCall(p, newCallID(), user, true)
 	c.display = o.displayName
@@ -159,8 +166,9 @@ func WithDisplayName(name string) DialOption {
 	return func(o *dialOptions) { o.displayName = name }
 }
 
-// Close hangs up every live call (telling the peers), waits for the calls to
-// release their devices, closes the transport and stops every goroutine.
+// Close hangs up every live call and leaves the room (telling the peers and
+// the members), waits for them to release their devices, closes the
+// transport and stops every goroutine.
 func (p *Phone) Close() error {
 	p.mu.Lock()
 	if p.closed {
@@ -172,10 +180,14 @@ func (p *Phone) Close() error {
 	for _, c := range p.calls {
 		calls = append(calls, c)
 	}
+	room := p.room
 	p.mu.Unlock()
 
 	for _, c := range calls {
 		c.post(cmdHangup{reason: ReasonHangup})
+	}
+	if room != nil {
+		room.post(cmdLeave{})
 	}
 	defer func() {
 		// Event queues nobody finished reading: release them.
@@ -208,6 +220,9 @@ func (p *Phone) Close() error {
 	for _, c := range calls {
 		c.abandon()
 	}
+	if room != nil {
+		room.abandon()
+	}
 	return err
 }
 
@@ -231,10 +246,16 @@ func (p *Phone) forget(c *Call) {
 	p.mu.Unlock()
 }
 
-// watchEvents registers the event queue of a call someone subscribed to,
-// so that Close can release it. After Close there is nobody left to
-// release it later: it is released at once.
-func (p *Phone) watchEvents(q *mailbox.Mailbox[Event]) {
+// eventQueue is a Call's or a Room's event mailbox.
+type eventQueue interface {
+	Abandon()
+	Drained() bool
+}
+
+// watchEvents registers the event queue of a call or room someone
+// subscribed to, so that Close can release it. After Close there is
+// nobody left to release it later: it is released at once.
+func (p *Phone) watchEvents(q eventQueue) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -243,7 +264,7 @@ func (p *Phone) watchEvents(q *mailbox.Mailbox[Event]) {
 	}
 	// Forget the queues read to the end, so the list holds only those
 	// whose reader may have walked away.
-	p.watched = slices.DeleteFunc(p.watched, (*mailbox.Mailbox[Event]).Drained)
+	p.watched = slices.DeleteFunc(p.watched, eventQueue.Drained)
 	p.watched = append(p.watched, q)
 	p.mu.Unlock()
 }
@@ -331,10 +352,14 @@ func (p *Phone) statusChanged(st signaling.Status) {
 		}
 	}
 	calls := p.snapshotLocked()
+	room := p.room
 	p.mu.Unlock()
 	p.log.Info("signaling connection", "state", st.State, "err", st.Err)
 	for _, c := range calls {
 		c.post(evSignaling{status: st})
+	}
+	if room != nil {
+		room.post(evSignaling{status: st})
 	}
 }
 
@@ -351,16 +376,24 @@ func (p *Phone) snapshotLocked() []*Call {
 func (p *Phone) transportGone() {
 	p.mu.Lock()
 	calls := p.snapshotLocked()
+	room := p.room
 	p.mu.Unlock()
 	err := p.tr.Close()
+	closed := evSignaling{status: signaling.Status{State: signaling.StateClosed, Err: err, Time: time.Now()}}
 	for _, c := range calls {
-		c.post(evSignaling{status: signaling.Status{State: signaling.StateClosed, Err: err, Time: time.Now()}})
+		c.post(closed)
+	}
+	if room != nil {
+		room.post(closed)
 	}
 }
 
-// dispatch routes a server message to the call it names. Messages for a
-// call this phone does not know are ignored by construction: a late
-// `cancel` or `hangup` of an earlier call cannot touch the current one.
+// dispatch routes a server message to the call it names, or to the room:
+// room messages (and the server's refusals of them) are told apart by type
+// before any lookup by call ID, since their `call` is the room's name.
+// Messages for a call or room this phone does not know are ignored by
+// construction: a late `cancel` or `hangup` of an earlier call cannot
+// touch the current one.
 func (p *Phone) dispatch(m signaling.Message) {
 	if !m.Type.Known() {
 		// A later protocol version's type: ignored (the extension rule).
@@ -390,6 +423,9 @@ func (p *Phone) dispatch(m signaling.Message) {
 		return
 	case signaling.TypeInvite:
 		p.invited(m)
+		return
+	}
+	if p.roomMessage(m) {
 		return
 	}
 	if m.Call == "" {
@@ -428,6 +464,14 @@ func (p *Phone) invited(m signaling.Message) {
 	}
 	if _, dup := p.calls[m.Call]; dup {
 		p.mu.Unlock()
+		return
+	}
+	if p.room != nil {
+		// In a room, 1:1 calls are refused: the caller hears busy.
+		room := p.room.name
+		p.mu.Unlock()
+		p.log.Info("busy: invite refused while in a room", "call", m.Call, "from", m.From, "room", room)
+		p.post(signaling.Message{Type: signaling.TypeBusy, To: m.From, Call: m.Call})
 		return
 	}
 	live := p.liveLocked()

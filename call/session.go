@@ -80,24 +80,33 @@ func (c *Call) openAudio() error {
 		return nil
 	}
 	a := &callAudio{}
-	ac := c.cfg.Audio
+	dev, err := openDevices(c.cfg.Audio, c.log, audio.Callbacks{Capture: a.capture, Playback: a.playback})
+	if err != nil {
+		return err
+	}
+	a.dev = dev
+	c.audio = a
+	return nil
+}
+
+// openDevices opens the capture and playback devices ac selects, driving
+// cb: one audio session per call or room, whatever the number of peers.
+func openDevices(ac AudioConfig, log *slog.Logger, cb audio.Callbacks) (*audio.Session, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	dev, err := audio.Open(ctx, audio.Config{
-		Callbacks: audio.Callbacks{Capture: a.capture, Playback: a.playback},
+		Callbacks: cb,
 		Backend:   ac.Backend,
 		Kind:      ac.Kind,
 		Capture:   ac.Capture,
 		Playback:  ac.Playback,
 		Period:    ac.Period,
-		Logger:    c.log,
+		Logger:    log,
 	})
 	if err != nil {
-		return fmt.Errorf("call: open audio: %w", err)
+		return nil, fmt.Errorf("call: open audio: %w", err)
 	}
-	a.dev = dev
-	c.audio = a
-	return nil
+	return dev, nil
 }
 
 func (c *Call) closeAudio() {
@@ -159,6 +168,10 @@ type session struct {
 
 	rtcp     rtcpState
 	rtcpDone chan struct{}
+	// onLoss, when set, takes the peer's loss reports for our stream
+	// (percent) instead of sender: a room's sender is shared by every
+	// peer and follows the worst one. Set before readRTCP starts.
+	onLoss func(pct int)
 
 	// Owned by the call's actor (stats sampling).
 	prevStats                    Stats
@@ -327,11 +340,13 @@ func (c *Call) detachMedia() *session {
 	return s
 }
 
-// close stops the negotiator, the send and receive paths and the
-// PeerConnection, and waits for the RTCP reader.
+// close stops the negotiator, the send path (when the session owns it),
+// the receive paths and the PeerConnection, and waits for the RTCP reader.
 func (s *session) close(log *slog.Logger) {
 	_ = s.neg.Close()
-	_ = s.sender.Close()
+	if s.sender != nil {
+		_ = s.sender.Close()
+	}
 	if err := s.pc.Close(); err != nil {
 		log.Debug("closing peer connection", "err", err)
 	}

@@ -48,3 +48,12 @@ const (
 	ReasonUnauthorized   Reason = "unauthorized"    // the server refused us
 	ReasonError          Reason = "error"           // anything else; the call's Err says what
 )
+
+// The reasons a room ends (Room.Reason) or a member leaves it
+// (MemberLeft), besides ReasonSignalingLost, ReasonUnauthorized,
+// ReasonConnectTimeout (the server never answered the join) and
+// ReasonError.
+const (
+	ReasonLeft Reason = "left" // Room.Leave or Phone.Close; a member that sent `leave`
+	ReasonGone Reason = "gone" // the connection stayed lost past the server's grace: the server removed the member
+)

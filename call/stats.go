@@ -144,8 +144,11 @@ func (s *session) readRTCP(sender *webrtc.RTPSender, ssrc func() uint32) {
 					continue
 				}
 				s.rtcp.remoteLoss.Store(uint32(rep.FractionLost))
-				if s.sender != nil {
-					s.sender.SetPacketLoss(int(rep.FractionLost) * 100 / 256)
+				pct := int(rep.FractionLost) * 100 / 256
+				if s.onLoss != nil {
+					s.onLoss(pct)
+				} else if s.sender != nil {
+					s.sender.SetPacketLoss(pct)
 				}
 				if rep.LastSenderReport != 0 {
 					now := ntpMiddle(time.Now())
@@ -173,11 +176,22 @@ func (c *Call) sampleStats() {
 	if s == nil {
 		return
 	}
+	st := s.sample(s.sender, time.Duration(c.cfg.Codec.FrameMillis)*time.Millisecond)
+	c.mu.Lock()
+	c.stats = st
+	c.mu.Unlock()
+	c.emit(Event{Kind: EventStats, Stats: st})
+}
+
+// sample takes one stats sample of the session, whose stream is sent by
+// sender (the call's own, or a room's shared one). It is called from the
+// owner's actor only.
+func (s *session) sample(sender *media.Sender, frame time.Duration) Stats {
 	now := time.Now()
 	st := Stats{Time: now}
-	ss := s.sender.Stats()
+	ss := sender.Stats()
 	st.PacketsSent = ss.Packets
-	st.Codec = s.sender.Codec()
+	st.Codec = sender.Codec()
 	s.mu.Lock()
 	var recvPackets, recvBytes uint64
 	if n := len(s.recvs); n > 0 {
@@ -216,13 +230,9 @@ func (c *Call) sampleStats() {
 	if st.RTT == 0 {
 		st.RTT = pairRTT
 	}
-	st.MOS = estimateMOS(st, time.Duration(c.cfg.Codec.FrameMillis)*time.Millisecond)
+	st.MOS = estimateMOS(st, frame)
 	s.prevStats = st
-
-	c.mu.Lock()
-	c.stats = st
-	c.mu.Unlock()
-	c.emit(Event{Kind: EventStats, Stats: st})
+	return st
 }
 
 // consentRTT is the selected candidate pair's round-trip time from ICE

@@ -3,6 +3,7 @@ package calltest
 import (
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,9 +23,11 @@ type Network struct {
 	cut    atomic.Bool
 	loss   atomic.Uint32 // percent
 
-	mu   sync.Mutex
-	rng  *rand.Rand
-	next int
+	mu    sync.Mutex
+	rng   *rand.Rand
+	next  int
+	cuts  map[string]bool // hosts cut off, by IP
+	ncuts atomic.Int32    // len(cuts), read without the lock
 }
 
 // NetworkConfig shapes the simulated link.
@@ -56,9 +59,17 @@ func NewNetwork(cfg NetworkConfig) (*Network, error) {
 	return n, nil
 }
 
-func (n *Network) pass(vnet.Chunk) bool {
+func (n *Network) pass(c vnet.Chunk) bool {
 	if n.cut.Load() {
 		return false
+	}
+	if n.ncuts.Load() > 0 {
+		n.mu.Lock()
+		cut := n.cuts[hostOf(c.SourceAddr())] || n.cuts[hostOf(c.DestinationAddr())]
+		n.mu.Unlock()
+		if cut {
+			return false
+		}
 	}
 	if l := n.loss.Load(); l > 0 {
 		n.mu.Lock()
@@ -76,9 +87,37 @@ func (n *Network) Cut(on bool) { n.cut.Store(on) }
 // SetLoss drops pct percent of packets at random.
 func (n *Network) SetLoss(pct int) { n.loss.Store(uint32(max(0, min(pct, 100)))) }
 
+func hostOf(a net.Addr) string {
+	if u, ok := a.(*net.UDPAddr); ok {
+		return u.IP.String()
+	}
+	if a == nil {
+		return ""
+	}
+	h, _, _ := net.SplitHostPort(a.String())
+	return h
+}
+
 // SettingEngine returns a SettingEngine for one more host on the network,
 // with short ICE timers (ICETimeouts).
 func (n *Network) SettingEngine() (*webrtc.SettingEngine, error) {
+	h, err := n.Host()
+	if err != nil {
+		return nil, err
+	}
+	return h.SettingEngine, nil
+}
+
+// Host is one host on a Network: a phone whose SettingEngine it is
+// sends and receives from its IP.
+type Host struct {
+	IP            string
+	SettingEngine *webrtc.SettingEngine
+	n             *Network
+}
+
+// Host adds a host to the network, with short ICE timers (ICETimeouts).
+func (n *Network) Host() (*Host, error) {
 	n.mu.Lock()
 	n.next++
 	ip := fmt.Sprintf("198.51.100.%d", n.next)
@@ -95,7 +134,25 @@ func (n *Network) SettingEngine() (*webrtc.SettingEngine, error) {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetICETimeouts(ICETimeouts[0], ICETimeouts[1], ICETimeouts[2])
-	return se, nil
+	return &Host{IP: ip, SettingEngine: se, n: n}, nil
+}
+
+// Cut drops every packet from or to this host while on is true (its
+// link is dead; the other hosts still reach each other), and restores it
+// when it is false.
+func (h *Host) Cut(on bool) {
+	n := h.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cuts == nil {
+		n.cuts = make(map[string]bool)
+	}
+	if on {
+		n.cuts[h.IP] = true
+	} else {
+		delete(n.cuts, h.IP)
+	}
+	n.ncuts.Store(int32(len(n.cuts)))
 }
 
 // Close stops the network.

@@ -1,0 +1,401 @@
+package call
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/dialtone-dev/dialtone/audio"
+	"github.com/dialtone-dev/dialtone/media"
+	"github.com/dialtone-dev/dialtone/negotiation"
+	"github.com/dialtone-dev/dialtone/signaling"
+	"github.com/pion/webrtc/v4"
+)
+
+// roomAudio is the device side of a room: one capture feeding the one
+// Sender whose packets go to every member, and one playback mixing every
+// member's Receiver. The actor swaps the pointers; the device callbacks
+// read them without locks.
+type roomAudio struct {
+	dev    *audio.Session
+	sender atomic.Pointer[media.Sender]
+	inputs atomic.Pointer[[]*mixInput]
+	// Playback scratch, used only from the playback callback.
+	buf []int16
+	acc []int32
+}
+
+// mixInput is one member's stream in the playback mix.
+type mixInput struct {
+	recv atomic.Pointer[media.Receiver]
+	gain atomic.Uint64 // float64 bits
+}
+
+func newMixInput(gain float64) *mixInput {
+	in := &mixInput{}
+	in.setGain(gain)
+	return in
+}
+
+func (in *mixInput) setGain(g float64) { in.gain.Store(math.Float64bits(g)) }
+
+func (a *roomAudio) capture(p []int16) {
+	if s := a.sender.Load(); s != nil {
+		_, _ = s.WritePCM(p)
+	}
+}
+
+// playback mixes every member's audio, each at its gain. Every receiver is
+// pulled each period, even at gain 0, so its jitter buffer keeps the
+// device's pace.
+func (a *roomAudio) playback(out []int16) {
+	var ins []*mixInput
+	if p := a.inputs.Load(); p != nil {
+		ins = *p
+	}
+	if len(ins) == 0 {
+		clear(out)
+		return
+	}
+	if cap(a.buf) < len(out) {
+		a.buf = make([]int16, len(out))
+		a.acc = make([]int32, len(out))
+	}
+	buf, acc := a.buf[:len(out)], a.acc[:len(out)]
+	clear(acc)
+	for _, in := range ins {
+		r := in.recv.Load()
+		if r == nil {
+			continue
+		}
+		n, _ := r.ReadPCM(buf)
+		g := math.Float64frombits(in.gain.Load())
+		if g == 1 {
+			for i, v := range buf[:n] {
+				acc[i] += int32(v)
+			}
+			continue
+		}
+		for i, v := range buf[:n] {
+			acc[i] += int32(float64(v) * g)
+		}
+	}
+	for i, v := range acc {
+		out[i] = int16(max(-32768, min(32767, v)))
+	}
+}
+
+// roomPeer is the peer connection with one other member.
+type roomPeer struct {
+	member  signaling.Member
+	offerer bool
+	s       *session  // nil once closed (failed)
+	in      *mixInput // its place in the playback mix
+	// connected once MemberConnected was emitted; reconnecting between
+	// MemberReconnecting and MemberReconnected.
+	connected, reconnecting bool
+	loss                    int      // the member's last reported loss of our stream, percent
+	texts                   []string // waiting for the data channel to open
+	// connectTimer bounds the set-up (Config.ConnectTimeout): a member
+	// whose media never connects is reported MemberFailed.
+	connectTimer *time.Timer
+}
+
+// openSender builds the send path shared by every member: one Track, one
+// Sender.
+func (r *Room) openSender() error {
+	var err error
+	r.track = media.NewTrack("audio", "dialtone")
+	r.sender, err = media.NewSender(r.track, media.SenderConfig{
+		FrameMillis:  r.cfg.Codec.FrameMillis,
+		Bitrate:      r.cfg.Codec.Bitrate,
+		Complexity:   r.cfg.Codec.Complexity,
+		MaxBandwidth: r.cfg.Codec.MaxBandwidth,
+		Application:  r.cfg.Codec.Application,
+		DisableFEC:   r.cfg.Codec.DisableFEC,
+		DTX:          r.cfg.Codec.DTX,
+		Logger:       r.log,
+	})
+	if err != nil {
+		return fmt.Errorf("call: sender: %w", err)
+	}
+	r.sender.SetMuted(r.Muted())
+	return nil
+}
+
+// openAudio opens the devices once the server has admitted us: a refused
+// join never touches them.
+func (r *Room) openAudio() error {
+	a := &roomAudio{}
+	dev, err := openDevices(r.cfg.Audio, r.log, audio.Callbacks{Capture: a.capture, Playback: a.playback})
+	if err != nil {
+		return err
+	}
+	a.dev = dev
+	a.sender.Store(r.sender)
+	r.audio = a
+	r.mixInputsChanged()
+	return nil
+}
+
+// mixInputsChanged gives the playback callback the current members'
+// streams.
+func (r *Room) mixInputsChanged() {
+	if r.audio == nil {
+		return
+	}
+	ins := make([]*mixInput, 0, len(r.peers))
+	for _, p := range r.peers {
+		ins = append(ins, p.in)
+	}
+	r.audio.inputs.Store(&ins)
+}
+
+// newPeer builds the peer connection with member m and starts
+// negotiating. Both sides compute the roles from the two sessions: the
+// later joiner (the higher session) offers and is impolite, the earlier
+// one waits for its offer and is polite.
+func (r *Room) newPeer(m signaling.Member) (*roomPeer, error) {
+	api, err := r.phone.webrtcAPI()
+	if err != nil {
+		return nil, err
+	}
+	pcCfg := webrtc.Configuration{ICEServers: r.cfg.ICEServers}
+	if pcCfg.ICEServers == nil {
+		pcCfg.ICEServers = toWebRTC(r.phone.relayServers())
+	}
+	if r.cfg.RelayOnly {
+		pcCfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := api.NewPeerConnection(pcCfg)
+	if err != nil {
+		return nil, fmt.Errorf("call: peer connection: %w", err)
+	}
+	mine := r.roster.Session()
+	id := evMemberPeer{user: m.User, session: m.Session}
+	p := &roomPeer{member: m, offerer: mine > m.Session}
+	r.mu.Lock()
+	p.in = newMixInput(r.volumeLocked(m.User))
+	r.mu.Unlock()
+	s := &session{pc: pc}
+	fail := func(err error) (*roomPeer, error) {
+		if s.neg != nil {
+			_ = s.neg.Close()
+		}
+		_ = pc.Close()
+		return nil, err
+	}
+	s.neg, err = negotiation.New(pc, negotiation.Config{
+		Polite:       !p.offerer,
+		WaitForOffer: !p.offerer,
+		Send: func(sig negotiation.Signal) error {
+			data, err := jsonSignal(sig)
+			if err != nil {
+				return err
+			}
+			r.send(signaling.TypeRoomSignal, m.User, signaling.RoomSignal{Session: mine, PeerSession: m.Session, Signal: data})
+			return nil
+		},
+		Logger:            r.log.With("member", m.User),
+		DisconnectedGrace: r.cfg.DisconnectedGrace,
+		OnFailed:          func(err error) { r.inbox.Put(evRoomNegFailed{evMemberPeer: id, err: err}) },
+		OnICEConnectionStateChange: func(webrtc.ICEConnectionState) {
+			r.inbox.Put(evRoomICEState{evMemberPeer: id, state: pc.ICEConnectionState()})
+		},
+	})
+	if err != nil {
+		return fail(fmt.Errorf("call: negotiator: %w", err))
+	}
+	pc.OnConnectionStateChange(func(webrtc.PeerConnectionState) {
+		r.inbox.Put(evRoomPeerState{evMemberPeer: id, state: pc.ConnectionState()})
+	})
+	in := p.in
+	log := r.log.With("member", m.User)
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if tr.Kind() != webrtc.RTPCodecTypeAudio {
+			return
+		}
+		rc, err := media.NewTrackReceiver(tr, media.ReceiverConfig{
+			Logger: log,
+			OnVoice: func(v media.VoiceEvent) {
+				r.inbox.Put(evRoomTalking{evMemberPeer: id, on: v.Talking, level: v.Level})
+			},
+		})
+		if err != nil {
+			log.Warn("cannot receive track", "codec", tr.Codec().MimeType, "err", err)
+			return
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = rc.Close()
+			return
+		}
+		s.recvs = append(s.recvs, rc)
+		s.mu.Unlock()
+		in.recv.Store(rc)
+	})
+	negotiated, dcID := true, uint16(0)
+	s.dc, err = pc.CreateDataChannel("text", &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &dcID})
+	if err != nil {
+		return fail(fmt.Errorf("call: data channel: %w", err))
+	}
+	s.dc.OnOpen(func() { r.inbox.Put(evRoomTextOpen{evMemberPeer: id}) })
+	s.dc.OnMessage(func(msg webrtc.DataChannelMessage) {
+		if msg.IsString {
+			r.inbox.Put(evRoomText{evMemberPeer: id, text: string(msg.Data)})
+		}
+	})
+	// The one track of the room: every member's PeerConnection binds it,
+	// and each packet the sender encodes goes to all of them.
+	rtpSender, err := pc.AddTrack(r.track)
+	if err != nil {
+		return fail(fmt.Errorf("call: add track: %w", err))
+	}
+	s.onLoss = func(pct int) { r.inbox.Put(evRoomLoss{evMemberPeer: id, pct: pct}) }
+	s.rtcpDone = make(chan struct{})
+	go s.readRTCP(rtpSender, func() uint32 {
+		if enc := rtpSender.GetParameters().Encodings; len(enc) > 0 {
+			return uint32(enc[0].SSRC)
+		}
+		return 0
+	})
+	p.s = s
+	p.connectTimer = time.AfterFunc(r.cfg.ConnectTimeout, func() { r.inbox.Put(evRoomPeerTimeout{evMemberPeer: id}) })
+	return p, nil
+}
+
+// closePeer closes p's peer connection off the actor (it can take a
+// while); release waits for it.
+func (r *Room) closePeer(p *roomPeer) {
+	if p.connectTimer != nil {
+		p.connectTimer.Stop()
+	}
+	s := p.s
+	p.s = nil
+	p.in.recv.Store(nil)
+	if s == nil {
+		return
+	}
+	r.closers.Add(1)
+	go func() {
+		defer r.closers.Done()
+		s.close(r.log)
+	}()
+}
+
+func (r *Room) onPeerState(id evMemberPeer, st webrtc.PeerConnectionState) {
+	p := r.peer(id)
+	if p == nil {
+		return
+	}
+	if st == webrtc.PeerConnectionStateConnected && !p.connected {
+		p.connected = true
+		p.connectTimer.Stop()
+		r.updateView(id.user, func(m *Member) { m.Connected = true })
+		r.emitMember(MemberConnected, id.user, nil)
+	}
+}
+
+func (r *Room) onICEState(id evMemberPeer, st webrtc.ICEConnectionState) {
+	p := r.peer(id)
+	if p == nil || !p.connected {
+		return
+	}
+	switch st {
+	case webrtc.ICEConnectionStateDisconnected, webrtc.ICEConnectionStateFailed:
+		if !p.reconnecting {
+			p.reconnecting = true
+			r.updateView(id.user, func(m *Member) { m.Connected = false })
+			r.emitMember(MemberReconnecting, id.user, nil)
+		}
+	case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
+		if p.reconnecting {
+			p.reconnecting = false
+			r.updateView(id.user, func(m *Member) { m.Connected = true })
+			r.emitMember(MemberReconnected, id.user, nil)
+		}
+	}
+}
+
+// sendText sends text to every member whose data channel is open and
+// queues it for the others.
+func (r *Room) sendText(text string) error {
+	if r.isEnded() {
+		return ErrEnded
+	}
+	var errs []error
+	for _, p := range r.peers {
+		if p.s == nil {
+			continue
+		}
+		if p.s.dc.ReadyState() != webrtc.DataChannelStateOpen {
+			p.texts = append(p.texts, text)
+			continue
+		}
+		if err := p.s.dc.SendText(text); err != nil {
+			errs = append(errs, fmt.Errorf("call: send text to %s: %w", p.member.User, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// flushText sends what waited for p's data channel to open.
+func (r *Room) flushText(p *roomPeer) {
+	if p.s == nil || p.s.dc.ReadyState() != webrtc.DataChannelStateOpen {
+		return
+	}
+	for _, t := range p.texts {
+		if err := p.s.dc.SendText(t); err != nil {
+			r.log.Warn("text not sent", "member", p.member.User, "err", err)
+		}
+	}
+	p.texts = nil
+}
+
+// reportLoss gives the shared sender the loss of the member that loses
+// most of our stream, so in-band FEC protects the worst link. Only that
+// member's reports reach the sender: its loss smoothing counts one report
+// per RTCP interval, as on a 1:1 call.
+func (r *Room) reportLoss(from *roomPeer) {
+	if r.sender != nil && worstPeer(r.peers) == from {
+		r.sender.SetPacketLoss(from.loss)
+	}
+}
+
+// worstPeer is the member with a live peer connection that reports the
+// most loss (of equals, the first by user ID), or nil.
+func worstPeer(peers map[string]*roomPeer) *roomPeer {
+	var worst *roomPeer
+	for _, p := range peers {
+		if p.s == nil {
+			continue
+		}
+		if worst == nil || p.loss > worst.loss || (p.loss == worst.loss && p.member.User < worst.member.User) {
+			worst = p
+		}
+	}
+	return worst
+}
+
+// sampleStats reports a stats sample for every connected member.
+func (r *Room) sampleStats() {
+	if r.sender == nil {
+		return
+	}
+	frame := time.Duration(r.cfg.Codec.FrameMillis) * time.Millisecond
+	users := make([]string, 0, len(r.peers))
+	for u, p := range r.peers {
+		if p.s != nil && p.connected {
+			users = append(users, u)
+		}
+	}
+	slices.Sort(users)
+	for _, u := range users {
+		st := r.peers[u].s.sample(r.sender, frame)
+		r.emitMember(MemberStats, u, func(e *RoomEvent) { e.Stats = st })
+	}
+}
