@@ -44,7 +44,7 @@ func runDialtone(ctx context.Context, o options, c condition, speech []int16, se
 	}
 	cfg.Codec.FrameMillis = c.frameMillis
 
-	mic := &speaker{speech: speech}
+	mic := &talker{speech: speech}
 	var spk mediatest.Timeline
 	var backends []*audio.VirtualBackend
 	defer func() {
@@ -200,9 +200,9 @@ func (a *adjustments) add(v uint64) {
 	a.last, a.growing, a.started = v, grew, true
 }
 
-// speaker is the caller's microphone: silence until start, then the
+// talker is the caller's microphone: silence until start, then the
 // speech once, then silence.
-type speaker struct {
+type talker struct {
 	speech  []int16
 	on      atomic.Bool
 	pos     int
@@ -211,19 +211,19 @@ type speaker struct {
 }
 
 // start lets the speech begin with the next period and returns the time.
-func (s *speaker) start() time.Time {
+func (s *talker) start() time.Time {
 	s.on.Store(true)
 	return time.Now()
 }
 
 // startedAt is when the first sample of the speech was captured.
-func (s *speaker) startedAt() time.Time {
+func (s *talker) startedAt() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.startAt
 }
 
-func (s *speaker) ReadPCM(p []int16) (int, error) {
+func (s *talker) ReadPCM(p []int16) (int, error) {
 	clear(p)
 	if !s.on.Load() {
 		return len(p), nil
