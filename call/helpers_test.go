@@ -3,6 +3,7 @@ package call_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -47,60 +48,87 @@ func newPhone(t *testing.T, lab *calltest.Lab, user string, opts calltest.PhoneO
 	return p
 }
 
+// eventLog records every event a channel delivers and lets a test wait
+// for one; it serves both calls' and rooms' events.
+type eventLog[E any] struct {
+	mu     sync.Mutex
+	events []E
+	change chan struct{} // closed when an event is added
+	closed chan struct{} // closed when the channel is
+}
+
+func recordEvents[E any](ch <-chan E) *eventLog[E] {
+	l := &eventLog[E]{change: make(chan struct{}), closed: make(chan struct{})}
+	go func() {
+		defer close(l.closed)
+		for e := range ch {
+			l.mu.Lock()
+			l.events = append(l.events, e)
+			changed := l.change
+			l.change = make(chan struct{})
+			l.mu.Unlock()
+			close(changed)
+		}
+	}()
+	return l
+}
+
+// snapshot returns the events so far.
+func (l *eventLog[E]) snapshot() []E {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.events)
+}
+
+// waitFor waits until an event matching ok has been seen and returns it.
+// A failure names what was awaited, prefixed by name and followed by
+// detail().
+func (l *eventLog[E]) waitFor(t *testing.T, name, what string, d time.Duration, ok func(E) bool, detail func() string) E {
+	t.Helper()
+	deadline := time.After(d)
+	seen := 0
+	for {
+		l.mu.Lock()
+		for ; seen < len(l.events); seen++ {
+			if ok(l.events[seen]) {
+				e := l.events[seen]
+				l.mu.Unlock()
+				return e
+			}
+		}
+		ch := l.change
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-l.closed:
+			l.mu.Lock()
+			n := len(l.events)
+			l.mu.Unlock()
+			if seen == n {
+				t.Fatalf("%s: events closed before %s; %s", name, what, detail())
+			}
+		case <-deadline:
+			t.Fatalf("%s: no %s within %v; %s", name, what, d, detail())
+		}
+	}
+}
+
 // watcher records every event of a call and lets a test wait for one.
 type watcher struct {
-	c      *call.Call
-	mu     sync.Mutex
-	events []call.Event
-	change chan struct{}
-	closed chan struct{}
+	*eventLog[call.Event]
+	c *call.Call
 }
 
 func watch(c *call.Call) *watcher {
-	w := &watcher{c: c, change: make(chan struct{}), closed: make(chan struct{})}
-	go func() {
-		defer close(w.closed)
-		for e := range c.Events() {
-			w.mu.Lock()
-			w.events = append(w.events, e)
-			ch := w.change
-			w.change = make(chan struct{})
-			w.mu.Unlock()
-			close(ch)
-		}
-	}()
-	return w
+	return &watcher{eventLog: recordEvents(c.Events()), c: c}
 }
 
 // waitFor waits until an event matching ok has been seen.
 func (w *watcher) waitFor(t *testing.T, what string, d time.Duration, ok func(call.Event) bool) call.Event {
 	t.Helper()
-	deadline := time.After(d)
-	seen := 0
-	for {
-		w.mu.Lock()
-		for ; seen < len(w.events); seen++ {
-			if ok(w.events[seen]) {
-				e := w.events[seen]
-				w.mu.Unlock()
-				return e
-			}
-		}
-		ch := w.change
-		w.mu.Unlock()
-		select {
-		case <-ch:
-		case <-w.closed:
-			w.mu.Lock()
-			n := len(w.events)
-			w.mu.Unlock()
-			if seen == n {
-				t.Fatalf("call %s: events closed before %s; states: %v", w.c.ID(), what, w.states())
-			}
-		case <-deadline:
-			t.Fatalf("call %s: no %s within %v; states: %v (now %s)", w.c.ID(), what, d, w.states(), w.c.State())
-		}
-	}
+	return w.eventLog.waitFor(t, "call "+w.c.ID(), what, d, ok, func() string {
+		return fmt.Sprintf("states: %v (now %s)", w.states(), w.c.State())
+	})
 }
 
 func (w *watcher) waitState(t *testing.T, s call.State, d time.Duration) call.Event {
@@ -133,10 +161,8 @@ func (w *watcher) waitEnd(t *testing.T, d time.Duration) call.Reason {
 }
 
 func (w *watcher) states() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	var out []string
-	for _, e := range w.events {
+	for _, e := range w.snapshot() {
 		if e.Kind == call.EventState {
 			s := e.State.String()
 			if e.Reason != "" {

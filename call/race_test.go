@@ -192,10 +192,8 @@ func TestLateMessagesOfPreviousCallIgnored(t *testing.T) {
 }
 
 func countEnds(w *watcher) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	n := 0
-	for _, e := range w.events {
+	for _, e := range w.snapshot() {
 		if e.Kind == call.EventState && e.State == call.Ended {
 			n++
 		}

@@ -228,14 +228,9 @@ func (r *Room) newPeer(m signaling.Member) (*roomPeer, error) {
 			log.Warn("cannot receive track", "codec", tr.Codec().MimeType, "err", err)
 			return
 		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			_ = rc.Close()
+		if !s.keepReceiver(rc) {
 			return
 		}
-		s.recvs = append(s.recvs, rc)
-		s.mu.Unlock()
 		in.recv.Store(rc)
 	})
 	negotiated, dcID := true, uint16(0)

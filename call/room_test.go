@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,59 +22,19 @@ import (
 
 // roomWatcher records every event of a room and lets a test wait for one.
 type roomWatcher struct {
-	r      *call.Room
-	user   string
-	mu     sync.Mutex
-	events []call.RoomEvent
-	change chan struct{}
-	closed chan struct{}
+	*eventLog[call.RoomEvent]
+	r    *call.Room
+	user string
 }
 
 func watchRoom(user string, r *call.Room) *roomWatcher {
-	w := &roomWatcher{r: r, user: user, change: make(chan struct{}), closed: make(chan struct{})}
-	go func() {
-		defer close(w.closed)
-		for e := range r.Events() {
-			w.mu.Lock()
-			w.events = append(w.events, e)
-			ch := w.change
-			w.change = make(chan struct{})
-			w.mu.Unlock()
-			close(ch)
-		}
-	}()
-	return w
+	return &roomWatcher{eventLog: recordEvents(r.Events()), r: r, user: user}
 }
 
 // waitFor waits until an event matching ok has been seen and returns it.
 func (w *roomWatcher) waitFor(t *testing.T, what string, d time.Duration, ok func(call.RoomEvent) bool) call.RoomEvent {
 	t.Helper()
-	deadline := time.After(d)
-	seen := 0
-	for {
-		w.mu.Lock()
-		for ; seen < len(w.events); seen++ {
-			if ok(w.events[seen]) {
-				e := w.events[seen]
-				w.mu.Unlock()
-				return e
-			}
-		}
-		ch := w.change
-		w.mu.Unlock()
-		select {
-		case <-ch:
-		case <-w.closed:
-			w.mu.Lock()
-			n := len(w.events)
-			w.mu.Unlock()
-			if seen == n {
-				t.Fatalf("%s: room events closed before %s; events: %v", w.user, what, w.log())
-			}
-		case <-deadline:
-			t.Fatalf("%s: no %s within %v; events: %v", w.user, what, d, w.log())
-		}
-	}
+	return w.eventLog.waitFor(t, w.user, what, d, ok, func() string { return fmt.Sprintf("events: %v", w.log()) })
 }
 
 // waitMember waits for an event of kind about user.
@@ -86,10 +47,8 @@ func (w *roomWatcher) waitMember(t *testing.T, kind call.RoomEventKind, user str
 
 // members lists, in order, the users of the events of kind.
 func (w *roomWatcher) members(kind call.RoomEventKind) []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	var out []string
-	for _, e := range w.events {
+	for _, e := range w.snapshot() {
 		if e.Kind == kind {
 			out = append(out, e.Member.User)
 		}
@@ -98,23 +57,12 @@ func (w *roomWatcher) members(kind call.RoomEventKind) []string {
 }
 
 func (w *roomWatcher) has(kind call.RoomEventKind, user string) bool {
-	return contains(w.members(kind), user)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(w.members(kind), user)
 }
 
 func (w *roomWatcher) log() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	var out []string
-	for _, e := range w.events {
+	for _, e := range w.snapshot() {
 		if e.Kind == call.MemberStats {
 			continue
 		}

@@ -257,14 +257,9 @@ func (c *Call) startMedia() error {
 			c.log.Warn("cannot receive track", "codec", tr.Codec().MimeType, "err", err)
 			return
 		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			_ = r.Close()
+		if !s.keepReceiver(r) {
 			return
 		}
-		s.recvs = append(s.recvs, r)
-		s.mu.Unlock()
 		if dev != nil {
 			dev.recv.Store(r)
 		}
@@ -538,4 +533,19 @@ func (p *Phone) webrtcAPI() (*webrtc.API, error) {
 		p.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	})
 	return p.api, p.apiErr
+}
+
+// keepReceiver files r with the session's receivers, which close with it;
+// once the session has closed it closes r instead and reports false.
+func (s *session) keepReceiver(r *media.Receiver) bool {
+	s.mu.Lock()
+	closed := s.closed
+	if !closed {
+		s.recvs = append(s.recvs, r)
+	}
+	s.mu.Unlock()
+	if closed {
+		_ = r.Close()
+	}
+	return !closed
 }

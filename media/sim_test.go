@@ -13,26 +13,34 @@ import (
 )
 
 // simCall runs signal through Sender → drop → Receiver on a simulated clock
-// (10 ms capture and playback ticks, instant network) and returns the output
-// and receiver stats.
+// (10 ms capture and playback ticks, instant network), dropping lossPct %
+// of the packets at random and reporting hint as the far end's loss, and
+// returns the output, the receiver stats and the packets dropped.
 func simCall(t testing.TB, codec string, frameMs int, signal []int16, lossPct float64, hint int, seed uint64) ([]int16, ReceiverStats, int) {
-	clk := newFakeClock()
-	r, err := NewReceiver(ReceiverConfig{Codec: codec, Now: clk.now, FrameMillis: frameMs})
-	require.NoError(t, err)
-	defer r.Close()
 	rng := rand.New(rand.NewPCG(seed, 1))
 	dropped := 0
-	w := &pushWriter{r: r, drop: func(uint16) bool {
+	drop := func() bool {
 		if rng.Float64()*100 < lossPct {
 			dropped++
 			return true
 		}
 		return false
-	}}
-	s, err := NewSender(w, SenderConfig{Codec: codec, FrameMillis: frameMs})
+	}
+	out, st := simRun(t, codec, frameMs, signal, drop, func(s *Sender) { s.SetPacketLoss(hint) })
+	return out, st, dropped
+}
+
+// simRun is simCall's pipeline: setup prepares the sender, and the packets
+// for which drop returns true are lost.
+func simRun(t testing.TB, codec string, frameMs int, signal []int16, drop func() bool, setup func(*Sender)) ([]int16, ReceiverStats) {
+	clk := newFakeClock()
+	r, err := NewReceiver(ReceiverConfig{Codec: codec, Now: clk.now, FrameMillis: frameMs})
+	require.NoError(t, err)
+	defer r.Close()
+	s, err := NewSender(&pushWriter{r: r, drop: func(uint16) bool { return drop() }}, SenderConfig{Codec: codec, FrameMillis: frameMs})
 	require.NoError(t, err)
 	defer s.Close()
-	s.SetPacketLoss(hint)
+	setup(s)
 	var out []int16
 	chunk := make([]int16, 480)
 	for off := 0; off+480 <= len(signal); off += 480 {
@@ -44,7 +52,7 @@ func simCall(t testing.TB, codec string, frameMs int, signal []int16, lossPct fl
 		out = append(out, chunk...)
 		clk.add(7 * time.Millisecond)
 	}
-	return out, r.Stats(), dropped
+	return out, r.Stats()
 }
 
 // TestSimLossSNR measures FEC/PLC on a simulated clock (deterministic):
@@ -111,7 +119,8 @@ func BenchmarkOpusLossHint(b *testing.B) {
 			for _, hint := range []int{1, 2, 5, 10, 20} {
 				var mos float64
 				for seed := uint64(1); seed <= 3; seed++ {
-					out := simLossy(b, speech, hint, loss.drop(rand.New(rand.NewPCG(seed, 1))))
+					out, _ := simRun(b, CodecOpus, 20, speech, loss.drop(rand.New(rand.NewPCG(seed, 1))),
+						func(s *Sender) { s.loss.Store(int32(hint)) })
 					q, err := mediatest.Quality(speech, out)
 					require.NoError(b, err)
 					mos += q.MOS / 3
@@ -120,29 +129,4 @@ func BenchmarkOpusLossHint(b *testing.B) {
 			}
 		}
 	}
-}
-
-// simLossy runs speech through an Opus Sender told hint and a Receiver on
-// a simulated clock, dropping the packets for which drop returns true.
-func simLossy(t testing.TB, speech []int16, hint int, drop func() bool) []int16 {
-	clk := newFakeClock()
-	r, err := NewReceiver(ReceiverConfig{Codec: CodecOpus, Now: clk.now})
-	require.NoError(t, err)
-	defer r.Close()
-	s, err := NewSender(&pushWriter{r: r, drop: func(uint16) bool { return drop() }}, SenderConfig{Codec: CodecOpus})
-	require.NoError(t, err)
-	defer s.Close()
-	s.loss.Store(int32(hint))
-	var out []int16
-	chunk := make([]int16, 480)
-	for off := 0; off+480 <= len(speech); off += 480 {
-		_, err := s.WritePCM(speech[off : off+480])
-		require.NoError(t, err)
-		clk.add(3 * time.Millisecond)
-		_, err = r.ReadPCM(chunk)
-		require.NoError(t, err)
-		out = append(out, chunk...)
-		clk.add(7 * time.Millisecond)
-	}
-	return out
 }

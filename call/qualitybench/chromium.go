@@ -20,6 +20,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	chromiumflags "github.com/dialtone-dev/dialtone/internal/chromium"
 	"github.com/dialtone-dev/dialtone/internal/netimpair"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
 )
@@ -358,26 +359,7 @@ func startChromium(ctx context.Context, path string) (*chromiumBrowser, error) {
 			return nil, fmt.Errorf("chromium peer: %w", err)
 		}
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", "new"),
-		chromedp.NoSandbox,
-		chromedp.UserDataDir(profile),
-		chromedp.Env("TMPDIR="+tmp),
-		chromedp.ModifyCmdFunc(isolate),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		// Replaces chromedp's default value, so repeat it.
-		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("no-proxy-server", true),
-		chromedp.Flag("disable-gpu", true),
-	)
+	opts := append(chromiumflags.Options(path, profile, tmp), chromedp.ModifyCmdFunc(isolate))
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	page, cancelPage := chromedp.NewContext(allocCtx)
 	b := &chromiumBrowser{page: page, cancel: func() {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	chromiumflags "github.com/dialtone-dev/dialtone/internal/chromium"
 	"github.com/dialtone-dev/dialtone/internal/netimpair"
 	"github.com/dialtone-dev/dialtone/internal/testenv"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
@@ -24,7 +25,7 @@ import (
 func TestChromiumClean(t *testing.T) {
 	chromium := os.Getenv("DIALTONE_CHROMIUM")
 	if chromium == "" {
-		chromium = "/usr/lib/chromium/chromium"
+		chromium = chromiumflags.DefaultPath
 	}
 	chromium = testenv.Program(t, chromium)
 	if testing.Short() {

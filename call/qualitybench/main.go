@@ -34,6 +34,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	chromiumflags "github.com/dialtone-dev/dialtone/internal/chromium"
 	"github.com/dialtone-dev/dialtone/internal/netimpair"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
 )
@@ -142,7 +143,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&peerList, "peers", "dialtone,chromium", "comma-separated peers to measure: dialtone, chromium")
 	fs.IntVar(&o.complexity, "complexity", 0, "dialtone's Opus complexity 1-10 (0: its default)")
 	fs.BoolVar(&o.capacity, "capacity", false, "dialtone in its capacity profile (call.CapacityCodec; -complexity still applies)")
-	fs.StringVar(&o.chromium, "chromium", "/usr/lib/chromium/chromium", "the Chromium binary")
+	fs.StringVar(&o.chromium, "chromium", chromiumflags.DefaultPath, "the Chromium binary")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the impairments (run i uses seed+i)")
 	if err := fs.Parse(args); err != nil {
 		return o, err

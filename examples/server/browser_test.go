@@ -25,6 +25,7 @@ import (
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
 	"github.com/dialtone-dev/dialtone/examples/server/internal/site"
+	chromiumflags "github.com/dialtone-dev/dialtone/internal/chromium"
 	"github.com/dialtone-dev/dialtone/internal/testenv"
 	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
@@ -39,7 +40,7 @@ import (
 const (
 	netnsEnv       = "DIALTONE_BROWSER_NETNS" // "1" in the child; "off" runs without a namespace
 	chromiumEnv    = "DIALTONE_CHROMIUM"      // path of the Chromium binary
-	defaultBrowser = "/usr/lib/chromium/chromium"
+	defaultBrowser = chromiumflags.DefaultPath
 	goTone         = 1000.0 // Hz, what the Go phone's microphone plays
 )
 
@@ -341,25 +342,7 @@ func newBrowser(ctx context.Context, t *testing.T, chromium string) context.Cont
 	t.Helper()
 	tmp := t.TempDir()
 	profile := t.TempDir()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", "new"),
-		chromedp.NoSandbox,
-		chromedp.UserDataDir(profile),
-		chromedp.Env("TMPDIR="+tmp),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		// Replaces chromedp's default value, so repeat it.
-		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("no-proxy-server", true),
-		chromedp.Flag("disable-gpu", true),
-	)
+	opts := chromiumflags.Options(chromium, profile, tmp)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	page, cancelPage := chromedp.NewContext(allocCtx)
 	start := time.Now()

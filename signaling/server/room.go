@@ -332,15 +332,13 @@ func (h *hub) joinRoom(c *conn, m signaling.Message, j signaling.Join) {
 			return
 		}
 	}
-	ctx, cancel := context.WithTimeout(h.ctx, clusterOpTimeout)
-	res, err := h.rooms.JoinRoom(ctx, room, RoomMember{
-		Member: signaling.Member{User: c.user, DisplayName: j.DisplayName, Muted: j.Muted},
-		Owner:  Presence{Node: h.node, Conn: c.id},
-	}, h.cfg.MaxRoomSize)
-	cancel()
-	if err != nil {
-		h.log.Warn("signaling: room store", "op", "join", "room", room, "err", err)
-		h.answer(c, m, signaling.CodeUnavailable, "the room store is unreachable; try again")
+	res, ok := h.roomOp(c, m, "join", func(ctx context.Context) (RoomResult, error) {
+		return h.rooms.JoinRoom(ctx, room, RoomMember{
+			Member: signaling.Member{User: c.user, DisplayName: j.DisplayName, Muted: j.Muted},
+			Owner:  Presence{Node: h.node, Conn: c.id},
+		}, h.cfg.MaxRoomSize)
+	})
+	if !ok {
 		return
 	}
 	h.mu.Lock()
@@ -382,14 +380,27 @@ func (h *hub) joinRoom(c *conn, m signaling.Message, j signaling.Join) {
 	}
 }
 
-func (h *hub) leaveRoom(c *conn, m signaling.Message) {
-	room := m.Call
+// roomOp runs one room store call for c's message m within
+// clusterOpTimeout; when the store fails, it answers m `unavailable` and
+// reports false.
+func (h *hub) roomOp(c *conn, m signaling.Message, op string, f func(context.Context) (RoomResult, error)) (RoomResult, bool) {
 	ctx, cancel := context.WithTimeout(h.ctx, clusterOpTimeout)
-	res, err := h.rooms.LeaveRoom(ctx, room, c.user, Presence{})
+	res, err := f(ctx)
 	cancel()
 	if err != nil {
-		h.log.Warn("signaling: room store", "op", "leave", "room", room, "err", err)
+		h.log.Warn("signaling: room store", "op", op, "room", m.Call, "err", err)
 		h.answer(c, m, signaling.CodeUnavailable, "the room store is unreachable; try again")
+		return RoomResult{}, false
+	}
+	return res, true
+}
+
+func (h *hub) leaveRoom(c *conn, m signaling.Message) {
+	room := m.Call
+	res, ok := h.roomOp(c, m, "leave", func(ctx context.Context) (RoomResult, error) {
+		return h.rooms.LeaveRoom(ctx, room, c.user, Presence{})
+	})
+	if !ok {
 		return
 	}
 	h.mu.Lock()
@@ -415,12 +426,10 @@ func (h *hub) leaveRoom(c *conn, m signaling.Message) {
 
 func (h *hub) muteRoom(c *conn, m signaling.Message, muted bool) {
 	room := m.Call
-	ctx, cancel := context.WithTimeout(h.ctx, clusterOpTimeout)
-	res, err := h.rooms.MuteRoom(ctx, room, c.user, muted)
-	cancel()
-	if err != nil {
-		h.log.Warn("signaling: room store", "op", "mute", "room", room, "err", err)
-		h.answer(c, m, signaling.CodeUnavailable, "the room store is unreachable; try again")
+	res, ok := h.roomOp(c, m, "mute", func(ctx context.Context) (RoomResult, error) {
+		return h.rooms.MuteRoom(ctx, room, c.user, muted)
+	})
+	if !ok {
 		return
 	}
 	h.mu.Lock()
