@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dialtone-dev/dialtone/media/apm/internal/speex"
 	"github.com/stretchr/testify/require"
 )
 
@@ -89,3 +90,18 @@ func BenchmarkEchoHarness(b *testing.B) {
 		})
 	}
 }
+
+// speexEngine runs speexdsp's canceller (media/apm/internal/speex) as an
+// engine, for the harness's comparison.
+type speexEngine struct{ *speex.Engine }
+
+func newSpeex(tail time.Duration) speexEngine { return speexEngine{speex.New(SampleRate, block, tail)} }
+
+func (e speexEngine) set(cfg Config) error {
+	e.Set(cfg.EchoCancel, cfg.NoiseSuppress, cfg.GainControl)
+	return nil
+}
+func (e speexEngine) render(frame []int16)                       { e.Render(frame) }
+func (e speexEngine) capture(frame []int16, delay time.Duration) { e.Capture(frame, delay) }
+func (e speexEngine) erle() float64                              { return e.ERLE() }
+func (e speexEngine) close()                                     { e.Close() }
