@@ -63,9 +63,10 @@ type Session struct {
 	routes [2]*route
 	known  []DeviceInfo
 
-	snapMu sync.Mutex
-	snap   [2]DeviceInfo
-	snapOK [2]bool
+	snapMu  sync.Mutex
+	snap    [2]DeviceInfo
+	snapOK  [2]bool
+	latency [2]time.Duration
 
 	ctx     context.Context // cancelled by Close; bounds the actor's backend calls
 	cancel  context.CancelFunc
@@ -220,6 +221,7 @@ func (s *Session) openRoute(ctx context.Context, r *route, sel string) error {
 	r.dev, r.gen, r.info, r.broken = dev, gen, dev.Info(), false
 	s.snapMu.Lock()
 	s.snap[slot(r.dir)], s.snapOK[slot(r.dir)] = r.info, true
+	s.latency[slot(r.dir)] = deviceLatency(dev)
 	s.snapMu.Unlock()
 	if old != nil {
 		_ = old.Close()
@@ -460,6 +462,39 @@ func (s *Session) Current(dir Direction) (DeviceInfo, bool) {
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
 	return s.snap[slot(dir)], s.snapOK[slot(dir)]
+}
+
+// Latencier is implemented by devices that know their latency: for
+// playback, from the callback filling a period to the period leaving the
+// speaker; for capture, from the sound reaching the microphone to the
+// callback receiving it.
+type Latencier interface {
+	Latency() time.Duration
+}
+
+// deviceLatency is d's reported latency, or its period when it reports
+// none (a period is the least any device buffers).
+func deviceLatency(d Device) time.Duration {
+	if l, ok := d.(Latencier); ok {
+		return l.Latency()
+	}
+	return d.Period()
+}
+
+// Latency returns how long a sample takes from the playback callback to
+// the capture callback through the devices in use: the playback device's
+// latency plus the capture device's ([Latencier], or a period for a
+// device that reports none). An echo canceller aligns its reference by it.
+func (s *Session) Latency() time.Duration {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	var d time.Duration
+	for i, ok := range s.snapOK {
+		if ok {
+			d += s.latency[i]
+		}
+	}
+	return d
 }
 
 func (s *Session) snapshot(dir Direction) string {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dialtone-dev/dialtone/internal/mailbox"
+	"github.com/dialtone-dev/dialtone/media/apm"
 	"github.com/dialtone-dev/dialtone/negotiation"
 	"github.com/dialtone-dev/dialtone/signaling"
 	"github.com/pion/webrtc/v4"
@@ -204,6 +205,13 @@ func (c *Call) Mute(on bool) {
 	c.post(cmdMute{on: on})
 }
 
+// SetProcessing switches the parts of the microphone's processing (echo
+// cancellation, noise suppression, gain control, high-pass filter) for the
+// rest of the call, from the next frame; see Config.Processing.
+func (c *Call) SetProcessing(cfg apm.Config) {
+	c.post(cmdProcess{cfg: cfg})
+}
+
 // SetInput switches the microphone mid-call, by device ID or name ("" =
 // the system default, followed when it changes). No renegotiation: the
 // far end hears at most a frame or two of glitch.
@@ -345,6 +353,7 @@ type (
 	cmdDecline struct{ *request }
 	cmdHangup  struct{ reason Reason }
 	cmdMute    struct{ on bool }
+	cmdProcess struct{ cfg apm.Config }
 	cmdText    struct {
 		*request
 		text string
@@ -432,6 +441,8 @@ func (c *Call) handle(in input) {
 		c.hangup(in.reason)
 	case cmdMute:
 		c.setMuted(in.on)
+	case cmdProcess:
+		c.setProcessing(in.cfg)
 	case cmdText:
 		c.sendText(in)
 	case evTextOpen:

@@ -6,6 +6,7 @@ import (
 
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/media"
+	"github.com/dialtone-dev/dialtone/media/apm"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -52,6 +53,14 @@ type Config struct {
 
 	// Codec tunes the encoder.
 	Codec CodecConfig
+
+	// Processing switches the parts of the microphone's processing (echo
+	// cancellation against what the speaker plays, noise suppression, gain
+	// control, high-pass filter) for every call. nil: all on with a sound
+	// card, all off with the virtual or null device (whose audio comes
+	// from a file or a test, not a room). Call.SetProcessing changes it
+	// during a call. Built without cgo the processing is a pass-through.
+	Processing *apm.Config
 
 	// ToneStyle picks the call-progress tones (ringback, busy, error):
 	// media.StyleITU (default, 425 Hz) or media.StyleUS.

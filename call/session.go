@@ -12,6 +12,7 @@ import (
 
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/media"
+	"github.com/dialtone-dev/dialtone/media/apm"
 	"github.com/dialtone-dev/dialtone/negotiation"
 	"github.com/dialtone-dev/dialtone/signaling"
 	"github.com/pion/interceptor"
@@ -19,14 +20,18 @@ import (
 )
 
 // callAudio is the device side of one call. The device's clock drives
-// capture → Sender and Receiver (+ tone) → playback; the pointers are
-// swapped by the actor and read by the device callbacks without locks.
+// capture → processing → Sender and Receiver (+ tone) → playback, and
+// what playback hands the device becomes the processing's echo reference;
+// the pointers are swapped by the actor and read by the device callbacks
+// without locks.
 type callAudio struct {
 	dev    *audio.Session
+	proc   *apm.Processor // fixed for the call's life
 	sender atomic.Pointer[media.Sender]
 	recv   atomic.Pointer[media.Receiver]
 	tone   atomic.Pointer[tonePlayer]
 	mix    []int16 // playback scratch; used only from the playback callback
+	clean  []int16 // capture scratch; used only from the capture callback
 }
 
 // tonePlayer plays one tone or prompt into the playback mix and reports
@@ -42,13 +47,28 @@ type pcmSource interface {
 	ReadPCM(p []int16) (int, error)
 }
 
+// capture runs the microphone through the processing (even before the
+// Sender is attached, so the echo canceller has converged on the ringback
+// by the time the call connects) and hands it to the Sender.
 func (a *callAudio) capture(p []int16) {
+	if cap(a.clean) < len(p) {
+		a.clean = make([]int16, len(p))
+	}
+	clean := a.clean[:len(p)]
+	copy(clean, p)
+	a.proc.Capture(clean)
 	if s := a.sender.Load(); s != nil {
-		_, _ = s.WritePCM(p)
+		_, _ = s.WritePCM(clean)
 	}
 }
 
 func (a *callAudio) playback(out []int16) {
+	a.fill(out)
+	a.proc.Playback(out)
+}
+
+// fill mixes the remote stream and any tone into out.
+func (a *callAudio) fill(out []int16) {
 	if r := a.recv.Load(); r != nil {
 		_, _ = r.ReadPCM(out)
 	} else {
@@ -79,14 +99,49 @@ func (c *Call) openAudio() error {
 	if c.audio != nil {
 		return nil
 	}
-	a := &callAudio{}
+	// The processor exists (switched off) before the devices start
+	// calling; what to switch on depends on the device they turn out to be.
+	proc, err := apm.New(apm.Config{})
+	if err != nil {
+		return fmt.Errorf("call: audio processing: %w", err)
+	}
+	a := &callAudio{proc: proc}
 	dev, err := openDevices(c.cfg.Audio, c.log, audio.Callbacks{Capture: a.capture, Playback: a.playback})
 	if err != nil {
+		proc.Close()
 		return err
 	}
 	a.dev = dev
 	c.audio = a
+	proc.SetDelay(dev.Latency())
+	c.setProcessing(processingFor(c.cfg.Processing, dev))
 	return nil
+}
+
+// processingFor is the processing a call starts with: the configured one,
+// else everything on for a sound card and off for the virtual or null
+// device.
+func processingFor(cfg *apm.Config, dev *audio.Session) apm.Config {
+	if cfg != nil {
+		return *cfg
+	}
+	switch dev.Backend().Name() {
+	case "virtual", "null":
+		return apm.Config{}
+	}
+	return apm.Default()
+}
+
+// setProcessing switches the microphone's processing for the rest of the
+// call (and for its devices when they are not open yet).
+func (c *Call) setProcessing(cfg apm.Config) {
+	c.cfg.Processing = &cfg
+	if c.audio == nil {
+		return
+	}
+	if err := c.audio.proc.SetConfig(cfg); err != nil {
+		c.log.Warn("audio processing", "err", err)
+	}
 }
 
 // openDevices opens the capture and playback devices ac selects, driving
@@ -121,6 +176,7 @@ func (c *Call) closeAudio() {
 	if err := a.dev.Close(); err != nil {
 		c.log.Debug("closing audio", "err", err)
 	}
+	a.proc.Close()
 }
 
 type toneKind int
@@ -376,6 +432,9 @@ func (c *Call) setDevice(capture bool, device string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// The echo path changes with the device: the canceller gets the new
+	// latency (and finds the new echo by itself).
+	defer func() { c.audio.proc.SetDelay(c.audio.dev.Latency()) }()
 	if capture {
 		c.cfg.Audio.Capture = device
 		return c.audio.dev.SetCapture(ctx, device)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dialtone-dev/dialtone/media"
+	"github.com/dialtone-dev/dialtone/media/apm"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
@@ -62,6 +63,9 @@ type Stats struct {
 	Adjustments       uint64
 	// Codec is the codec we send with.
 	Codec string
+	// Processing says which parts of the microphone's processing are on
+	// and, with echo cancellation on, how much echo it removes (ERLE).
+	Processing apm.Stats
 	// MOS is an E-model (ITU-T G.107) estimate of conversational quality,
 	// 1–4.5, from HeardLoss and the one-way delay (half the RTT, the jitter
 	// buffer's delay and the codec's); see the function MOS for the
@@ -177,6 +181,9 @@ func (c *Call) sampleStats() {
 		return
 	}
 	st := s.sample(s.sender, time.Duration(c.cfg.Codec.FrameMillis)*time.Millisecond)
+	if c.audio != nil {
+		st.Processing = c.audio.proc.Stats()
+	}
 	c.mu.Lock()
 	c.stats = st
 	c.mu.Unlock()

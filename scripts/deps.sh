@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages dialtone needs to build and test on Debian/Ubuntu.
-# Idempotent: installs only what is missing. The programs the integration
+# Idempotent: installs only what is missing. The cgo build links libopus
+# (the codec), WebRTC's audio processing 0.3 (echo cancellation, noise
+# suppression, gain control) and speexdsp (the canceller the echo harness
+# compares it with). The programs the integration
 # tests run are installed when DIALTONE_FULL=1 or CI=true, the settings under
 # which those tests fail without them (internal/testenv): redis-server (the
 # Redis broker's tests), chromium (the web phone's browser test, in a
@@ -12,7 +15,7 @@ set -euo pipefail
 
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in gcc pkg-config libopus-dev libopusfile-dev; do
+for p in gcc g++ pkg-config libopus-dev libopusfile-dev libwebrtc-audio-processing-dev libspeexdsp-dev; do
 	have_pkg "$p" || need+=("$p")
 done
 if [[ "${CI:-}" == "true" || "${DIALTONE_FULL:-}" == "1" ]]; then
