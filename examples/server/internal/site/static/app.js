@@ -1101,6 +1101,7 @@
     if (!r) return;
     r.muted = on;
     if (r.mic) r.mic.getAudioTracks().forEach((t) => (t.enabled = !on));
+    log(on ? 'muted' : 'unmuted');
     // After a join still unanswered too: the server handles our messages
     // in order, so the mute follows the membership.
     if (r.joinSent) send('mute', undefined, r.name, { muted: on });
