@@ -77,13 +77,20 @@ func clone(s []string) []string { return append([]string(nil), s...) }
 // call.Phone, both ways, through the example server, and checks the audio
 // by content in both directions.
 func TestBrowser(t *testing.T) {
+	inNetns(t, browserTest)
+}
+
+// inNetns runs test (a top-level test's body) with Chromium's path, in a
+// loopback-only network namespace: it re-executes the test binary for
+// t.Name() under `unshare -n` and runs test there.
+func inNetns(t *testing.T, test func(t *testing.T, chromium string)) {
 	chromium := chromiumPath(t)
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
 	switch os.Getenv(netnsEnv) {
 	case "1", "off":
-		browserTest(t, chromium)
+		test(t, chromium)
 		return
 	}
 	testenv.Program(t, "unshare")
@@ -95,7 +102,7 @@ func TestBrowser(t *testing.T) {
 	exe, err := os.Executable()
 	require.NoError(t, err)
 	args := append(clone(unshare), "sh", "-c", `ip link set lo up && exec "$0" "$@"`, exe,
-		"-test.run=^TestBrowser$", "-test.v", "-test.timeout=100s")
+		"-test.run=^"+t.Name()+"$", "-test.v", "-test.timeout=100s")
 	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
@@ -104,7 +111,7 @@ func TestBrowser(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	t.Logf("child test in a loopback-only network namespace (%s), %v:\n%s", strings.Join(unshare, " "), time.Since(start).Round(time.Millisecond), out)
 	require.NoError(t, err, "browser test failed in the namespace")
-	require.Contains(t, string(out), "--- PASS: TestBrowser", "the child ran the test")
+	require.Contains(t, string(out), "--- PASS: "+t.Name()+" ", "the child ran the test")
 }
 
 // browserTest is the test proper; it runs inside the namespace.
@@ -113,71 +120,40 @@ func browserTest(t *testing.T, chromium string) {
 	defer cancel()
 	t0 := time.Now()
 
-	// The example server, in development mode, on 127.0.0.1.
-	st, err := site.New(ctx, site.Config{Dev: true})
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	base := "http://" + ln.Addr().String()
-	srvCtx, stopSrv := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- st.Serve(srvCtx, ln, nil) }()
-	t.Cleanup(func() {
-		stopSrv()
-		assert.NoError(t, <-served)
-	})
+	base := startSite(ctx, t)
 
 	// The Go phone: a WebSocket client with a token from /token, WebRTC on
 	// loopback, a virtual microphone playing 1 kHz and a recording speaker.
-	g := newGoPhone(ctx, t, base, "gophone")
+	g := newGoPhone(ctx, t, base, "gophone", goTone)
 
 	// Chromium with fake media devices, in a fresh profile and TMPDIR.
 	page := newBrowser(ctx, t, chromium)
 	tLoad := time.Now()
-	require.NoError(t, chromedp.Do(page,
-		chromedp.Navigate(base+"/"),
-		chromedp.SendKeys("#login-user", "browser"),
-		chromedp.Click("#login-button"),
-	))
-	waitJS(t, page, `dialtone.phone.wsUp === true`, 10*time.Second)
+	logIn(t, page, base, "browser")
 	t.Logf("page loaded and logged in: %v (since test start %v)", since(tLoad), since(t0))
 
 	t.Run("GoCallsBrowser", func(t *testing.T) {
 		start := time.Now()
 		c, err := g.phone.Dial(ctx, "browser", call.WithDisplayName("Go phone"))
 		require.NoError(t, err)
-		w := watch(c)
+		w := watch(c.Events())
 		require.NoError(t, chromedp.Do(page, chromedp.WaitVisible("#answer")))
 		ringing := since(start)
 		require.NoError(t, chromedp.Do(page, chromedp.Click("#answer")))
 		answered := time.Now()
-		_, err = w.waitState(ctx, call.Connected, 15*time.Second)
+		_, err = waitState(ctx, w, call.Connected, 15*time.Second)
 		require.NoError(t, err, "Go side connected")
 		waitJS(t, page, `dialtone.state() === 'connected'`, 10*time.Second)
-		t.Logf("dial → page ringing %v; answer click → Go connected %v", ringing, w.at(call.Connected).Sub(answered).Round(time.Millisecond))
+		t.Logf("dial → page ringing %v; answer click → Go connected %v", ringing, stateAt(w, call.Connected).Sub(answered).Round(time.Millisecond))
 
 		// Browser → Go: Chrome's fake microphone beeps; find the beeps in
 		// what the Go phone played.
-		mark := g.speaker.Len()
-		need := mark + 3*audio.SampleRate
-		require.NoError(t, waitRecorder(ctx, g.speaker, need, 10*time.Second))
-		heard := g.speaker.Samples()[mark:need]
-		beeps := findBeeps(heard)
-		t.Logf("Go heard from Chrome's fake mic: %+v", beeps)
-		assert.GreaterOrEqual(t, beeps.Bursts, 5, "periodic beeps")
-		assert.InDelta(t, fakeBeepPeriod.Seconds(), beeps.Period.Seconds(), beepPeriodMargin.Seconds(), "beep period")
-		assert.InDelta(t, fakeBeepFreq, beeps.Freq, 15, "beep frequency")
-		assert.Greater(t, beeps.Purity, 0.2, "beep energy at its frequency")
+		heard := assertHearsBeeps(ctx, t, g)
 		assert.Less(t, mediatest.ToneShare(heard, goTone), 0.05, "our own 1 kHz tone does not come back")
 
 		// Go → browser: the 1 kHz tone arrives (getStats energy and an
 		// AnalyserNode on the remote stream).
-		type level struct {
-			DB     float64 `json:"db"`
-			PeakHz float64 `json:"peakHz"`
-		}
-		var lv level
-		lv, err = chromedp.Run(page, chromedp.Poll[level](
+		lv, err := chromedp.Run(page, chromedp.Poll[level](
 			`(() => { const r = dialtone.levels().remote; return r && r.db > -40 && Math.abs(r.peakHz - 1000) < 30 ? r : null })()`,
 			chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
 		require.NoError(t, err, "page analyser hears 1 kHz")
@@ -238,25 +214,15 @@ func browserTest(t *testing.T, chromium string) {
 		ringing := since(start)
 		assert.Equal(t, "browser", c.Peer())
 		assert.Equal(t, "browser", c.DisplayName())
-		w := watch(c)
+		w := watch(c.Events())
 		accepted := time.Now()
 		require.NoError(t, c.Accept(ctx))
-		_, err := w.waitState(ctx, call.Connected, 15*time.Second)
+		_, err := waitState(ctx, w, call.Connected, 15*time.Second)
 		require.NoError(t, err, "Go side connected")
 		waitJS(t, page, `dialtone.state() === 'connected'`, 10*time.Second)
-		t.Logf("click → Go ringing %v; accept → Go connected %v", ringing, w.at(call.Connected).Sub(accepted).Round(time.Millisecond))
+		t.Logf("click → Go ringing %v; accept → Go connected %v", ringing, stateAt(w, call.Connected).Sub(accepted).Round(time.Millisecond))
 
-		// 3 s: five or six beeps, so that the median spacing holds when
-		// Chrome's fake microphone, on a loaded machine, shifts one beep.
-		mark := g.speaker.Len()
-		need := mark + 3*audio.SampleRate
-		require.NoError(t, waitRecorder(ctx, g.speaker, need, 10*time.Second))
-		beeps := findBeeps(g.speaker.Samples()[mark:need])
-		t.Logf("Go heard: %+v", beeps)
-		assert.GreaterOrEqual(t, beeps.Bursts, 5, "periodic beeps")
-		assert.InDelta(t, fakeBeepPeriod.Seconds(), beeps.Period.Seconds(), beepPeriodMargin.Seconds(), "beep period")
-		assert.InDelta(t, fakeBeepFreq, beeps.Freq, 15, "beep frequency")
-		assert.Greater(t, beeps.Purity, 0.2, "beep energy at its frequency")
+		assertHearsBeeps(ctx, t, g)
 		stats := waitStats(t, page, `s.totalAudioEnergy > 0.01 && s.packetsReceived > 50`)
 		t.Logf("page getStats: %s", stats)
 
@@ -291,7 +257,60 @@ const (
 	beepPeriodMargin = 80 * time.Millisecond
 )
 
+// assertHearsBeeps checks that the next 3 s the Go phone plays are
+// Chrome's fake microphone, and returns them. 3 s: five or six beeps, so
+// that the median spacing holds when Chrome's fake microphone, on a loaded
+// machine, shifts one beep.
+func assertHearsBeeps(ctx context.Context, t *testing.T, g *goPhone) []int16 {
+	t.Helper()
+	heard := nextSamples(ctx, t, g, 3*audio.SampleRate)
+	beeps := findBeeps(heard)
+	t.Logf("%s heard from Chrome's fake mic: %+v", g.phone.User(), beeps)
+	assert.GreaterOrEqual(t, beeps.Bursts, 5, "periodic beeps")
+	assert.InDelta(t, fakeBeepPeriod.Seconds(), beeps.Period.Seconds(), beepPeriodMargin.Seconds(), "beep period")
+	assert.InDelta(t, fakeBeepFreq, beeps.Freq, 15, "beep frequency")
+	assert.Greater(t, beeps.Purity, 0.2, "beep energy at its frequency")
+	return heard
+}
+
+// nextSamples returns the next n samples the Go phone plays.
+func nextSamples(ctx context.Context, t *testing.T, g *goPhone, n int) []int16 {
+	t.Helper()
+	mark := g.speaker.Len()
+	require.NoError(t, waitRecorder(ctx, g.speaker, mark+n, 10*time.Second))
+	return g.speaker.Samples()[mark : mark+n]
+}
+
 func since(t time.Time) time.Duration { return time.Since(t).Round(time.Millisecond) }
+
+// startSite serves the example server, in development mode, on 127.0.0.1
+// until the test ends, and returns its base URL.
+func startSite(ctx context.Context, t *testing.T) string {
+	t.Helper()
+	st, err := site.New(ctx, site.Config{Dev: true})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srvCtx, stopSrv := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- st.Serve(srvCtx, ln, nil) }()
+	t.Cleanup(func() {
+		stopSrv()
+		assert.NoError(t, <-served)
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// logIn opens the web phone in page and logs in as user.
+func logIn(t *testing.T, page context.Context, base, user string) {
+	t.Helper()
+	require.NoError(t, chromedp.Do(page,
+		chromedp.Navigate(base+"/"),
+		chromedp.SendKeys("#login-user", user),
+		chromedp.Click("#login-button"),
+	))
+	waitJS(t, page, `dialtone.phone.wsUp === true`, 10*time.Second)
+}
 
 // goPhone is the Go side of the test.
 type goPhone struct {
@@ -299,7 +318,9 @@ type goPhone struct {
 	speaker *pcm.Recorder
 }
 
-func newGoPhone(ctx context.Context, t *testing.T, base, user string) *goPhone {
+// newGoPhone makes a Go phone for user whose microphone plays a tone of
+// toneHz.
+func newGoPhone(ctx context.Context, t *testing.T, base, user string, toneHz float64) *goPhone {
 	t.Helper()
 	resp, err := http.Get(base + "/token?user=" + url.QueryEscape(user))
 	require.NoError(t, err)
@@ -314,7 +335,7 @@ func newGoPhone(ctx context.Context, t *testing.T, base, user string) *goPhone {
 	g := &goPhone{speaker: &pcm.Recorder{}}
 	backend := audio.NewVirtualBackend(audio.VirtualBackendConfig{Devices: []audio.VirtualDevice{
 		{ID: "mic", Direction: audio.Capture, Default: true,
-			Source: media.NewTone(media.ToneSpec{Frequencies: []float64{goTone}, Level: -12})},
+			Source: media.NewTone(media.ToneSpec{Frequencies: []float64{toneHz}, Level: -12})},
 		{ID: "speaker", Direction: audio.Playback, Default: true, Sink: g.speaker},
 	}})
 	g.phone, err = call.NewPhone(tr, call.Config{
@@ -379,19 +400,22 @@ func waitRecorder(ctx context.Context, r *pcm.Recorder, n int, timeout time.Dura
 	return r.Wait(ctx, n)
 }
 
-// watcher keeps every event of a call and lets the test wait for one.
-type watcher struct {
+// watcher keeps every event of a call (call.Event) or a room
+// (call.RoomEvent) and lets the test wait for one.
+type watcher[E any] struct {
 	mu      sync.Mutex
-	events  []call.Event
+	events  []E
 	changed chan struct{}
 	done    chan struct{}
 }
 
-func watch(c *call.Call) *watcher {
-	w := &watcher{changed: make(chan struct{}), done: make(chan struct{})}
+// watch reads events until the channel closes (the call or room released
+// its resources).
+func watch[E any](events <-chan E) *watcher[E] {
+	w := &watcher[E]{changed: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
-		for e := range c.Events() {
+		for e := range events {
 			w.mu.Lock()
 			w.events = append(w.events, e)
 			close(w.changed)
@@ -403,7 +427,7 @@ func watch(c *call.Call) *watcher {
 }
 
 // wait returns the first event (past or future) that matches.
-func (w *watcher) wait(ctx context.Context, timeout time.Duration, match func(call.Event) bool) (call.Event, error) {
+func (w *watcher[E]) wait(ctx context.Context, timeout time.Duration, match func(E) bool) (E, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	seen := 0
@@ -429,14 +453,17 @@ func (w *watcher) wait(ctx context.Context, timeout time.Duration, match func(ca
 					return e, nil
 				}
 			}
-			return call.Event{}, errors.New("call ended before the awaited event")
+			var none E
+			return none, errors.New("the events ended before the awaited one")
 		case <-ctx.Done():
-			return call.Event{}, ctx.Err()
+			var none E
+			return none, ctx.Err()
 		}
 	}
 }
 
-func (w *watcher) waitState(ctx context.Context, s call.State, timeout time.Duration) (call.Event, error) {
+// waitState waits for a call to enter state s.
+func waitState(ctx context.Context, w *watcher[call.Event], s call.State, timeout time.Duration) (call.Event, error) {
 	e, err := w.wait(ctx, timeout, func(e call.Event) bool {
 		return e.Kind == call.EventState && (e.State == s || e.State == call.Ended)
 	})
@@ -446,8 +473,8 @@ func (w *watcher) waitState(ctx context.Context, s call.State, timeout time.Dura
 	return e, err
 }
 
-// at is when the call entered state s (zero if it did not).
-func (w *watcher) at(s call.State) time.Time {
+// stateAt is when the call entered state s (zero if it did not).
+func stateAt(w *watcher[call.Event], s call.State) time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, e := range w.events {
@@ -458,9 +485,9 @@ func (w *watcher) at(s call.State) time.Time {
 	return time.Time{}
 }
 
-// stop waits for the call's event stream to close (the call released its
+// stop waits for the event stream to close (the call or room released its
 // resources), so no goroutine outlives the subtest.
-func (w *watcher) stop() {
+func (w *watcher[E]) stop() {
 	select {
 	case <-w.done:
 	case <-time.After(10 * time.Second):

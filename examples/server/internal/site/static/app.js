@@ -4,6 +4,9 @@
 // rules as the Go call package: the caller is impolite and the callee polite
 // (W3C perfect negotiation), trickle ICE, a pre-negotiated data channel
 // "text" (id 0), one call at a time (a second invite is answered `busy`).
+// It joins rooms (protocol version 2) like call.Room: one peer connection
+// per other member, negotiated the same way, the later joiner offering; in
+// a room, invites are answered `busy`.
 'use strict';
 
 (() => {
@@ -14,6 +17,14 @@
   const FIRST_OFFER_WAIT_MS = 2000; // callee: wait this long for the caller's offer
   const STATS_INTERVAL_MS = 1000;
   const METER_INTERVAL_MS = 100;
+  const MAX_HELD_CANDIDATES = 64; // remote candidates waiting for their description
+  const MAX_HELD_EVENTS = 256; // room events before the member list (signaling.Roster)
+  const MAX_EARLY_SIGNALS = 64; // room-signals per user before its member-joined, and users
+  const TALK_DB = -50; // a member whose audio is above this (dBFS) is talking…
+  const TALK_HOLD_MS = 400; // …until it has been below it this long
+  const ROOM_NAME = /^[A-Za-z0-9._-]{1,64}$/; // signaling.ValidRoom
+  const ROOM_TYPES = new Set(['members', 'member-joined', 'member-left', 'member-updated', 'room-signal']);
+  const ROOM_REQUESTS = new Set(['join', 'leave', 'mute', 'room-signal']);
 
   const $ = (id) => document.getElementById(id);
 
@@ -28,14 +39,17 @@
     reconnects: 0,
     reconnectTimer: 0,
     iceServers: [],
+    protocol: 1, // the server's protocol version (ready); rooms need 2
     relayTTL: 0, // validity of iceServers' TURN credentials, seconds (0: none)
     relayAt: 0, // when iceServers arrived (Date.now())
     call: null, // the live call, or null
     lastCall: null, // summary of the last ended call
+    room: null, // the room we are in, or null
+    lastRoom: null, // summary of the last room left
     texts: [], // received data-channel texts
     events: [], // page log, newest last
     audioCtx: null,
-    meters: { mic: null, remote: null },
+    meters: { mic: null, remote: null, 'room-mic': null, room: null },
   };
 
   // ---------------------------------------------------------------- logging
@@ -92,6 +106,7 @@
   function logout() {
     phone.stopped = true;
     if (phone.call) endCall('hangup', true);
+    if (phone.room) endRoom('left', true);
     clearTimeout(phone.reconnectTimer);
     if (phone.ws) phone.ws.close(1000, 'logout');
     phone.ws = null;
@@ -121,9 +136,14 @@
       setConn('down');
       // A call still being set up needs signaling; a connected one does not.
       if (phone.call && phone.call.state !== 'connected') endCall('signaling-lost', false);
+      // A room keeps its peer connections and is joined again on `ready`
+      // (within the server's grace it is the same membership).
+      if (phone.room && phone.room.state === 'joining') endRoom('signaling-lost', false);
+      if (phone.room) setRoomState('reconnecting');
       if (phone.stopped) return;
       if (e.code === 4001) {
         log('logged in elsewhere: this page stays offline', 'error');
+        if (phone.room) endRoom('signaling-lost', false);
         return;
       }
       if (e.code === 4002 || e.code === 4003) {
@@ -168,8 +188,10 @@
       phone.iceServers = Array.isArray(d.iceServers) ? d.iceServers : [];
       phone.relayTTL = d.relayTTL || 0;
       phone.relayAt = Date.now();
+      phone.protocol = Number.isInteger(d.protocol) ? d.protocol : 1;
       setConn('up');
       log('ready as ' + d.user + (phone.iceServers.length ? ' (' + phone.iceServers.length + ' ICE servers)' : ''));
+      if (phone.room) rejoinRoom(phone.room);
       return;
     }
     if (m.type === 'relay-config') {
@@ -184,6 +206,12 @@
     }
     if (m.type === 'invite') {
       onInvite(m);
+      return;
+    }
+    // Room messages (and the server's refusals of them) are told apart by
+    // type: their `call` is the room's name.
+    if (ROOM_TYPES.has(m.type) || (m.type === 'error' && ROOM_REQUESTS.has(d.rejected))) {
+      onRoomMessage(m);
       return;
     }
     const c = phone.call;
@@ -228,9 +256,9 @@
   }
 
   function onInvite(m) {
-    if (phone.call) {
+    if (phone.call || phone.room) {
       send('busy', m.from, m.call);
-      log('busy: ' + m.from + ' called while in a call');
+      log('busy: ' + m.from + ' called while in a ' + (phone.call ? 'call' : 'room'));
       return;
     }
     const c = newCall(m.call, m.from, false);
@@ -251,23 +279,16 @@
       id,
       peer,
       outgoing,
-      polite: !outgoing, // the callee is polite, as on the Go side
       state: 'idle',
       displayName: '',
-      pc: null,
-      dc: null,
+      link: null, // the peer connection and its negotiation (newLink)
+      pc: null, // link.pc
+      dc: null, // link.dc
       mic: null,
       remote: null,
-      early: [],
-      chain: Promise.resolve(),
-      makingOffer: false,
-      ignoreOffer: false,
-      settingRemoteAnswer: false,
-      iceRestarts: 0,
+      early: [], // signals before the link exists
       ringTimer: 0,
       connectTimer: 0,
-      offerTimer: 0,
-      waitForOffer: false,
       statsTimer: 0,
       started: performance.now(),
       connectedAt: 0,
@@ -284,7 +305,7 @@
   }
 
   async function dial(peer) {
-    if (phone.call) return;
+    if (phone.call || phone.room) return;
     if (!phone.wsUp) {
       log('cannot call: signaling is down', 'error');
       return;
@@ -366,10 +387,9 @@
     phone.call = null;
     clearTimeout(c.ringTimer);
     clearTimeout(c.connectTimer);
-    clearTimeout(c.offerTimer);
     clearInterval(c.statsTimer);
     stopRinger();
-    if (c.pc) c.pc.close();
+    if (c.link) closeLink(c.link);
     stopStream(c.mic);
     detachMeters();
     $('remote-audio').srcObject = null;
@@ -408,94 +428,55 @@
     if (s) s.getTracks().forEach((t) => t.stop());
   }
 
-  // startMedia creates the PeerConnection: our microphone track, the
-  // pre-negotiated "text" channel, and the perfect-negotiation handlers.
+  // startMedia creates the call's link: our microphone track, the
+  // pre-negotiated "text" channel and the negotiation with the peer.
   function startMedia(c) {
-    const pc = new RTCPeerConnection({ iceServers: phone.iceServers });
-    c.pc = pc;
-    for (const t of c.mic.getAudioTracks()) pc.addTrack(t, c.mic);
-    c.dc = pc.createDataChannel('text', { negotiated: true, id: 0 });
-    c.dc.onopen = () => render();
-    c.dc.onclose = () => render();
-    c.dc.onmessage = (e) => {
-      if (typeof e.data !== 'string') return;
-      phone.texts.push(e.data);
-      log(c.peer + ': ' + e.data, 'text');
-    };
-
-    pc.ontrack = (e) => {
-      if (e.track.kind !== 'audio') return;
-      const stream = e.streams[0] || new MediaStream([e.track]);
-      c.remote = stream;
-      const el = $('remote-audio');
-      el.srcObject = stream;
-      el.play().catch((err) => log('audio playback: ' + err.message));
-      attachMeter('remote', stream);
-    };
-
-    pc.onicecandidate = ({ candidate }) => {
-      if (candidate && candidate.candidate) {
-        log('local candidate ' + candidate.address + ':' + candidate.port + ' ' + candidate.protocol + ' ' + candidate.type);
-        send('signal', c.peer, c.id, { candidate: candidate.toJSON() });
-      }
-    };
-
     // The callee lets the caller make the first offer (both the Go phone
-    // and this page offer as soon as they see `accept`): a glare on the very
-    // first offer is legal, but Chrome then sometimes never gathers
-    // candidates for its answer. Should no offer come, offer after all.
-    c.waitForOffer = !c.outgoing;
-    if (c.waitForOffer) {
-      c.offerTimer = setTimeout(() => {
-        if (phone.call !== c || !c.waitForOffer) return;
-        c.waitForOffer = false;
-        pc.onnegotiationneeded();
-      }, FIRST_OFFER_WAIT_MS);
-    }
-    pc.onnegotiationneeded = async () => {
-      if (c.waitForOffer) return;
-      try {
-        c.makingOffer = true;
-        await pc.setLocalDescription();
+    // and this page offer as soon as they see `accept`).
+    const l = newLink({
+      label: '',
+      polite: !c.outgoing, // the callee is polite, as on the Go side
+      waitForOffer: !c.outgoing,
+      mic: c.mic,
+      send: (sig) => send('signal', c.peer, c.id, sig),
+      onTrack: (stream) => {
+        c.remote = stream;
+        const el = $('remote-audio');
+        el.srcObject = stream;
+        el.play().catch((err) => log('audio playback: ' + err.message));
+        attachMeter('remote', stream);
+      },
+      onText: (text) => {
+        phone.texts.push(text);
+        log(c.peer + ': ' + text, 'text');
+      },
+      onChannel: () => render(),
+      onState: (s) => {
         if (phone.call !== c) return;
-        log('sending ' + pc.localDescription.type);
-        send('signal', c.peer, c.id, { description: pc.localDescription.toJSON() });
-      } catch (err) {
-        log('offer failed: ' + err.message, 'error');
-      } finally {
-        c.makingOffer = false;
-      }
-    };
-
-    pc.oniceconnectionstatechange = () => log('ICE ' + pc.iceConnectionState);
-    pc.onicegatheringstatechange = () => log('ICE gathering ' + pc.iceGatheringState);
-    pc.onicecandidateerror = (e) => log('ICE candidate error ' + e.errorCode + ' ' + e.errorText);
-    pc.onsignalingstatechange = () => log('signaling state ' + pc.signalingState);
-    pc.onconnectionstatechange = () => {
-      if (phone.call !== c) return;
-      switch (pc.connectionState) {
-        case 'connected':
-          clearTimeout(c.connectTimer);
-          if (!c.connectedAt) {
-            c.connectedAt = performance.now();
-            log('media connected after ' + Math.round(c.connectedAt - c.started) + ' ms');
-          }
-          setCallState('connected');
-          break;
-        case 'disconnected':
-          if (c.state === 'connected') setCallState('reconnecting');
-          break;
-        case 'failed':
-          if (c.iceRestarts < MAX_ICE_RESTARTS) {
-            c.iceRestarts++;
+        switch (s) {
+          case 'connected':
+            clearTimeout(c.connectTimer);
+            if (!c.connectedAt) {
+              c.connectedAt = performance.now();
+              log('media connected after ' + Math.round(c.connectedAt - c.started) + ' ms');
+            }
+            setCallState('connected');
+            break;
+          case 'disconnected':
+            if (c.state === 'connected') setCallState('reconnecting');
+            break;
+          case 'reconnecting':
             setCallState('reconnecting');
-            pc.restartIce();
-          } else {
+            break;
+          case 'failed':
             endCall('ice-failed', true);
-          }
-          break;
-      }
-    };
+            break;
+        }
+      },
+    });
+    c.link = l;
+    c.pc = l.pc;
+    c.dc = l.dc;
 
     c.connectTimer = setTimeout(() => {
       if (phone.call === c && !c.connectedAt) endCall('connect-timeout', true);
@@ -509,49 +490,198 @@
     render();
   }
 
-  // Signals are applied one at a time, in arrival order.
   function queueSignal(c, d) {
-    c.chain = c.chain.then(() => onSignal(c, d));
+    linkSignal(c.link, d);
   }
 
-  // onSignal is the W3C perfect negotiation pattern.
-  async function onSignal(c, d) {
-    const pc = c.pc;
-    if (phone.call !== c || pc.signalingState === 'closed') return;
+  // ------------------------------------------------------------------ links
+
+  // newLink creates one RTCPeerConnection and runs W3C perfect negotiation
+  // on it: for a 1:1 call, and for each member of a room. It adds our
+  // microphone track and the pre-negotiated "text" channel (id 0), trickles
+  // candidates, holds the remote candidates that come before a remote
+  // description of their ICE generation, and restarts ICE when it fails.
+  //
+  // cfg: label (prefix of its log lines), polite, waitForOffer (leave the
+  // first offer to the far side), mic (MediaStream), send(signal) (the
+  // `data` of a `signal`: {description} or {candidate}), onTrack(stream),
+  // onText(text), onChannel() (the channel opened or closed), onState(s):
+  // 'connected', 'disconnected', 'reconnecting' (an ICE restart), 'failed'
+  // (the restarts did not help).
+  function newLink(cfg) {
+    const pc = new RTCPeerConnection({ iceServers: phone.iceServers });
+    const l = {
+      cfg,
+      pc,
+      dc: null,
+      closed: false,
+      chain: Promise.resolve(), // signals are applied one at a time, in order
+      makingOffer: false,
+      ignoreOffer: false,
+      settingRemoteAnswer: false,
+      waitForOffer: !!cfg.waitForOffer,
+      offerTimer: 0,
+      candidates: [], // remote candidates held for their description
+      iceRestarts: 0,
+    };
+    for (const t of cfg.mic.getAudioTracks()) pc.addTrack(t, cfg.mic);
+    l.dc = pc.createDataChannel('text', { negotiated: true, id: 0 });
+    l.dc.onopen = () => cfg.onChannel && cfg.onChannel();
+    l.dc.onclose = () => cfg.onChannel && cfg.onChannel();
+    l.dc.onmessage = (e) => {
+      if (typeof e.data === 'string') cfg.onText(e.data);
+    };
+    pc.ontrack = (e) => {
+      if (e.track.kind !== 'audio' || l.closed) return;
+      cfg.onTrack(e.streams[0] || new MediaStream([e.track]));
+    };
+    pc.onicecandidate = ({ candidate }) => {
+      if (l.closed || !candidate || !candidate.candidate) return;
+      linkLog(l, 'local candidate ' + candidate.address + ':' + candidate.port + ' ' + candidate.protocol + ' ' + candidate.type);
+      cfg.send({ candidate: candidate.toJSON() });
+    };
+
+    // A glare on the very first offer is legal, but Chrome then sometimes
+    // never gathers candidates for its answer: the side that waits for the
+    // first offer offers after all only if none comes.
+    if (l.waitForOffer) {
+      l.offerTimer = setTimeout(() => {
+        if (l.closed || !l.waitForOffer) return;
+        l.waitForOffer = false;
+        makeOffer(l);
+      }, FIRST_OFFER_WAIT_MS);
+    }
+    pc.onnegotiationneeded = () => makeOffer(l);
+
+    pc.oniceconnectionstatechange = () => linkLog(l, 'ICE ' + pc.iceConnectionState);
+    pc.onicegatheringstatechange = () => linkLog(l, 'ICE gathering ' + pc.iceGatheringState);
+    pc.onicecandidateerror = (e) => linkLog(l, 'ICE candidate error ' + e.errorCode + ' ' + e.errorText);
+    pc.onsignalingstatechange = () => linkLog(l, 'signaling state ' + pc.signalingState);
+    pc.onconnectionstatechange = () => {
+      if (l.closed) return;
+      switch (pc.connectionState) {
+        case 'connected':
+          l.iceRestarts = 0;
+          cfg.onState('connected');
+          break;
+        case 'disconnected':
+          cfg.onState('disconnected');
+          break;
+        case 'failed':
+          if (l.iceRestarts < MAX_ICE_RESTARTS) {
+            l.iceRestarts++;
+            cfg.onState('reconnecting');
+            pc.restartIce();
+          } else {
+            cfg.onState('failed');
+          }
+          break;
+      }
+    };
+    return l;
+  }
+
+  function linkLog(l, msg, cls) {
+    log(l.cfg.label ? l.cfg.label + ': ' + msg : msg, cls);
+  }
+
+  function closeLink(l) {
+    if (l.closed) return;
+    l.closed = true;
+    clearTimeout(l.offerTimer);
+    l.pc.close();
+  }
+
+  // linkSignal queues a signal from the far side; signals are applied one
+  // at a time, in arrival order.
+  function linkSignal(l, d) {
+    l.chain = l.chain.then(() => applySignal(l, d));
+  }
+
+  async function makeOffer(l) {
+    if (l.waitForOffer || l.closed) return;
+    try {
+      l.makingOffer = true;
+      await l.pc.setLocalDescription();
+      if (l.closed) return;
+      linkLog(l, 'sending ' + l.pc.localDescription.type);
+      l.cfg.send({ description: l.pc.localDescription.toJSON() });
+    } catch (err) {
+      linkLog(l, 'offer failed: ' + err.message, 'error');
+    } finally {
+      l.makingOffer = false;
+    }
+  }
+
+  // applySignal is the W3C perfect negotiation pattern.
+  async function applySignal(l, d) {
+    const pc = l.pc;
+    if (l.closed || pc.signalingState === 'closed' || !d || typeof d !== 'object') return;
     try {
       if (d.description) {
         const desc = d.description;
-        log('received ' + desc.type);
+        linkLog(l, 'received ' + desc.type);
         if (desc.type === 'offer') {
-          c.waitForOffer = false;
-          clearTimeout(c.offerTimer);
+          l.waitForOffer = false;
+          clearTimeout(l.offerTimer);
         }
-        const readyForOffer = !c.makingOffer && (pc.signalingState === 'stable' || c.settingRemoteAnswer);
+        const readyForOffer = !l.makingOffer && (pc.signalingState === 'stable' || l.settingRemoteAnswer);
         const collision = desc.type === 'offer' && !readyForOffer;
-        c.ignoreOffer = !c.polite && collision;
-        if (c.ignoreOffer) {
-          log('colliding offer ignored (impolite)');
+        l.ignoreOffer = !l.cfg.polite && collision;
+        if (l.ignoreOffer) {
+          linkLog(l, 'colliding offer ignored (impolite)');
           return;
         }
-        c.settingRemoteAnswer = desc.type === 'answer';
+        l.settingRemoteAnswer = desc.type === 'answer';
         await pc.setRemoteDescription(desc); // rolls back our own offer when polite
-        c.settingRemoteAnswer = false;
+        l.settingRemoteAnswer = false;
         if (desc.type === 'offer') {
           await pc.setLocalDescription();
-          log('sending answer');
-          send('signal', c.peer, c.id, { description: pc.localDescription.toJSON() });
+          if (l.closed) return;
+          linkLog(l, 'sending answer');
+          l.cfg.send({ description: pc.localDescription.toJSON() });
         }
+        await applyHeldCandidates(l);
       } else if (d.candidate) {
-        log('remote candidate ' + String(d.candidate.candidate).split(' ').slice(4, 8).join(' '));
-        try {
-          await pc.addIceCandidate(d.candidate);
-        } catch (err) {
-          if (!c.ignoreOffer) log('candidate not applied: ' + err.message);
+        linkLog(l, 'remote candidate ' + String(d.candidate.candidate).split(' ').slice(4, 8).join(' '));
+        if (!candidateReady(pc, d.candidate)) {
+          l.candidates.push(d.candidate);
+          if (l.candidates.length > MAX_HELD_CANDIDATES) l.candidates.shift();
+          return;
         }
+        await addCandidate(l, d.candidate);
       }
     } catch (err) {
-      c.settingRemoteAnswer = false;
-      log('signal not applied: ' + err.message, 'error');
+      l.settingRemoteAnswer = false;
+      linkLog(l, 'signal not applied: ' + err.message, 'error');
+    }
+  }
+
+  async function addCandidate(l, cand) {
+    try {
+      await l.pc.addIceCandidate(cand);
+    } catch (err) {
+      if (!l.ignoreOffer) linkLog(l, 'candidate not applied: ' + err.message);
+    }
+  }
+
+  // candidateReady reports whether a remote description of cand's ICE
+  // generation is applied (a candidate without usernameFragment belongs
+  // to the current one).
+  function candidateReady(pc, cand) {
+    const desc = pc.remoteDescription;
+    if (!desc) return false;
+    if (!cand.usernameFragment) return true;
+    const m = /^a=ice-ufrag:(\S+)/m.exec(desc.sdp);
+    return !m || m[1] === cand.usernameFragment;
+  }
+
+  async function applyHeldCandidates(l) {
+    const held = l.candidates;
+    l.candidates = [];
+    for (const cand of held) {
+      if (candidateReady(l.pc, cand)) await addCandidate(l, cand);
+      else l.candidates.push(cand);
     }
   }
 
@@ -563,12 +693,419 @@
     render();
   }
 
+  // sendText sends text to the peer of the call, or to every member of the
+  // room whose channel is open.
   function sendText(text) {
+    if (!text) return false;
     const c = phone.call;
-    if (!c || !c.dc || c.dc.readyState !== 'open' || !text) return false;
-    c.dc.send(text);
+    const r = phone.room;
+    const open = [];
+    if (c && c.dc && c.dc.readyState === 'open') open.push(c.dc);
+    if (r) for (const mb of r.members.values()) if (mb.link && mb.link.dc.readyState === 'open') open.push(mb.link.dc);
+    if (!open.length) return false;
+    for (const dc of open) dc.send(text);
     log('me: ' + text, 'text');
     return true;
+  }
+
+  // ------------------------------------------------------------------ rooms
+
+  // A roster is the room's member list as we see it, kept like
+  // signaling.Roster: an event about a member is applied only when its seq
+  // is above both the member list's and the last event applied about that
+  // member, and events that come before the member list are held for it.
+  function newRoster(room, self) {
+    return { room, self, seq: 0, session: 0, listed: false, members: new Map(), last: new Map(), held: [] };
+  }
+
+  // wireMember is a member from the server, or null when malformed.
+  function wireMember(x) {
+    if (!x || typeof x !== 'object' || typeof x.user !== 'string' || !x.user || !Number.isInteger(x.session)) return null;
+    return {
+      user: x.user,
+      displayName: typeof x.displayName === 'string' ? x.displayName : '',
+      muted: x.muted === true,
+      session: x.session,
+    };
+  }
+
+  function rosterMembers(r) {
+    return [...r.members.values()].sort((a, b) => a.session - b.session);
+  }
+
+  // rosterApply applies a room message and returns the changes, in order,
+  // about the other members ({type, member, reason}), and a member-left
+  // about ourselves (the room is over for us). Malformed messages change
+  // nothing.
+  function rosterApply(r, m) {
+    const d = m.data;
+    if (m.call !== r.room || !d || typeof d !== 'object' || !Number.isInteger(d.seq)) return [];
+    if (m.type === 'members') {
+      if (!Array.isArray(d.members) || !Number.isInteger(d.session)) return [];
+      const list = d.members.map(wireMember);
+      if (list.includes(null)) return [];
+      return rosterList(r, d.seq, d.session, d.resumed === true, list);
+    }
+    const ev = { type: m.type, seq: d.seq, member: wireMember(d.member), reason: typeof d.reason === 'string' ? d.reason : '' };
+    if (!ev.member) return [];
+    if (!r.listed) {
+      if (r.held.length < MAX_HELD_EVENTS) r.held.push(ev);
+      return [];
+    }
+    return rosterEvent(r, ev);
+  }
+
+  function rosterList(r, seq, session, resumed, list) {
+    const out = [];
+    const now = new Map(list.map((x) => [x.user, x]));
+    for (const old of rosterMembers(r)) {
+      const x = now.get(old.user);
+      if (old.user === r.self || (x && resumed && x.session === old.session)) continue;
+      // Gone, or a new membership of either side: the old link is over.
+      out.push({ type: 'member-left', member: old, reason: '' });
+    }
+    for (const x of list) {
+      if (x.user === r.self) continue;
+      const old = r.members.get(x.user);
+      if (!old || !resumed || old.session !== x.session) {
+        out.push({ type: 'member-joined', member: x });
+      } else if (old.displayName !== x.displayName || old.muted !== x.muted) {
+        out.push({ type: 'member-updated', member: x });
+      }
+    }
+    r.members = now;
+    r.seq = seq;
+    r.session = session;
+    r.listed = true;
+    const held = r.held;
+    r.held = [];
+    held.sort((a, b) => a.seq - b.seq);
+    for (const ev of held) out.push(...rosterEvent(r, ev));
+    return out;
+  }
+
+  function rosterEvent(r, ev) {
+    const u = ev.member.user;
+    if (ev.seq <= r.seq || ev.seq <= (r.last.get(u) || 0)) return []; // in the list already, or older
+    r.last.set(u, ev.seq);
+    const old = r.members.get(u);
+    switch (ev.type) {
+      case 'member-joined':
+        r.members.set(u, ev.member);
+        if (u === r.self) return [];
+        if (old) return [{ type: 'member-left', member: old, reason: '' }, { type: 'member-joined', member: ev.member }];
+        return [{ type: 'member-joined', member: ev.member }];
+      case 'member-left':
+        if (!old || old.session !== ev.member.session) return [];
+        r.members.delete(u);
+        return [{ type: 'member-left', member: old, reason: ev.reason }];
+      case 'member-updated':
+        if (!old || old.session !== ev.member.session) return [];
+        r.members.set(u, ev.member);
+        if (u === r.self) return [];
+        return [{ type: 'member-updated', member: ev.member }];
+    }
+    return [];
+  }
+
+  async function joinRoom(name) {
+    if (phone.room || phone.call) return;
+    if (!ROOM_NAME.test(name)) {
+      log('not a room name: ' + name, 'error');
+      return;
+    }
+    if (!phone.wsUp) {
+      log('cannot join: signaling is down', 'error');
+      return;
+    }
+    if (phone.protocol < 2) {
+      log('this server has no rooms (protocol ' + phone.protocol + ')', 'error');
+      return;
+    }
+    const r = {
+      name,
+      state: 'joining', // joining, joined, reconnecting
+      roster: newRoster(name, phone.user),
+      members: new Map(), // user → member (memberJoined)
+      early: new Map(), // user → room-signals before its member-joined
+      mic: null,
+      muted: false,
+      joinSent: false,
+      joinTimer: 0,
+    };
+    phone.room = r;
+    ensureAudioContext();
+    render();
+    try {
+      r.mic = await getMic();
+    } catch (e) {
+      endRoom('error', false, 'microphone: ' + e.message);
+      return;
+    }
+    if (phone.room !== r) {
+      stopStream(r.mic);
+      return;
+    }
+    r.mic.getAudioTracks().forEach((t) => (t.enabled = !r.muted));
+    attachMeter('room-mic', r.mic);
+    attachMeter('room'); // every member's audio, mixed
+    freshenRelay();
+    sendJoin(r);
+    r.joinTimer = setTimeout(() => {
+      if (phone.room === r && r.state === 'joining') endRoom('connect-timeout', true);
+    }, CONNECT_TIMEOUT_MS);
+    log('joining room ' + name);
+  }
+
+  function sendJoin(r) {
+    r.joinSent = send('join', undefined, r.name, { displayName: phone.user, muted: r.muted }) || r.joinSent;
+  }
+
+  // rejoinRoom takes the membership back after signaling reconnected:
+  // within the server's grace the members and our links carry on.
+  function rejoinRoom(r) {
+    if (!r.joinSent) return;
+    r.roster.listed = false;
+    sendJoin(r);
+  }
+
+  function leaveRoom() {
+    if (phone.room) endRoom('left', true);
+  }
+
+  // endRoom leaves the room at once: the server and (through it) the
+  // members are told when tell is set; every link is closed.
+  function endRoom(reason, tell, detail) {
+    const r = phone.room;
+    if (!r) return;
+    // Sent even before the member list came back: the server handles our
+    // messages in order, so it follows the join it may have accepted.
+    if (tell && r.joinSent) send('leave', undefined, r.name);
+    phone.room = null;
+    clearTimeout(r.joinTimer);
+    for (const mb of r.members.values()) dropMember(mb);
+    r.members.clear();
+    stopStream(r.mic);
+    detachMeter('room-mic');
+    detachMeter('room');
+    phone.lastRoom = { name: r.name, reason, detail: detail || '' };
+    $('last-room').textContent = 'Left room ' + r.name + ': ' + reason + (detail ? ' (' + detail + ')' : '');
+    log('room ' + r.name + ' ended: ' + reason + (detail ? ' (' + detail + ')' : ''));
+    render();
+  }
+
+  function setRoomState(s) {
+    const r = phone.room;
+    if (!r || r.state === s) return;
+    r.state = s;
+    log('room ' + s);
+    render();
+  }
+
+  function onRoomMessage(m) {
+    const r = phone.room;
+    if (!r || r.name !== m.call) return; // a room we are not in
+    if (m.type === 'error') {
+      onRoomError(r, m.data || {});
+      return;
+    }
+    if (m.type === 'room-signal') {
+      onRoomSignal(r, m);
+      return;
+    }
+    const changes = rosterApply(r.roster, m);
+    if (m.type === 'members' && r.roster.listed) {
+      clearTimeout(r.joinTimer);
+      setRoomState('joined');
+    }
+    for (const ch of changes) {
+      if (ch.member.user === phone.user) {
+        if (ch.type === 'member-left') {
+          endRoom('gone', false); // the server removed us (past its grace)
+          return;
+        }
+        continue;
+      }
+      if (ch.type === 'member-joined') memberJoined(r, ch.member);
+      else if (ch.type === 'member-left') memberLeft(r, ch.member, ch.reason);
+      else if (ch.type === 'member-updated') memberUpdated(r, ch.member);
+    }
+    render();
+  }
+
+  function onRoomError(r, d) {
+    if (d.code === 'rate-limited') {
+      log('server delayed a room message (rate limit): ' + d.rejected);
+      return;
+    }
+    if (d.rejected !== 'join') {
+      // A mute or room-signal refused: the roster's events settle it.
+      log('server refused ' + d.rejected + ': ' + (d.code || ''), 'error');
+      return;
+    }
+    endRoom('error', false, d.code || 'join refused');
+  }
+
+  // memberJoined sets up the link with a member. Both sides compute the
+  // roles from the two sessions as call.Room does: the later joiner (the
+  // higher session) offers and is impolite, the earlier one waits for its
+  // offer and is polite.
+  function memberJoined(r, x) {
+    const old = r.members.get(x.user);
+    if (old) {
+      dropMember(old); // a new membership of a member whose leave we never saw
+      r.members.delete(x.user);
+    }
+    const mine = r.roster.session;
+    const offerer = mine > x.session;
+    const mb = { ...x, state: 'connecting', talking: false, loudAt: 0, link: null, audio: null, src: null, meter: null, connectTimer: 0 };
+    r.members.set(x.user, mb);
+    log((x.displayName || x.user) + ' is in the room');
+    const current = () => phone.room === r && r.members.get(x.user) === mb;
+    mb.link = newLink({
+      label: x.user,
+      polite: !offerer,
+      waitForOffer: !offerer,
+      mic: r.mic,
+      send: (sig) => send('room-signal', x.user, r.name, { session: mine, peerSession: x.session, signal: sig }),
+      onTrack: (stream) => {
+        if (current()) memberAudio(mb, stream);
+      },
+      onText: (text) => {
+        phone.texts.push(text);
+        log(x.user + ': ' + text, 'text');
+      },
+      onState: (s) => {
+        if (current()) memberState(r, mb, s);
+      },
+    });
+    mb.connectTimer = setTimeout(() => {
+      if (current() && mb.link && mb.state === 'connecting') memberFailed(mb, 'no media within ' + CONNECT_TIMEOUT_MS / 1000 + ' s');
+    }, CONNECT_TIMEOUT_MS);
+    const held = r.early.get(x.user) || [];
+    r.early.delete(x.user);
+    for (const rs of held) if (rs.session === x.session) linkSignal(mb.link, rs.signal);
+  }
+
+  function memberLeft(r, x, reason) {
+    r.early.delete(x.user);
+    const mb = r.members.get(x.user);
+    if (!mb || mb.session !== x.session) return;
+    dropMember(mb);
+    r.members.delete(x.user);
+    log((mb.displayName || mb.user) + ' left the room (' + (reason || 'gone') + ')');
+  }
+
+  function memberUpdated(r, x) {
+    const mb = r.members.get(x.user);
+    if (!mb || mb.session !== x.session) return;
+    if (mb.muted !== x.muted) log(x.user + (x.muted ? ' muted' : ' unmuted'));
+    mb.muted = x.muted;
+    mb.displayName = x.displayName;
+  }
+
+  function memberState(r, mb, s) {
+    switch (s) {
+      case 'connected':
+        clearTimeout(mb.connectTimer);
+        if (mb.state !== 'connected') log(mb.user + ': media connected');
+        mb.state = 'connected';
+        break;
+      case 'disconnected':
+      case 'reconnecting':
+        if (mb.state === 'connected') mb.state = 'reconnecting';
+        break;
+      case 'failed':
+        memberFailed(mb, 'ice-failed');
+        return;
+    }
+    render();
+  }
+
+  // memberFailed gives up on the link with a member, which stays in the
+  // room unheard, as on the Go side.
+  function memberFailed(mb, why) {
+    log(mb.user + ': link failed (' + why + ')', 'error');
+    dropMember(mb);
+    mb.state = 'failed';
+    render();
+  }
+
+  // memberAudio plays a member's stream on its own <audio> element and
+  // measures it, alone (talking) and in the room's mix meter.
+  function memberAudio(mb, stream) {
+    if (!mb.audio) {
+      mb.audio = document.createElement('audio');
+      mb.audio.autoplay = true;
+      mb.audio.dataset.user = mb.user;
+      $('room-audio').appendChild(mb.audio);
+    }
+    mb.audio.srcObject = stream;
+    mb.audio.play().catch((err) => log(mb.user + ': audio playback: ' + err.message));
+    if (mb.src) mb.src.disconnect();
+    if (!mb.meter) {
+      mb.meter = newMeter(null, null, (m) => {
+        const now = performance.now();
+        if (m.db > TALK_DB) mb.loudAt = now;
+        const talking = mb.loudAt > 0 && now - mb.loudAt < TALK_HOLD_MS;
+        if (talking !== mb.talking) {
+          mb.talking = talking;
+          render();
+        }
+      });
+    }
+    mb.src = mb.meter.an.context.createMediaStreamSource(stream);
+    mb.src.connect(mb.meter.an);
+    if (phone.meters.room) mb.src.connect(phone.meters.room.an);
+  }
+
+  // dropMember closes a member's link and stops its audio.
+  function dropMember(mb) {
+    clearTimeout(mb.connectTimer);
+    if (mb.link) closeLink(mb.link);
+    mb.link = null;
+    if (mb.src) mb.src.disconnect();
+    mb.src = null;
+    if (mb.meter) closeMeter(mb.meter);
+    mb.meter = null;
+    if (mb.audio) {
+      mb.audio.srcObject = null;
+      mb.audio.remove();
+    }
+    mb.audio = null;
+    mb.talking = false;
+  }
+
+  // onRoomSignal hands a room-signal to its member's link. One for an
+  // earlier membership (of ours or the sender's) is dropped; one whose
+  // member-joined has not come yet (it may travel through another server
+  // node) is held for it.
+  function onRoomSignal(r, m) {
+    const d = m.data;
+    if (!m.from || !d || typeof d !== 'object' || !d.signal || typeof d.signal !== 'object') return;
+    if (d.peerSession !== r.roster.session) return;
+    const mb = r.members.get(m.from);
+    if (!mb || mb.session !== d.session) {
+      const known = r.roster.members.get(m.from);
+      if (known && known.session === d.session) return; // its link failed
+      const q = r.early.get(m.from);
+      if (q && q.length < MAX_EARLY_SIGNALS) q.push(d);
+      else if (!q && r.early.size < MAX_EARLY_SIGNALS) r.early.set(m.from, [d]);
+      return;
+    }
+    if (mb.link) linkSignal(mb.link, d.signal);
+  }
+
+  function setRoomMuted(on) {
+    const r = phone.room;
+    if (!r) return;
+    r.muted = on;
+    if (r.mic) r.mic.getAudioTracks().forEach((t) => (t.enabled = !on));
+    log(on ? 'muted' : 'unmuted');
+    // After a join still unanswered too: the server handles our messages
+    // in order, so the mute follows the membership.
+    if (r.joinSent) send('mute', undefined, r.name, { muted: on });
+    render();
   }
 
   // ------------------------------------------------------------------ stats
@@ -640,31 +1177,33 @@
     return phone.audioCtx;
   }
 
-  // attachMeter measures a stream with an AnalyserNode: its level in dBFS
-  // and its dominant frequency. The analyser is not connected to the
-  // output; the <audio> element plays the remote stream.
-  function attachMeter(which, stream) {
+  // newMeter measures what is connected to its AnalyserNode (m.an): the
+  // level in dBFS and the dominant frequency, every METER_INTERVAL_MS,
+  // shown in meterEl and dbEl when given; onMeasure(m) follows each
+  // measurement. The analyser is not connected to the output: <audio>
+  // elements play the remote streams.
+  function newMeter(meterEl, dbEl, onMeasure) {
     const ctx = ensureAudioContext();
-    detachMeter(which);
-    const src = ctx.createMediaStreamSource(stream);
     const an = ctx.createAnalyser();
     an.fftSize = 4096;
     an.smoothingTimeConstant = 0.2;
-    src.connect(an);
     const m = {
-      src,
       an,
+      src: null, // the source the meter owns, if any
       time: new Float32Array(an.fftSize),
       freq: new Float32Array(an.frequencyBinCount),
       db: -Infinity,
       peakHz: 0,
       timer: 0,
+      meterEl,
+      dbEl,
+      onMeasure,
     };
-    m.timer = setInterval(() => measure(which, m), METER_INTERVAL_MS);
-    phone.meters[which] = m;
+    m.timer = setInterval(() => measure(m), METER_INTERVAL_MS);
+    return m;
   }
 
-  function measure(which, m) {
+  function measure(m) {
     m.an.getFloatTimeDomainData(m.time);
     let sum = 0;
     for (const v of m.time) sum += v * v;
@@ -674,19 +1213,44 @@
     let best = 1;
     for (let i = 2; i < m.freq.length; i++) if (m.freq[i] > m.freq[best]) best = i;
     m.peakHz = (best * m.an.context.sampleRate) / m.an.fftSize;
-    const meter = $(which + '-meter');
-    meter.value = Math.max(-60, m.db);
-    $(which + '-db').textContent = Number.isFinite(m.db) ? m.db.toFixed(0) + ' dB' : '–';
+    if (m.meterEl) m.meterEl.value = Math.max(-60, m.db);
+    if (m.dbEl) m.dbEl.textContent = Number.isFinite(m.db) ? m.db.toFixed(0) + ' dB' : '–';
+    if (m.onMeasure) m.onMeasure(m);
+  }
+
+  // levelAt is the meter's last spectrum level at hz, in dB.
+  function levelAt(m, hz) {
+    const bin = Math.round((hz * m.an.fftSize) / m.an.context.sampleRate);
+    const v = m.freq[bin];
+    return Number.isFinite(v) ? v : -1000;
+  }
+
+  function closeMeter(m) {
+    clearInterval(m.timer);
+    if (m.src) m.src.disconnect();
+    if (m.meterEl) m.meterEl.value = -60;
+    if (m.dbEl) m.dbEl.textContent = '–';
+  }
+
+  // attachMeter measures stream (or, without one, what is connected to
+  // its analyser later) on the page's meter `which` (#which-meter,
+  // #which-db).
+  function attachMeter(which, stream) {
+    detachMeter(which);
+    const m = newMeter($(which + '-meter'), $(which + '-db'));
+    if (stream) {
+      m.src = m.an.context.createMediaStreamSource(stream);
+      m.src.connect(m.an);
+    }
+    phone.meters[which] = m;
+    return m;
   }
 
   function detachMeter(which) {
     const m = phone.meters[which];
     if (!m) return;
-    clearInterval(m.timer);
-    m.src.disconnect();
+    closeMeter(m);
     phone.meters[which] = null;
-    $(which + '-meter').value = -60;
-    $(which + '-db').textContent = '–';
   }
 
   function detachMeters() {
@@ -735,8 +1299,8 @@
     $('incoming').hidden = !ringing;
     if (ringing) $('incoming-from').textContent = c.displayName + (c.displayName !== c.peer ? ' (' + c.peer + ')' : '');
     $('call').hidden = !c || ringing;
-    $('dial-button').disabled = !!c;
-    $('dial-user').disabled = !!c;
+    $('dial-button').disabled = !!c || !!phone.room;
+    $('dial-user').disabled = !!c || !!phone.room;
     if (c && !ringing) {
       $('call-peer').textContent = c.peer;
       $('call-state').textContent = c.state;
@@ -759,6 +1323,35 @@
       $('call-timer').textContent = '';
     }
     if (!c) renderStats({});
+    renderRoom();
+  }
+
+  function renderRoom() {
+    const r = phone.room;
+    $('room').hidden = !r;
+    $('room-name').disabled = !!r || !!phone.call;
+    $('room-join').disabled = !!r || !!phone.call;
+    $('room-leave').hidden = !r;
+    if (!r) {
+      $('room-members').replaceChildren();
+      return;
+    }
+    $('room-title').textContent = r.name;
+    $('room-state').textContent = r.state;
+    $('room-state').className = 'pill ' + r.state;
+    $('room-mute').textContent = r.muted ? 'Unmute' : 'Mute';
+    $('room-mute').setAttribute('aria-pressed', String(r.muted));
+    const items = [...r.members.values()]
+      .sort((a, b) => a.session - b.session)
+      .map((mb) => {
+        const li = document.createElement('li');
+        li.dataset.user = mb.user;
+        li.className = mb.talking ? 'talking' : '';
+        const name = mb.displayName && mb.displayName !== mb.user ? mb.displayName + ' (' + mb.user + ')' : mb.user;
+        li.textContent = name + ': ' + mb.state + (mb.muted ? ', muted' : '') + (mb.talking ? ', talking' : '');
+        return li;
+      });
+    $('room-members').replaceChildren(...items);
   }
 
   $('login-form').addEventListener('submit', (e) => {
@@ -780,12 +1373,19 @@
   $('decline').addEventListener('click', decline);
   $('hangup').addEventListener('click', hangup);
   $('mute').addEventListener('click', () => setMuted(!(phone.call && phone.call.muted)));
+  $('room-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    joinRoom($('room-name').value.trim());
+  });
+  $('room-leave').addEventListener('click', leaveRoom);
+  $('room-mute').addEventListener('click', () => setRoomMuted(!(phone.room && phone.room.muted)));
   $('text-form').addEventListener('submit', (e) => {
     e.preventDefault();
     if (sendText($('text-input').value)) $('text-input').value = '';
   });
   window.addEventListener('beforeunload', () => {
     if (phone.call) endCall('hangup', true);
+    if (phone.room) endRoom('left', true);
   });
 
   // A read-mostly view for debugging from the console and for tests.
@@ -797,8 +1397,22 @@
     stats: () => (phone.call ? phone.call.stats : {}),
     levels: () => {
       const v = (m) => (m ? { db: m.db, peakHz: m.peakHz } : null);
-      return { mic: v(phone.meters.mic), remote: v(phone.meters.remote) };
+      const members = {};
+      if (phone.room) for (const mb of phone.room.members.values()) members[mb.user] = v(mb.meter);
+      return { mic: v(phone.meters.mic), remote: v(phone.meters.remote), roomMic: v(phone.meters['room-mic']), room: v(phone.meters.room), members };
     },
+    // levelAt(which, hz): meter `which`'s (mic, remote, room-mic, room)
+    // last spectrum level at hz, in dB.
+    levelAt: (which, hz) => (phone.meters[which] ? levelAt(phone.meters[which], hz) : null),
+    room: () => {
+      const r = phone.room;
+      if (!r) return null;
+      const members = [...r.members.values()]
+        .sort((a, b) => a.session - b.session)
+        .map((mb) => ({ user: mb.user, displayName: mb.displayName, muted: mb.muted, session: mb.session, state: mb.state, talking: mb.talking }));
+      return { name: r.name, state: r.state, session: r.roster.session, muted: r.muted, members };
+    },
+    lastRoom: () => phone.lastRoom,
     texts: () => phone.texts.slice(),
     sendText,
   };
