@@ -72,7 +72,16 @@ type Session struct {
 	cmds    chan func()
 	done    chan struct{}
 	events  *mailbox.Mailbox[Event]
+	notes   *mailbox.Mailbox[note] // devices' Notify calls, for the actor
 	closeMu sync.Once
+}
+
+// note is a device's notice about its route, tagged with the route
+// generation of the device that sent it.
+type note struct {
+	dir    Direction
+	gen    uint64
+	reason Reason
 }
 
 // route is the actor's state for one direction.
@@ -152,6 +161,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		cmds:    make(chan func()),
 		done:    make(chan struct{}),
 	}
+	s.notes = mailbox.New[note]()
 	s.taps[0] = &tap{capture: cfg.Callbacks.Capture}
 	s.taps[1] = &tap{playback: cfg.Callbacks.Playback}
 	if s.backend == nil {
@@ -170,6 +180,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		if s.ownBackend {
 			_ = s.backend.Close()
 		}
+		s.notes.Abandon()
 		return nil, err
 	}
 	if s.known, err = s.backend.Devices(ctx); err != nil {
@@ -205,7 +216,8 @@ func (s *Session) openRoute(ctx context.Context, r *route, sel string) error {
 	}
 	t := s.taps[slot(r.dir)]
 	gen := r.gen + 1
-	var cb Callbacks
+	dir := r.dir
+	cb := Callbacks{Notify: func(reason Reason) { s.notes.Put(note{dir, gen, reason}) }}
 	if r.dir == Capture {
 		cb.Capture = t.captureFn(gen)
 	} else {
@@ -257,6 +269,10 @@ func (s *Session) run() {
 			return
 		case fn := <-s.cmds:
 			fn()
+		case n := <-s.notes.Out():
+			if r := s.routes[slot(n.dir)]; r != nil && r.dev != nil && r.gen == n.gen {
+				s.emit(Event{Type: RouteChanged, Direction: n.dir, Device: r.info, Reason: n.reason})
+			}
 		case <-pollC:
 			s.scan(s.ctx)
 		case <-doneC[0]:
@@ -495,6 +511,7 @@ func (s *Session) Close() error {
 		s.cancel()
 		<-s.done
 		s.events.Abandon()
+		s.notes.Abandon()
 		s.snapMu.Lock()
 		s.snapOK = [2]bool{}
 		s.snapMu.Unlock()
