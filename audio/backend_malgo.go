@@ -9,6 +9,7 @@ package audio
 import "C"
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -55,13 +56,14 @@ const (
 	maNotifyInterruptionEnded
 )
 
-// malgoBackend is a Backend on a miniaudio context. When listing devices
-// fails (the sound server restarted, say) it opens a new context on the
-// same backends and retires the old one, which is released by Close.
+// malgoBackend is a Backend on a miniaudio context of one miniaudio
+// backend. When listing devices fails (the sound server restarted, say)
+// it opens a new context on the same backend and retires the old one,
+// which is released by Close.
 type malgoBackend struct {
-	name     string
-	backends []malgo.Backend
-	log      *slog.Logger
+	name    string // the miniaudio backend's: "pulseaudio", "alsa", "null", ...
+	backend malgo.Backend
+	log     *slog.Logger
 
 	mu      sync.Mutex
 	ctx     *malgo.AllocatedContext
@@ -70,30 +72,60 @@ type malgoBackend struct {
 	closed  bool
 }
 
+// systemBackends are miniaudio's system backends in miniaudio's own order
+// of preference; those not built for this platform fail at once.
+var systemBackends = []struct {
+	b    malgo.Backend
+	name string
+}{
+	{malgo.BackendWasapi, "wasapi"}, {malgo.BackendDsound, "dsound"}, {malgo.BackendWinmm, "winmm"},
+	{malgo.BackendCoreaudio, "coreaudio"}, {malgo.BackendSndio, "sndio"}, {malgo.BackendAudio4, "audio4"},
+	{malgo.BackendOss, "oss"}, {malgo.BackendPulseaudio, "pulseaudio"}, {malgo.BackendAlsa, "alsa"},
+	{malgo.BackendJack, "jack"}, {malgo.BackendAaudio, "aaudio"}, {malgo.BackendOpensl, "opensl"},
+}
+
 func newMalgoBackend(ctx context.Context, kind Kind, log *slog.Logger) (Backend, error) {
-	switch kind {
-	case KindNull:
-		return initMalgo("null", []malgo.Backend{maBackendNull}, log)
-	case KindMalgo:
-		return initMalgo("malgo", nil, log)
+	if kind == KindNull {
+		return initMalgo("null", maBackendNull, log)
 	}
-	// KindAuto: the system backends, but only if a default device of each
+	b, err := initSystem(log)
+	if kind == KindMalgo {
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	// KindAuto: the system backend, but only if a default device of each
 	// direction really opens; a headless machine has ALSA with no card,
 	// where init succeeds and every open fails.
-	b, err := initMalgo("malgo", nil, log)
 	if err == nil {
 		if err = b.probe(); err == nil {
-			log.Info("audio: using miniaudio system backend")
+			log.Info("audio: using miniaudio system backend", "backend", b.name)
 			return b, nil
 		}
 		_ = b.Close()
 	}
 	log.Warn("audio: no usable sound device; using miniaudio's null backend (real-time clock, silent capture, discarded playback)", "err", err)
-	return initMalgo("null", []malgo.Backend{maBackendNull}, log)
+	return initMalgo("null", maBackendNull, log)
 }
 
-func initMalgo(name string, backends []malgo.Backend, log *slog.Logger) (*malgoBackend, error) {
-	b := &malgoBackend{name: name, backends: backends, log: log}
+// initSystem opens the first system backend whose context initialises.
+// Each is tried alone, so the backend knows which one it runs on, and
+// reopens that one after its sound server restarts.
+func initSystem(log *slog.Logger) (*malgoBackend, error) {
+	var errs []error
+	for _, sb := range systemBackends {
+		b, err := initMalgo(sb.name, sb.b, log)
+		if err == nil {
+			return b, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("%w: no miniaudio system backend: %w", ErrUnavailable, errors.Join(errs...))
+}
+
+func initMalgo(name string, backend malgo.Backend, log *slog.Logger) (*malgoBackend, error) {
+	b := &malgoBackend{name: name, backend: backend, log: log}
 	c, err := b.newContext(context.Background())
 	if err != nil {
 		return nil, err
@@ -112,7 +144,7 @@ func (b *malgoBackend) newContext(ctx context.Context) (*malgo.AllocatedContext,
 	C.dialtone_alsa_quiet()
 	log := b.log
 	c, err := bounded(ctx, "open context", func() (*malgo.AllocatedContext, error) {
-		return malgo.InitContext(b.backends, malgo.ContextConfig{}, func(msg string) {
+		return malgo.InitContext([]malgo.Backend{b.backend}, malgo.ContextConfig{}, func(msg string) {
 			log.Debug("audio: miniaudio", "msg", msg)
 		})
 	}, func(c *malgo.AllocatedContext, err error) {
@@ -165,6 +197,23 @@ func bounded[T any](ctx context.Context, what string, fn func() (T, error), rele
 	}
 	r := <-done // returned meanwhile
 	return r.v, r.err
+}
+
+// deviceID is the ID a device is listed and selected by: the backend's
+// own name for it when that is text (PulseAudio's "spk.monitor", ALSA's
+// "hw:0,0"), else malgo's hex rendering of miniaudio's ID bytes (the null
+// backend's numeric IDs).
+func deviceID(id malgo.DeviceID) string {
+	n := bytes.IndexByte(id[:], 0)
+	if n <= 0 {
+		return id.String()
+	}
+	for _, c := range id[:n] {
+		if c < 0x20 || c > 0x7e {
+			return id.String()
+		}
+	}
+	return string(id[:n])
 }
 
 // probe opens (without starting) the default capture and playback device.
@@ -245,7 +294,7 @@ func (b *malgoBackend) list(ctx context.Context, c *malgo.AllocatedContext) ([]D
 		}
 		for i := range list {
 			d := &list[i]
-			id := d.ID.String()
+			id := deviceID(d.ID)
 			ids[k.dir.String()+id] = d.ID
 			out = append(out, DeviceInfo{ID: id, Name: d.Name(), Direction: k.dir, Default: d.IsDefault != 0, Backend: b.name})
 		}

@@ -57,12 +57,14 @@ type Server struct {
 	// Address is the server address clients use (PULSE_SERVER).
 	Address string
 
-	t       testing.TB
-	pactl   string
-	parec   string
-	daemon  *exec.Cmd
-	exited  chan struct{} // closed when the daemon has been reaped
+	t     testing.TB
+	bin   string
+	pactl string
+	parec string
+
 	mu      sync.Mutex
+	daemon  *exec.Cmd
+	exited  chan struct{}        // closed when the daemon has been reaped
 	keepers map[string]*exec.Cmd // monitor recorders by sink name
 }
 
@@ -88,12 +90,23 @@ func Start(t testing.TB) *Server {
 		t.Fatalf("pulsetest: %v", err)
 	}
 	sock := filepath.Join(run, "native")
-	s := &Server{Dir: dir, Address: "unix:" + sock, t: t, pactl: pactl, parec: parec,
-		exited: make(chan struct{}), keepers: map[string]*exec.Cmd{}}
+	s := &Server{Dir: dir, Address: "unix:" + sock, t: t, bin: bin, pactl: pactl, parec: parec}
+	t.Cleanup(s.stop)
+	t.Setenv("PULSE_SERVER", s.Address)
+	s.launch()
+	return s
+}
+
+// launch starts the daemon, waits until it answers, sets the defaults and
+// starts the monitors' recorders.
+func (s *Server) launch() {
+	t := s.t
+	t.Helper()
+	run := filepath.Join(s.Dir, "run")
 	args := []string{
 		"--daemonize=no", "--exit-idle-time=-1", "--disallow-exit", "--use-pid-file=no",
-		"-n", "--log-target=file:" + filepath.Join(dir, "pa.log"),
-		"--load=module-native-protocol-unix auth-anonymous=1 socket=" + sock,
+		"-n", "--log-target=file:" + filepath.Join(s.Dir, "pa.log"),
+		"--load=module-native-protocol-unix auth-anonymous=1 socket=" + strings.TrimPrefix(s.Address, "unix:"),
 	}
 	for _, sink := range Sinks {
 		ch := ""
@@ -103,20 +116,23 @@ func Start(t testing.TB) *Server {
 		args = append(args, fmt.Sprintf("--load=module-null-sink sink_name=%s rate=48000%s", sink, ch))
 	}
 	args = append(args, "--load=module-remap-source source_name="+Mic+" master=micsink.monitor")
-	s.daemon = exec.Command(bin, args...)
+	daemon := exec.Command(s.bin, args...)
 	// The daemon's home and runtime directory are the test's, so it touches
 	// nothing of the user's (cookie, state, another server's socket).
-	s.daemon.Env = append(os.Environ(), "HOME="+dir, "XDG_RUNTIME_DIR="+run, "XDG_CONFIG_HOME="+dir)
-	s.daemon.Dir = dir
-	if err := s.daemon.Start(); err != nil {
+	daemon.Env = append(os.Environ(), "HOME="+s.Dir, "XDG_RUNTIME_DIR="+run, "XDG_CONFIG_HOME="+s.Dir)
+	daemon.Dir = s.Dir
+	if err := daemon.Start(); err != nil {
 		t.Fatalf("pulsetest: start pulseaudio: %v", err)
 	}
+	exited := make(chan struct{})
 	go func() {
-		_ = s.daemon.Wait()
-		close(s.exited)
+		_ = daemon.Wait()
+		close(exited)
 	}()
-	t.Cleanup(s.stop)
-	t.Setenv("PULSE_SERVER", s.Address)
+	s.mu.Lock()
+	s.daemon, s.exited = daemon, exited
+	s.keepers = map[string]*exec.Cmd{}
+	s.mu.Unlock()
 
 	deadline := time.Now().Add(startTimeout)
 	for {
@@ -124,7 +140,7 @@ func Start(t testing.TB) *Server {
 			break
 		}
 		select {
-		case <-s.exited:
+		case <-exited:
 			t.Fatalf("pulsetest: pulseaudio exited at start; log:\n%s", s.Log())
 		case <-time.After(20 * time.Millisecond):
 		}
@@ -137,7 +153,13 @@ func Start(t testing.TB) *Server {
 	for _, sink := range Sinks {
 		s.keep(sink)
 	}
-	return s
+}
+
+// Restart starts the daemon again at the same address after [Server.Kill]:
+// the sound server coming back.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.launch()
 }
 
 // keep puts a 10 ms recorder on sink's monitor and restarts the sink's
@@ -262,15 +284,19 @@ func (s *Server) Suspend(sink string, suspend bool) {
 	s.Pactl("suspend-sink", sink, v)
 }
 
-// Kill kills the daemon (SIGKILL) and waits for it to exit: the sound
-// server going away under its clients.
+// Kill kills the daemon and its recorders (SIGKILL) and waits for the
+// daemon to exit: the sound server going away under its clients.
 func (s *Server) Kill() {
 	s.t.Helper()
-	_ = s.daemon.Process.Signal(syscall.SIGKILL)
+	s.stopKeepers()
+	s.mu.Lock()
+	daemon, exited := s.daemon, s.exited
+	s.mu.Unlock()
+	_ = daemon.Process.Signal(syscall.SIGKILL)
 	select {
-	case <-s.exited:
+	case <-exited:
 	case <-time.After(startTimeout):
-		s.t.Fatalf("pulsetest: pulseaudio (pid %d) did not exit after SIGKILL", s.daemon.Process.Pid)
+		s.t.Fatalf("pulsetest: pulseaudio (pid %d) did not exit after SIGKILL", daemon.Process.Pid)
 	}
 }
 
@@ -291,9 +317,7 @@ func (s *Server) stopKeeper(sink string) {
 	}
 }
 
-// stop ends the recorders, then the daemon (SIGTERM, SIGKILL after 5 s),
-// each by its PID.
-func (s *Server) stop() {
+func (s *Server) stopKeepers() {
 	s.mu.Lock()
 	var sinks []string
 	for sink := range s.keepers {
@@ -303,11 +327,23 @@ func (s *Server) stop() {
 	for _, sink := range sinks {
 		s.stopKeeper(sink)
 	}
-	_ = s.daemon.Process.Signal(syscall.SIGTERM)
+}
+
+// stop ends the recorders, then the daemon (SIGTERM, SIGKILL after 5 s),
+// each by its PID.
+func (s *Server) stop() {
+	s.stopKeepers()
+	s.mu.Lock()
+	daemon, exited := s.daemon, s.exited
+	s.mu.Unlock()
+	if daemon == nil {
+		return
+	}
+	_ = daemon.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-s.exited:
+	case <-exited:
 	case <-time.After(5 * time.Second):
-		_ = s.daemon.Process.Kill()
-		<-s.exited
+		_ = daemon.Process.Kill()
+		<-exited
 	}
 }
