@@ -13,8 +13,9 @@
 
 // The leading fields of miniaudio's ma_device_notification and ma_device
 // (miniaudio.h of malgo v0.11.24), enough to reach the notification type
-// and the device's pUserData; TestMalgoNotificationLayout checks them
-// against a running device.
+// and the device's pUserData. Every started device receives a "started"
+// notification (the null backend's too, in every malgo test), and
+// TestPulseSessionRouteEvents checks the types against a sound server.
 typedef struct {
 	void* pContext;
 	int type;
