@@ -16,7 +16,8 @@ import (
 // and playback devices of the best backend available, at 10 ms periods.
 type Config struct {
 	// Callbacks are driven by the devices in use. A nil Capture discards
-	// the microphone; a nil Playback plays silence.
+	// the microphone; a nil Playback plays silence. Notify is not called:
+	// the devices' notices arrive as RouteChanged events.
 	Callbacks Callbacks
 	// Backend to use. nil: NewBackend(ctx, Kind, Logger), closed with the session.
 	Backend Backend
