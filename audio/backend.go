@@ -15,7 +15,10 @@ const (
 	// device (headless machine); the virtual backend when cgo is off or
 	// miniaudio cannot start at all. The choice is logged.
 	KindAuto Kind = ""
-	// KindMalgo is malgo on the system's sound devices, without fallback.
+	// KindMalgo is malgo on the system's sound devices, without fallback:
+	// the first of miniaudio's system backends that initialises
+	// (PulseAudio, then ALSA, then JACK on Linux), which names the
+	// backend ("pulseaudio", "alsa", ...).
 	KindMalgo Kind = "malgo"
 	// KindNull is malgo's null backend: real-time callbacks, captures
 	// silence, plays nowhere. Needs cgo.

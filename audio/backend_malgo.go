@@ -2,13 +2,19 @@
 
 package audio
 
+// #include <stdint.h>
 // #include <stdlib.h>
+// void dialtone_ma_notification(const void* p);
+// void dialtone_alsa_quiet(void);
 import "C"
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/cgo"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,71 +32,250 @@ const malgoAvailable = true
 // value, 14 (TestMalgoNullBackendConstant checks both facts).
 const maBackendNull = malgo.Backend(malgo.BackendNull + 1)
 
-// malgoBackend is a Backend on one miniaudio context.
-type malgoBackend struct {
-	name string
-	ctx  *malgo.AllocatedContext
-	log  *slog.Logger
+// callLimit bounds every call into miniaudio that can block: opening a
+// device or a context, starting, stopping and closing a device, listing
+// devices. Each can wait on the sound server, and a server that died or
+// hangs, or a stream it killed, would otherwise block the caller for ever.
+const callLimit = 3 * time.Second
 
-	mu     sync.Mutex
-	open   int
-	closed bool
+// stallLimit is how long a started device may go without a callback,
+// while the sound server has not suspended it, before it counts as
+// interrupted: miniaudio reports no error when the server kills a stream
+// (its sink unloaded) or goes away, the callbacks just stop.
+const stallLimit = 1500 * time.Millisecond
+
+// watchEvery is the period of a device's watchdog.
+const watchEvery = 100 * time.Millisecond
+
+// miniaudio's ma_device_notification_type values.
+const (
+	maNotifyStarted = iota
+	maNotifyStopped
+	maNotifyRerouted
+	maNotifyInterruptionBegan
+	maNotifyInterruptionEnded
+)
+
+// malgoBackend is a Backend on a miniaudio context of one miniaudio
+// backend. When listing devices fails (the sound server restarted, say)
+// it opens a new context on the same backend and retires the old one,
+// which is released by Close.
+type malgoBackend struct {
+	name    string // the miniaudio backend's: "pulseaudio", "alsa", "null", ...
+	backend malgo.Backend
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	ctx     *malgo.AllocatedContext
+	retired []*malgo.AllocatedContext
+	open    int
+	closed  bool
+}
+
+// systemBackends are miniaudio's system backends in miniaudio's own order
+// of preference; those not built for this platform fail at once.
+var systemBackends = []struct {
+	b    malgo.Backend
+	name string
+}{
+	{malgo.BackendWasapi, "wasapi"}, {malgo.BackendDsound, "dsound"}, {malgo.BackendWinmm, "winmm"},
+	{malgo.BackendCoreaudio, "coreaudio"}, {malgo.BackendSndio, "sndio"}, {malgo.BackendAudio4, "audio4"},
+	{malgo.BackendOss, "oss"}, {malgo.BackendPulseaudio, "pulseaudio"}, {malgo.BackendAlsa, "alsa"},
+	{malgo.BackendJack, "jack"}, {malgo.BackendAaudio, "aaudio"}, {malgo.BackendOpensl, "opensl"},
 }
 
 func newMalgoBackend(ctx context.Context, kind Kind, log *slog.Logger) (Backend, error) {
-	switch kind {
-	case KindNull:
-		return initMalgo("null", []malgo.Backend{maBackendNull}, log)
-	case KindMalgo:
-		return initMalgo("malgo", nil, log)
+	if kind == KindNull {
+		return initMalgo("null", maBackendNull, log)
 	}
-	// KindAuto: the system backends, but only if a default device of each
+	b, err := initSystem(log)
+	if kind == KindMalgo {
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	// KindAuto: the system backend, but only if a default device of each
 	// direction really opens; a headless machine has ALSA with no card,
 	// where init succeeds and every open fails.
-	b, err := initMalgo("malgo", nil, log)
 	if err == nil {
 		if err = b.probe(); err == nil {
-			log.Info("audio: using miniaudio system backend")
+			log.Info("audio: using miniaudio system backend", "backend", b.name)
 			return b, nil
 		}
 		_ = b.Close()
 	}
 	log.Warn("audio: no usable sound device; using miniaudio's null backend (real-time clock, silent capture, discarded playback)", "err", err)
-	return initMalgo("null", []malgo.Backend{maBackendNull}, log)
+	return initMalgo("null", maBackendNull, log)
 }
 
-func initMalgo(name string, backends []malgo.Backend, log *slog.Logger) (*malgoBackend, error) {
-	b := &malgoBackend{name: name, log: log}
-	c, err := malgo.InitContext(backends, malgo.ContextConfig{}, func(msg string) {
-		b.log.Debug("audio: miniaudio", "msg", msg)
-	})
+// initSystem opens the first system backend whose context initialises.
+// Each is tried alone, so the backend knows which one it runs on, and
+// reopens that one after its sound server restarts.
+func initSystem(log *slog.Logger) (*malgoBackend, error) {
+	var errs []error
+	for _, sb := range systemBackends {
+		b, err := initMalgo(sb.name, sb.b, log)
+		if err == nil {
+			return b, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("%w: no miniaudio system backend: %w", ErrUnavailable, errors.Join(errs...))
+}
+
+func initMalgo(name string, backend malgo.Backend, log *slog.Logger) (*malgoBackend, error) {
+	b := &malgoBackend{name: name, backend: backend, log: log}
+	c, err := b.newContext(context.Background())
 	if err != nil {
-		return nil, fmt.Errorf("%w: miniaudio %s context: %w", ErrUnavailable, name, err)
+		return nil, err
 	}
 	b.ctx = c
 	return b, nil
 }
 
+// newContext opens a miniaudio context on b's backends. libasound's own
+// error messages are silenced first: without a sound card, ALSA writes
+// some twenty lines to stderr while miniaudio probes it, and miniaudio
+// reports the same failures through its log, which goes to b.log. The
+// handler is libasound's, process-wide: it stays silent for every user of
+// ALSA in the process.
+func (b *malgoBackend) newContext(ctx context.Context) (*malgo.AllocatedContext, error) {
+	C.dialtone_alsa_quiet()
+	log := b.log
+	c, err := bounded(ctx, "open context", func() (*malgo.AllocatedContext, error) {
+		return malgo.InitContext([]malgo.Backend{b.backend}, malgo.ContextConfig{}, func(msg string) {
+			log.Debug("audio: miniaudio", "msg", msg)
+		})
+	}, func(c *malgo.AllocatedContext, err error) {
+		if err == nil {
+			_ = c.Uninit()
+			c.Free()
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: miniaudio %s context: %w", ErrUnavailable, b.name, err)
+	}
+	return c, nil
+}
+
+// bounded runs fn, a call into miniaudio that may block on the sound
+// server, and waits for it at most callLimit or until ctx ends. A call
+// that does not return in time is abandoned to its goroutine, which hands
+// the result to release if the call ever returns (to free what it
+// opened); the caller gets ErrTimeout, or ctx's error.
+func bounded[T any](ctx context.Context, what string, fn func() (T, error), release func(T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	// Whoever flips taken first owns the result: the caller if it gives
+	// up before the call returns, else the caller reads it from done.
+	var taken atomic.Bool
+	done := make(chan result, 1)
+	go func() {
+		v, err := fn()
+		done <- result{v, err}
+		if !taken.CompareAndSwap(false, true) && release != nil {
+			release(v, err)
+		}
+	}()
+	timer := time.NewTimer(callLimit)
+	defer timer.Stop()
+	var zero T
+	var gaveUp error
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-timer.C:
+		gaveUp = fmt.Errorf("%w: %s took over %v", ErrTimeout, what, callLimit)
+	case <-ctx.Done():
+		gaveUp = fmt.Errorf("audio: %s: %w", what, ctx.Err())
+	}
+	if taken.CompareAndSwap(false, true) {
+		return zero, gaveUp
+	}
+	r := <-done // returned meanwhile
+	return r.v, r.err
+}
+
+// deviceID is the ID a device is listed and selected by: the backend's
+// own name for it when that is text (PulseAudio's "spk.monitor", ALSA's
+// "hw:0,0"), else malgo's hex rendering of miniaudio's ID bytes (the null
+// backend's numeric IDs).
+func deviceID(id malgo.DeviceID) string {
+	n := bytes.IndexByte(id[:], 0)
+	if n <= 0 {
+		return id.String()
+	}
+	for _, c := range id[:n] {
+		if c < 0x20 || c > 0x7e {
+			return id.String()
+		}
+	}
+	return string(id[:n])
+}
+
 // probe opens (without starting) the default capture and playback device.
 func (b *malgoBackend) probe() error {
+	ctx := b.context()
 	for _, k := range []struct {
 		t    malgo.DeviceType
 		name string
 	}{{malgo.Capture, "capture"}, {malgo.Playback, "playback"}} {
-		t := k.t
-		cfg := b.deviceConfig(t, nil, DefaultPeriod)
-		d, err := malgo.InitDevice(b.ctx.Context, cfg, malgo.DeviceCallbacks{})
+		cfg := b.deviceConfig(k.t, nil, DefaultPeriod)
+		_, err := bounded(context.Background(), "probe "+k.name, func() (struct{}, error) {
+			d, err := malgo.InitDevice(ctx.Context, cfg, malgo.DeviceCallbacks{})
+			if err != nil {
+				return struct{}{}, err
+			}
+			d.Uninit()
+			return struct{}{}, nil
+		}, nil)
 		if err != nil {
 			return fmt.Errorf("open default %s device: %w", k.name, err)
 		}
-		d.Uninit()
 	}
 	return nil
 }
 
 func (b *malgoBackend) Name() string { return b.name }
 
-func (b *malgoBackend) devices() ([]DeviceInfo, map[string]malgo.DeviceID, error) {
+// context returns the current miniaudio context.
+func (b *malgoBackend) context() *malgo.AllocatedContext {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ctx
+}
+
+// devices lists the devices; when that fails on the current context, it
+// opens a new one (the sound server may have restarted) and lists again.
+func (b *malgoBackend) devices(ctx context.Context) ([]DeviceInfo, map[string]malgo.DeviceID, error) {
+	out, ids, err := b.list(ctx, b.context())
+	if err == nil || errors.Is(err, ErrClosed) || ctx.Err() != nil {
+		return out, ids, err
+	}
+	c, cerr := b.newContext(ctx)
+	if cerr != nil {
+		return nil, nil, errors.Join(err, cerr)
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		_ = c.Uninit()
+		c.Free()
+		return nil, nil, ErrClosed
+	}
+	// Devices opened on the old context may still be closing: it is
+	// released with the backend.
+	b.retired = append(b.retired, b.ctx)
+	b.ctx = c
+	b.mu.Unlock()
+	b.log.Info("audio: reopened the miniaudio context after a failed device list", "err", err)
+	return b.list(ctx, c)
+}
+
+func (b *malgoBackend) list(ctx context.Context, c *malgo.AllocatedContext) ([]DeviceInfo, map[string]malgo.DeviceID, error) {
 	b.mu.Lock()
 	closed := b.closed
 	b.mu.Unlock()
@@ -103,13 +288,13 @@ func (b *malgoBackend) devices() ([]DeviceInfo, map[string]malgo.DeviceID, error
 		t   malgo.DeviceType
 		dir Direction
 	}{{malgo.Capture, Capture}, {malgo.Playback, Playback}} {
-		list, err := b.ctx.Devices(k.t)
+		list, err := bounded(ctx, "list devices", func() ([]malgo.DeviceInfo, error) { return c.Devices(k.t) }, nil)
 		if err != nil {
 			return nil, nil, fmt.Errorf("audio: enumerate %s devices: %w", k.dir, err)
 		}
 		for i := range list {
 			d := &list[i]
-			id := d.ID.String()
+			id := deviceID(d.ID)
 			ids[k.dir.String()+id] = d.ID
 			out = append(out, DeviceInfo{ID: id, Name: d.Name(), Direction: k.dir, Default: d.IsDefault != 0, Backend: b.name})
 		}
@@ -118,7 +303,7 @@ func (b *malgoBackend) devices() ([]DeviceInfo, map[string]malgo.DeviceID, error
 }
 
 func (b *malgoBackend) Devices(ctx context.Context) ([]DeviceInfo, error) {
-	list, _, err := b.devices()
+	list, _, err := b.devices(ctx)
 	return list, err
 }
 
@@ -152,7 +337,7 @@ func (b *malgoBackend) Open(ctx context.Context, cfg DeviceConfig) (Device, erro
 	default:
 		return nil, fmt.Errorf("%w: malgo devices open one direction, not %v", ErrFormat, cfg.Direction)
 	}
-	list, ids, err := b.devices()
+	list, ids, err := b.devices(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -168,14 +353,28 @@ func (b *malgoBackend) Open(ctx context.Context, cfg DeviceConfig) (Device, erro
 		// Nothing listed (some backends enumerate nothing): let miniaudio pick.
 		info = DeviceInfo{ID: "default", Name: "default", Direction: cfg.Direction, Default: true, Backend: b.name}
 	}
-	d := &malgoDevice{b: b, info: info, period: period, n: Samples(period), idPtr: idPtr, stopState: newStopState()}
-	dev, err := malgo.InitDevice(b.ctx.Context, b.deviceConfig(t, idPtr, period), malgo.DeviceCallbacks{
-		Data: d.data,
-		Stop: d.stopped,
+	d := &malgoDevice{b: b, info: info, period: period, n: Samples(period), idPtr: idPtr,
+		stopState: newStopState(), epoch: time.Now(), unwatch: make(chan struct{}), watching: make(chan struct{})}
+	// miniaudio hands the notification callback the device; its user data
+	// leads back here through a handle, in C memory.
+	d.handle = cgo.NewHandle(d)
+	d.user = (*C.uintptr_t)(C.malloc(C.size_t(unsafe.Sizeof(C.uintptr_t(0)))))
+	*d.user = C.uintptr_t(d.handle)
+	dcfg := b.deviceConfig(t, idPtr, period)
+	dcfg.NotificationCallback = (*[0]byte)(C.dialtone_ma_notification)
+	dcfg.PUserData = (*byte)(unsafe.Pointer(d.user))
+	mctx := b.context()
+	dev, err := bounded(ctx, "open "+info.String(), func() (*malgo.Device, error) {
+		return malgo.InitDevice(mctx.Context, dcfg, malgo.DeviceCallbacks{Data: d.data})
+	}, func(dev *malgo.Device, err error) {
+		if err == nil {
+			dev.Uninit()
+		}
+		d.release()
 	})
 	if err != nil {
-		if idPtr != nil {
-			C.free(idPtr)
+		if !d.abandoned(err) {
+			d.release()
 		}
 		return nil, fmt.Errorf("audio: open %s: %w", info, err)
 	}
@@ -198,15 +397,29 @@ func (b *malgoBackend) Close() error {
 	if open > 0 {
 		b.log.Warn("audio: closing miniaudio backend with devices still open", "open", open)
 	}
-	err := b.ctx.Uninit()
-	b.ctx.Free()
-	return err
+	var errs []error
+	for _, c := range append(b.retired, b.ctx) {
+		_, err := bounded(context.Background(), "close context", func() (struct{}, error) {
+			err := c.Uninit()
+			c.Free()
+			return struct{}{}, err
+		}, nil)
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // malgoDevice is one miniaudio device (capture or playback). miniaudio is
 // configured for fixed-size callbacks of exactly one period, but the data
 // callback reframes anyway, so a backend that ignores the request still
 // yields whole periods.
+//
+// Its watchdog goroutine (from Start to Close) turns what miniaudio does
+// not report as an error into an interruption: the device's thread
+// stopped (a "stopped" notification while miniaudio no longer counts the
+// device as started), or no callback for stallLimit while the server has
+// not suspended the device. A "stopped" notification while the device
+// still counts as started is the server suspending it.
 type malgoDevice struct {
 	b      *malgoBackend
 	dev    *malgo.Device
@@ -214,17 +427,49 @@ type malgoDevice struct {
 	period time.Duration
 	n      int
 	idPtr  unsafe.Pointer
+	handle cgo.Handle
+	user   *C.uintptr_t // C memory holding handle: the device's pUserData
+	epoch  time.Time
 
 	stopState
-	cb      Callbacks
-	mu      sync.Mutex
-	started bool
-	closed  bool
-	closing atomic.Bool
+	cb       Callbacks
+	mu       sync.Mutex
+	started  bool
+	closed   bool
+	closing  atomic.Bool
+	unwatch  chan struct{} // closed by Close to stop the watchdog
+	watching chan struct{} // closed when the watchdog has returned
+
+	last      atomic.Int64 // time of the last data callback, ns since epoch
+	stopNote  atomic.Bool  // a "stopped" notification the watchdog has not judged yet
+	suspended atomic.Bool
 
 	// Touched only by miniaudio's audio thread.
 	buf  []int16
 	fill int // capture: samples gathered in buf; playback: samples of buf already played
+}
+
+//export dialtoneMalgoNotify
+func dialtoneMalgoNotify(h C.uintptr_t, typ C.int) {
+	if d, ok := cgo.Handle(h).Value().(*malgoDevice); ok {
+		d.notified(int(typ))
+	}
+}
+
+// abandoned reports whether err is a bounded call given up on: its
+// goroutine then releases the device's C memory when the call returns.
+func (d *malgoDevice) abandoned(err error) bool {
+	return errors.Is(err, ErrTimeout) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// release frees the device's C memory and handle, once miniaudio is done
+// with the device.
+func (d *malgoDevice) release() {
+	if d.idPtr != nil {
+		C.free(d.idPtr)
+	}
+	C.free(unsafe.Pointer(d.user))
+	d.handle.Delete()
 }
 
 func (d *malgoDevice) Info() DeviceInfo      { return d.info }
@@ -245,15 +490,71 @@ func (d *malgoDevice) Start(cb Callbacks) error {
 	if d.info.Direction == Playback {
 		d.fill = d.n // empty: the first callback asks for a period
 	}
-	if err := d.dev.Start(); err != nil {
+	d.last.Store(int64(time.Since(d.epoch)))
+	if _, err := bounded(context.Background(), "start "+d.info.String(), func() (struct{}, error) {
+		return struct{}{}, d.dev.Start()
+	}, nil); err != nil {
 		return fmt.Errorf("audio: start %s: %w", d.info, err)
 	}
+	go d.watch()
 	return nil
+}
+
+// notified runs on a sound-server thread for each miniaudio notification.
+func (d *malgoDevice) notified(typ int) {
+	if d.closing.Load() {
+		return
+	}
+	switch typ {
+	case maNotifyStopped, maNotifyInterruptionBegan:
+		d.stopNote.Store(true) // suspended or dead: the watchdog tells which
+	case maNotifyStarted, maNotifyInterruptionEnded:
+		d.stopNote.Store(false)
+		d.last.Store(int64(time.Since(d.epoch)))
+		if d.suspended.Swap(false) {
+			d.notify(ReasonResumed)
+		}
+	case maNotifyRerouted:
+		d.notify(ReasonRerouted)
+	}
+}
+
+func (d *malgoDevice) notify(r Reason) {
+	if d.cb.Notify != nil {
+		d.cb.Notify(r)
+	}
+}
+
+// watch is the device's watchdog (see malgoDevice).
+func (d *malgoDevice) watch() {
+	defer close(d.watching)
+	t := time.NewTicker(watchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.unwatch:
+			return
+		case <-t.C:
+		}
+		if !d.dev.IsStarted() {
+			d.finish(fmt.Errorf("%w: %s stopped", ErrInterrupted, d.info))
+			return
+		}
+		if d.stopNote.Swap(false) && !d.suspended.Swap(true) {
+			d.notify(ReasonSuspended)
+		}
+		idle := time.Since(d.epoch) - time.Duration(d.last.Load())
+		if !d.suspended.Load() && idle > stallLimit {
+			d.finish(fmt.Errorf("%w: %s: no audio for %v", ErrInterrupted, d.info, idle.Round(time.Millisecond)))
+			return
+		}
+	}
 }
 
 // data runs on miniaudio's thread. The byte slices are views of C memory,
 // valid only during the call: samples are copied in and out of d.buf.
 func (d *malgoDevice) data(out, in []byte, frames uint32) {
+	d.last.Store(int64(time.Since(d.epoch)))
 	if in != nil && frames > 0 {
 		src := unsafe.Slice((*int16)(unsafe.Pointer(unsafe.SliceData(in))), frames)
 		for len(src) > 0 {
@@ -285,15 +586,15 @@ func (d *malgoDevice) data(out, in []byte, frames uint32) {
 	}
 }
 
-// stopped runs when miniaudio stops the device; unless we asked for it,
-// that is an interruption (device lost, driver error).
-func (d *malgoDevice) stopped() {
-	if d.closing.Load() {
-		return
-	}
-	d.finish(fmt.Errorf("%w: %s stopped", ErrInterrupted, d.info))
-}
-
+// Close stops the watchdog, then stops and releases the device, each
+// miniaudio call bounded: a device whose stream the server killed, or
+// whose server hangs, is abandoned after callLimit (its C memory is
+// released if the calls ever return) and Close reports ErrTimeout.
+//
+// The explicit stop comes first because ma_device_uninit only flags the
+// device's thread, which the PulseAudio backend parks in its main loop
+// until the next server event: with a killed stream none comes, and
+// uninit alone would wait for ever; stopping wakes the loop.
 func (d *malgoDevice) Close() error {
 	d.mu.Lock()
 	if d.closed {
@@ -301,15 +602,28 @@ func (d *malgoDevice) Close() error {
 		return nil
 	}
 	d.closed = true
+	started := d.started
 	d.mu.Unlock()
 	d.closing.Store(true)
-	d.dev.Uninit() // stops the device and waits for its thread
-	if d.idPtr != nil {
-		C.free(d.idPtr)
+	if started {
+		close(d.unwatch)
+		<-d.watching
+	}
+	_, err := bounded(context.Background(), "close "+d.info.String(), func() (struct{}, error) {
+		if started {
+			_ = d.dev.Stop()
+		}
+		d.dev.Uninit() // waits for the device's thread
+		return struct{}{}, nil
+	}, func(struct{}, error) { d.release() })
+	if err == nil {
+		d.release()
+	} else {
+		d.b.log.Warn("audio: abandoned a device that would not close", "device", d.info, "err", err)
 	}
 	d.finish(nil)
 	d.b.mu.Lock()
 	d.b.open--
 	d.b.mu.Unlock()
-	return nil
+	return err
 }

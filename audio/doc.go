@@ -13,7 +13,9 @@
 //
 // A [Backend] lists devices and opens them. Two implementations exist:
 //
-//   - malgo (miniaudio, cgo builds only): the system's sound devices, or
+//   - malgo (miniaudio, cgo builds only): the system's sound devices
+//     through the first of miniaudio's backends that starts (PulseAudio,
+//     ALSA, JACK on Linux; the backend is named after it), or
 //     miniaudio's null backend, which keeps real-time callbacks going on a
 //     machine without a sound card. [NewBackend] with [KindAuto] probes the
 //     system devices and falls back to the null backend (logged), never
@@ -36,8 +38,18 @@
 // are never called concurrently. The session polls the device list and
 // reports changes as [Event]s; when the device in use disappears it moves to
 // the default device, and when a device stops by itself (interruption) it
-// reports it and reopens. Events are delivered on [Session.Events], which
+// reports it and reopens. The sound server's own notices about a device in
+// use (PulseAudio moving its stream, suspending and resuming it) arrive
+// as [RouteChanged] events. Events are delivered on [Session.Events], which
 // never drops an event and never blocks the audio clock.
+//
+// Every call into miniaudio that can wait on the sound server (opening,
+// starting, closing a device, listing devices) is bounded and reports
+// [ErrTimeout] rather than hang, and a device whose callbacks stop without
+// a word from miniaudio (its sink unloaded, the server killed) is reported
+// interrupted, so a session always ends up on a working device or retrying.
+// The package's tests run these cases against a private PulseAudio server
+// (internal/pulsetest).
 //
 // # Composing backends
 //

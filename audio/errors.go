@@ -22,4 +22,9 @@ var (
 	// ErrFormat is returned for a configuration the library does not support
 	// (a period that is not a whole number of milliseconds, say).
 	ErrFormat = errors.New("audio: unsupported format")
+	// ErrTimeout is returned when a call into the system's audio layer
+	// (opening, starting, closing a device, listing devices) did not
+	// return in time: the sound server hangs, or the stream under the
+	// device is gone. The call is abandoned, not waited for.
+	ErrTimeout = errors.New("audio: device call timed out")
 )

@@ -25,6 +25,12 @@ const (
 	// Device (Previous is the interrupted one; Reason is ReasonRemoved when
 	// it had to move to the default).
 	DeviceRecovered
+	// RouteChanged: the sound server changed the route of the device in
+	// use (Device) without the session moving: Reason is ReasonRerouted
+	// (the stream now plays to, or records from, another device),
+	// ReasonSuspended (it stopped delivering audio until resumed) or
+	// ReasonResumed.
+	RouteChanged
 )
 
 // String returns the event type's name.
@@ -42,11 +48,14 @@ func (t EventType) String() string {
 		return "device-interrupted"
 	case DeviceRecovered:
 		return "device-recovered"
+	case RouteChanged:
+		return "route-changed"
 	}
 	return fmt.Sprintf("event(%d)", uint8(t))
 }
 
-// Reason says why a session moved to another device.
+// Reason says why a session moved to another device, or what the sound
+// server did to the route of the device in use.
 type Reason string
 
 const (
@@ -58,6 +67,12 @@ const (
 	ReasonDefaultChanged Reason = "default-changed"
 	// ReasonRecovered: the device was reopened after an interruption.
 	ReasonRecovered Reason = "recovered"
+	// ReasonRerouted: the sound server moved the device's stream elsewhere.
+	ReasonRerouted Reason = "rerouted"
+	// ReasonSuspended: the sound server suspended the device.
+	ReasonSuspended Reason = "suspended"
+	// ReasonResumed: the sound server resumed the device.
+	ReasonResumed Reason = "resumed"
 )
 
 // Event is a device change seen by a [Session].
@@ -70,7 +85,7 @@ type Event struct {
 	Device DeviceInfo
 	// Previous is the device before the change, when there is one.
 	Previous DeviceInfo
-	// Reason is set on DeviceSwitched and DeviceRecovered.
+	// Reason is set on DeviceSwitched, DeviceRecovered and RouteChanged.
 	Reason Reason
 	// Err is set on DeviceInterrupted.
 	Err error

@@ -42,6 +42,12 @@ type Callbacks struct {
 	// Playback fills out (one period) with PCM to play. out arrives zeroed;
 	// leaving it untouched plays silence.
 	Playback func(out []int16)
+	// Notify receives the sound server's notices about the device while it
+	// runs: ReasonRerouted (the server moved the stream to another
+	// device), ReasonSuspended and ReasonResumed. It is called from the
+	// backend's threads and must return quickly. Backends without such
+	// notices (virtual, null) never call it.
+	Notify func(Reason)
 }
 
 // Direction says which way audio flows through a device.

@@ -16,7 +16,8 @@ import (
 // and playback devices of the best backend available, at 10 ms periods.
 type Config struct {
 	// Callbacks are driven by the devices in use. A nil Capture discards
-	// the microphone; a nil Playback plays silence.
+	// the microphone; a nil Playback plays silence. Notify is not called:
+	// the devices' notices arrive as RouteChanged events.
 	Callbacks Callbacks
 	// Backend to use. nil: NewBackend(ctx, Kind, Logger), closed with the session.
 	Backend Backend
@@ -73,7 +74,16 @@ type Session struct {
 	cmds    chan func()
 	done    chan struct{}
 	events  *mailbox.Mailbox[Event]
+	notes   *mailbox.Mailbox[note] // devices' Notify calls, for the actor
 	closeMu sync.Once
+}
+
+// note is a device's notice about its route, tagged with the route
+// generation of the device that sent it.
+type note struct {
+	dir    Direction
+	gen    uint64
+	reason Reason
 }
 
 // route is the actor's state for one direction.
@@ -153,6 +163,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		cmds:    make(chan func()),
 		done:    make(chan struct{}),
 	}
+	s.notes = mailbox.New[note]()
 	s.taps[0] = &tap{capture: cfg.Callbacks.Capture}
 	s.taps[1] = &tap{playback: cfg.Callbacks.Playback}
 	if s.backend == nil {
@@ -171,6 +182,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		if s.ownBackend {
 			_ = s.backend.Close()
 		}
+		s.notes.Abandon()
 		return nil, err
 	}
 	if s.known, err = s.backend.Devices(ctx); err != nil {
@@ -206,7 +218,8 @@ func (s *Session) openRoute(ctx context.Context, r *route, sel string) error {
 	}
 	t := s.taps[slot(r.dir)]
 	gen := r.gen + 1
-	var cb Callbacks
+	dir := r.dir
+	cb := Callbacks{Notify: func(reason Reason) { s.notes.Put(note{dir, gen, reason}) }}
 	if r.dir == Capture {
 		cb.Capture = t.captureFn(gen)
 	} else {
@@ -259,6 +272,10 @@ func (s *Session) run() {
 			return
 		case fn := <-s.cmds:
 			fn()
+		case n := <-s.notes.Out():
+			if r := s.routes[slot(n.dir)]; r != nil && r.dev != nil && r.gen == n.gen {
+				s.emit(Event{Type: RouteChanged, Direction: n.dir, Device: r.info, Reason: n.reason})
+			}
 		case <-pollC:
 			s.scan(s.ctx)
 		case <-doneC[0]:
@@ -530,6 +547,7 @@ func (s *Session) Close() error {
 		s.cancel()
 		<-s.done
 		s.events.Abandon()
+		s.notes.Abandon()
 		s.snapMu.Lock()
 		s.snapOK = [2]bool{}
 		s.snapMu.Unlock()
