@@ -53,7 +53,7 @@ func (c Config) withDefaults() Config {
 // envelope as a JSON object. The server plays the part of
 // signaling/server: it sends `ready` first, sets `from` and forwards each
 // routed envelope to the sockets of user `to` (testdata/server.js is such
-// a server in 60 lines of Node). call.Phone uses it unchanged.
+// a server, in a few dozen lines of Node). call.Phone uses it unchanged.
 //
 // It does not reconnect: when the connection drops it reports StateClosed
 // with the cause, and the calls that were not yet connected end.
