@@ -104,17 +104,24 @@ type Conn struct {
 }
 
 // DialConn connects to the Socket.IO server at rawURL (http, https, ws or
-// wss; its path, when not empty or "/", replaces ConnConfig.Path) and to
-// the configured namespace. ctx bounds only the connection; the Conn then
+// wss) and to a namespace: the URL's path when it is not empty or "/", as
+// in the JavaScript client (io("https://host/admin")), else
+// ConnConfig.Namespace. ctx bounds only the connection; the Conn then
 // lives until Close or until the connection drops. Errors wrap
 // signaling.ErrConnect, and also ErrConnectRefused when the server's
 // middleware refused the namespace CONNECT.
 func DialConn(ctx context.Context, rawURL string, cfg ConnConfig) (*Conn, error) {
-	cfg = cfg.withDefaults()
-	u, err := engineURL(rawURL, cfg.Path)
+	u, ns, err := engineURL(rawURL, cfg.Path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", signaling.ErrConnect, err)
 	}
+	if ns != "" {
+		if cfg.Namespace != "" && cfg.Namespace != ns {
+			return nil, fmt.Errorf("%w: namespace %q in the URL and %q in ConnConfig", signaling.ErrConnect, ns, cfg.Namespace)
+		}
+		cfg.Namespace = ns
+	}
+	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
 	ws, resp, err := cfg.Dialer.DialContext(ctx, u, cfg.Header)
@@ -138,11 +145,15 @@ func DialConn(ctx context.Context, rawURL string, cfg ConnConfig) (*Conn, error)
 	return c, nil
 }
 
-// engineURL returns the WebSocket URL of the Engine.IO endpoint.
-func engineURL(rawURL, path string) (string, error) {
+// engineURL returns the WebSocket URL of the Engine.IO endpoint at path,
+// and the namespace rawURL's path names ("" for none).
+func engineURL(rawURL, path string) (string, string, error) {
+	if path == "" {
+		path = "/socket.io/"
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	switch u.Scheme {
 	case "http", "ws":
@@ -150,11 +161,13 @@ func engineURL(rawURL, path string) (string, error) {
 	case "https", "wss":
 		u.Scheme = "wss"
 	default:
-		return "", fmt.Errorf("socketio: URL scheme %q: want http, https, ws or wss", u.Scheme)
+		return "", "", fmt.Errorf("socketio: URL scheme %q: want http, https, ws or wss", u.Scheme)
 	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = path
+	var ns string
+	if u.Path != "" && u.Path != "/" {
+		ns = strings.TrimSuffix(u.Path, "/")
 	}
+	u.Path, u.RawPath = path, ""
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
 	}
@@ -162,7 +175,7 @@ func engineURL(rawURL, path string) (string, error) {
 	q.Set("EIO", "4")
 	q.Set("transport", "websocket")
 	u.RawQuery = q.Encode()
-	return u.String(), nil
+	return u.String(), ns, nil
 }
 
 // handshake reads the open packet, connects to the namespace and waits for

@@ -204,3 +204,20 @@ func TestConnEnds(t *testing.T) {
 		})
 	}
 }
+
+// The URL's path names the namespace, as in the JavaScript client.
+func TestConnNamespaceFromURL(t *testing.T) {
+	got := make(chan string, 1)
+	url := fakeServer(t, func(ws *websocket.Conn) {
+		got <- handshake(ws, "/calls")
+		read(ws)
+	})
+	c := dialFake(t, url+"/calls", socketio.ConnConfig{})
+	assert.Equal(t, `40/calls,`, <-got)
+	require.NoError(t, c.Close())
+
+	_, err := socketio.DialConn(context.Background(), url+"/calls", socketio.ConnConfig{Namespace: "/other"})
+	assert.ErrorIs(t, err, signaling.ErrConnect)
+	_, err = socketio.DialConn(context.Background(), "ftp://127.0.0.1/", socketio.ConnConfig{})
+	assert.ErrorIs(t, err, signaling.ErrConnect)
+}

@@ -25,4 +25,7 @@ var (
 	// ErrBadPayload is wrapped by errors about an event whose arguments do
 	// not have the shape configured for it.
 	ErrBadPayload = errors.New("socketio: unexpected event payload")
+	// ErrUnsupported is returned by Room.Send for the messages a
+	// room-relay server has no event for (dialtone rooms, mute).
+	ErrUnsupported = errors.New("socketio: not supported by a room-relay server")
 )

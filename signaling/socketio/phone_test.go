@@ -3,6 +3,8 @@ package socketio_test
 import (
 	"context"
 	"log/slog"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,13 +113,19 @@ func incoming(t *testing.T, p *testPhone, d time.Duration) *call.Call {
 	}
 }
 
+// testLogger logs the phone's and pion's messages through t with
+// DIALTONE_DEBUG set (pion may still log from a goroutine that outlives the
+// test, which t.Log does not allow, so never by default).
 func testLogger(t *testing.T) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if os.Getenv("DIALTONE_DEBUG") == "" {
+		return nil
 	}
-	return nil
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 type tWriter struct{ t *testing.T }
 
-func (w tWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+func (w tWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}

@@ -53,10 +53,6 @@ func (c RoomConfig) withDefaults() RoomConfig {
 	return c
 }
 
-// ErrUnsupported is returned by Room.Send for the messages a room-relay
-// server has no event for (dialtone rooms, mute, text on signaling).
-var ErrUnsupported = errors.New("socketio: not supported by a room-relay server")
-
 // Room is the room-relay mode: a signaling.Transport that joins a room on
 // a Socket.IO server of the common WebRTC-app shape (join a room by name;
 // the server relays offer, answer, candidate and leave events to the

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -76,4 +77,40 @@ func TestDialtoneOverSocketIORefused(t *testing.T) {
 	}
 	for range tr.Status() {
 	}
+}
+
+// Events that are not envelopes, or not of the transport's event, are
+// skipped; the envelopes around them arrive.
+func TestTransportSkipsGarbage(t *testing.T) {
+	url := fakeServer(t, func(ws *websocket.Conn) {
+		handshake(ws, "/")
+		send(ws, `42["dialtone","not an object"]`, `42["dialtone",{"type":"ready","data":{"user":"alice","protocol":1}}]`)
+		send(ws, `42["dialtone"]`, `42["dialtone",1,2]`, `42["dialtone",{"type":""}]`, `42["dialtone",{"type":"BAD TYPE"}]`,
+			`42["dialtone",{"type":"signal","data":"x"}]`, `42["other",{"type":"invite"}]`,
+			`42["dialtone",{"type":"invite","from":"bob","to":"alice","call":"c1"}]`)
+		read(ws)
+	})
+	tr, err := socketio.Dial(context.Background(), url, socketio.Config{})
+	require.NoError(t, err)
+	defer tr.Close()
+	assert.Equal(t, "alice", tr.Ready().User)
+	var got []signaling.Type
+	for m := range tr.Incoming() {
+		got = append(got, m.Type)
+		if m.Type == signaling.TypeInvite {
+			assert.Equal(t, "bob", m.From)
+			break
+		}
+	}
+	assert.Equal(t, []signaling.Type{signaling.TypeReady, signaling.TypeInvite}, got)
+}
+
+// Without `ready` in time, Dial fails with ErrReadyTimeout.
+func TestTransportReadyTimeout(t *testing.T) {
+	url := fakeServer(t, func(ws *websocket.Conn) {
+		handshake(ws, "/")
+		read(ws)
+	})
+	_, err := socketio.Dial(context.Background(), url, socketio.Config{ReadyTimeout: 200 * time.Millisecond})
+	assert.ErrorIs(t, err, signaling.ErrReadyTimeout)
 }
