@@ -83,11 +83,10 @@ type open struct {
 // Conn is one Socket.IO client socket on one namespace, over a WebSocket
 // (Engine.IO v4, Socket.IO protocol v5, as Socket.IO 3 and 4 servers
 // speak). It answers the server's pings, delivers the server's events in
-// order on Events and sends events with Emit. It does not reconnect: a
-// lost connection ends it (Done, Err), and the transports built on it
-// report that as StateClosed. Acknowledgements are not used: events the
-// server sends with an ack ID are delivered like the others and not
-// acknowledged.
+// order on Events and sends events with Emit. A lost connection ends it
+// (Done, Err); the transports built on it dial a new one. Acknowledgements
+// are not used: events the server sends with an ack ID are delivered like
+// the others and not acknowledged.
 type Conn struct {
 	cfg    ConnConfig
 	log    *slog.Logger

@@ -22,8 +22,9 @@
 // handshake auth payload, answers the server's pings, delivers events and
 // emits them. What it does not do, since signaling needs none of it: the
 // HTTP long-polling transport (it speaks WebSocket only, which Socket.IO 4
-// servers accept by default), binary events, acknowledgements,
-// reconnection (a lost connection ends the transport with StateClosed).
+// servers accept by default), binary events, acknowledgements. Both
+// transports reconnect after a drop with backoff, as the WebSocket client
+// does, reporting StateDown and StateUp.
 //
 // # Why its own protocol layer
 //

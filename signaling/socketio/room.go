@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/dialtone-dev/dialtone/internal/mailbox"
 	"github.com/dialtone-dev/dialtone/signaling"
@@ -41,6 +40,10 @@ type RoomConfig struct {
 	// give one. Default none (host and, with a STUN server in
 	// call.Config.ICEServers, reflexive candidates).
 	ICEServers []signaling.ICEServer
+	// Backoff schedules reconnection attempts.
+	Backoff signaling.Backoff
+	// NoReconnect makes a dropped connection terminal (StateClosed).
+	NoReconnect bool
 }
 
 func (c RoomConfig) withDefaults() RoomConfig {
@@ -75,14 +78,18 @@ func (c RoomConfig) withDefaults() RoomConfig {
 //     (renegotiation, ICE restarts), pass through.
 //
 // A room-relay server has no ringing, no busy, no offline: those are
-// dialtone's. Like Transport, Room does not reconnect.
+// dialtone's.
+//
+// After a dropped connection Room reconnects with backoff and joins the
+// room again, reporting StateDown and StateUp like the WebSocket client.
+// The server has told the peer that we left, so a call answered or
+// ringing when the connection dropped ends at once; a call still waiting
+// for the peer goes on waiting.
 type Room struct {
 	cfg      RoomConfig
-	conn     *Conn
-	user     string
+	link     link
+	user     string // set by the first connection, then fixed
 	incoming *mailbox.Mailbox[signaling.Message]
-	status   *signaling.StatusQueue
-	done     chan struct{}
 
 	mu       sync.Mutex
 	call     string // the current call's ID, "" when idle
@@ -94,44 +101,48 @@ type Room struct {
 var _ signaling.Transport = (*Room)(nil)
 
 // JoinRoom connects to the Socket.IO server at rawURL and joins the room
-// RoomConfig.Room. ctx bounds only the connection.
+// RoomConfig.Room. ctx bounds only this first connection, which is not
+// retried.
 func JoinRoom(ctx context.Context, rawURL string, cfg RoomConfig) (*Room, error) {
 	if cfg.Room == "" {
 		return nil, errors.New("socketio: RoomConfig.Room is required")
 	}
 	cfg = cfg.withDefaults()
-	conn, err := DialConn(ctx, rawURL, cfg.Conn)
-	if err != nil {
+	r := &Room{cfg: cfg, user: cfg.User, incoming: mailbox.New[signaling.Message]()}
+	r.link = link{
+		url: rawURL, cfg: cfg.Conn, backoff: cfg.Backoff, noReconnect: cfg.NoReconnect,
+		setup: r.join,
+		handle: func(e Event) {
+			if err := r.event(e); err != nil {
+				r.cfg.Conn.Logger.Warn("socketio: room event ignored", "event", e.Name, "err", err)
+			}
+		},
+		down: r.dropped,
+	}
+	if err := r.link.start(ctx, r.incoming.Close); err != nil {
 		return nil, err
 	}
-	r := &Room{
-		cfg: cfg, conn: conn, user: cfg.User,
-		incoming: mailbox.New[signaling.Message](),
-		status:   signaling.NewStatusQueue(16),
-		done:     make(chan struct{}),
-	}
+	return r, nil
+}
+
+// join joins the room on a new connection and delivers `ready`.
+func (r *Room) join(ctx context.Context, c *Conn) error {
 	if r.user == "" {
-		r.user = conn.ID()
+		r.user = c.ID() // the first connection's: the link is not running yet
 	}
-	if err := conn.Emit(ctx, cfg.Events.Join, cfg.Room); err != nil {
-		_ = conn.Close()
-		return nil, err
+	if err := c.Emit(ctx, r.cfg.Events.Join, r.cfg.Room); err != nil {
+		return err
 	}
 	ready, err := signaling.NewMessage(signaling.TypeReady, r.user, "", r.Ready())
 	if err != nil {
-		_ = conn.Close()
-		return nil, err
+		return err
 	}
 	r.incoming.Put(ready)
-	go r.run()
-	return r, nil
+	return nil
 }
 
 // Peer returns the user ID the room's other member appears as.
 func (r *Room) Peer() string { return r.cfg.Peer }
-
-// Conn returns the underlying Socket.IO connection.
-func (r *Room) Conn() *Conn { return r.conn }
 
 // Ready implements signaling.Transport.
 func (r *Room) Ready() signaling.Ready {
@@ -141,16 +152,14 @@ func (r *Room) Ready() signaling.Ready {
 // Incoming implements signaling.Transport.
 func (r *Room) Incoming() <-chan signaling.Message { return r.incoming.Out() }
 
-// Status implements signaling.Transport. The only change it reports is
-// StateClosed: the transport does not reconnect.
-func (r *Room) Status() <-chan signaling.Status { return r.status.C() }
+// Status implements signaling.Transport.
+func (r *Room) Status() <-chan signaling.Status { return r.link.status.C() }
 
 // Close implements signaling.Transport.
 func (r *Room) Close() error {
-	err := r.conn.Close()
-	<-r.done
+	r.link.close()
 	r.incoming.Abandon()
-	return err
+	return nil
 }
 
 // fromPeer queues a message of the current call as if the peer sent it.
@@ -219,11 +228,11 @@ func (r *Room) Send(ctx context.Context, m signaling.Message) error {
 		if !ours {
 			return nil
 		}
-		if err := r.conn.Emit(ctx, ev.Leave, r.cfg.Room); err != nil {
+		if err := r.link.emit(ctx, ev.Leave, r.cfg.Room); err != nil {
 			return err
 		}
 		// The server took us out of the room; the phone stays reachable.
-		return r.conn.Emit(ctx, ev.Join, r.cfg.Room)
+		return r.link.emit(ctx, ev.Join, r.cfg.Room)
 	}
 	return fmt.Errorf("%w: %s", ErrUnsupported, m.Type)
 }
@@ -258,9 +267,9 @@ func (r *Room) signal(ctx context.Context, m signaling.Message) error {
 		}
 		switch sig.Description.Type {
 		case "offer":
-			return r.conn.Emit(ctx, ev.Offer, sh.args(r.cfg.Room, sh.DescriptionKey, b)...)
+			return r.link.emit(ctx, ev.Offer, sh.args(r.cfg.Room, sh.DescriptionKey, b)...)
 		case "answer", "pranswer":
-			return r.conn.Emit(ctx, ev.Answer, sh.args(r.cfg.Room, sh.DescriptionKey, b)...)
+			return r.link.emit(ctx, ev.Answer, sh.args(r.cfg.Room, sh.DescriptionKey, b)...)
 		}
 		// A rollback stays on this side.
 		return nil
@@ -269,28 +278,28 @@ func (r *Room) signal(ctx context.Context, m signaling.Message) error {
 		if err != nil {
 			return err
 		}
-		return r.conn.Emit(ctx, ev.Candidate, sh.args(r.cfg.Room, sh.CandidateKey, b)...)
+		return r.link.emit(ctx, ev.Candidate, sh.args(r.cfg.Room, sh.CandidateKey, b)...)
 	}
 	return nil
 }
 
-// run turns the room's events into the phone's messages until the
-// connection ends.
-func (r *Room) run() {
-	defer close(r.done)
-	for e := range r.conn.Events() {
-		if err := r.event(e); err != nil {
-			r.cfg.Conn.Logger.Warn("socketio: room event ignored", "event", e.Name, "err", err)
-		}
+// dropped ends what the server ended for the peer: the peer left, or our
+// connection dropped and the server told the peer that we left.
+func (r *Room) dropped() {
+	r.mu.Lock()
+	r.peerHere = false
+	call, outgoing, accepted := r.call, r.outgoing, r.accepted
+	if call != "" && (accepted || !outgoing) {
+		r.call = ""
 	}
-	<-r.conn.Done()
-	err := r.conn.Err()
-	if err != nil {
-		err = fmt.Errorf("%w: %w", signaling.ErrDisconnected, err)
+	r.mu.Unlock()
+	switch {
+	case call == "":
+	case accepted:
+		r.fromPeer(signaling.TypeHangup, call, signaling.Hangup{Reason: "hangup"})
+	case !outgoing:
+		r.fromPeer(signaling.TypeCancel, call, signaling.Hangup{Reason: "cancelled"})
 	}
-	r.status.Push(signaling.Status{State: signaling.StateClosed, Err: err, Time: time.Now()})
-	r.status.Close()
-	r.incoming.Close()
 }
 
 // signalData is the data of a dialtone signal.
@@ -353,20 +362,7 @@ func (r *Room) event(e Event) error {
 		}
 		r.fromPeer(signaling.TypeSignal, call, signalData{Candidate: &c})
 	case ev.Leave:
-		r.mu.Lock()
-		r.peerHere = false
-		call, outgoing, accepted := r.call, r.outgoing, r.accepted
-		if call != "" && (accepted || !outgoing) {
-			r.call = ""
-		}
-		r.mu.Unlock()
-		switch {
-		case call == "":
-		case accepted:
-			r.fromPeer(signaling.TypeHangup, call, signaling.Hangup{Reason: "hangup"})
-		case !outgoing:
-			r.fromPeer(signaling.TypeCancel, call, signaling.Hangup{Reason: "cancelled"})
-		}
+		r.dropped()
 	default:
 		r.cfg.Conn.Logger.Debug("socketio: event of no meaning to a room ignored", "event", e.Name)
 	}

@@ -32,6 +32,10 @@ type Config struct {
 	// MaxMessageSize bounds one envelope. Default
 	// signaling.DefaultMaxMessageSize.
 	MaxMessageSize int
+	// Backoff schedules reconnection attempts.
+	Backoff signaling.Backoff
+	// NoReconnect makes a dropped connection terminal (StateClosed).
+	NoReconnect bool
 }
 
 func (c Config) withDefaults() Config {
@@ -55,14 +59,15 @@ func (c Config) withDefaults() Config {
 // routed envelope to the sockets of user `to` (testdata/server.js is such
 // a server, in a few dozen lines of Node). call.Phone uses it unchanged.
 //
-// It does not reconnect: when the connection drops it reports StateClosed
-// with the cause, and the calls that were not yet connected end.
+// After a dropped connection it reconnects with backoff, reporting
+// StateDown and StateUp and delivering the new `ready`, as the WebSocket
+// client does; it stops for good (StateClosed) on Close, with
+// NoReconnect, or when the server's middleware refuses it
+// (ErrConnectRefused).
 type Transport struct {
 	cfg      Config
-	conn     *Conn
+	link     link
 	incoming *mailbox.Mailbox[signaling.Message]
-	status   *signaling.StatusQueue
-	done     chan struct{}
 
 	mu    sync.Mutex
 	ready signaling.Ready
@@ -71,42 +76,38 @@ type Transport struct {
 var _ signaling.Transport = (*Transport)(nil)
 
 // Dial connects to the Socket.IO server at rawURL and returns once the
-// server's `ready` envelope arrived. ctx bounds only the connection.
-// Errors wrap signaling.ErrConnect or signaling.ErrReadyTimeout.
+// server's `ready` envelope arrived. ctx bounds only this first
+// connection, which is not retried. Errors wrap signaling.ErrConnect or
+// signaling.ErrReadyTimeout.
 func Dial(ctx context.Context, rawURL string, cfg Config) (*Transport, error) {
 	cfg = cfg.withDefaults()
-	conn, err := DialConn(ctx, rawURL, cfg.Conn)
-	if err != nil {
+	t := &Transport{cfg: cfg, incoming: mailbox.New[signaling.Message]()}
+	t.link = link{
+		url: rawURL, cfg: cfg.Conn, backoff: cfg.Backoff, noReconnect: cfg.NoReconnect,
+		setup:  t.waitReady,
+		handle: t.handle,
+		down:   func() {},
+	}
+	if err := t.link.start(ctx, t.incoming.Close); err != nil {
 		return nil, err
 	}
-	t := &Transport{
-		cfg: cfg, conn: conn,
-		incoming: mailbox.New[signaling.Message](),
-		status:   signaling.NewStatusQueue(16),
-		done:     make(chan struct{}),
-	}
-	ready, err := t.waitReady(ctx)
-	if err != nil {
-		_ = conn.Close()
-		return nil, err
-	}
-	t.incoming.Put(ready)
-	go t.run()
 	return t, nil
 }
 
-func (t *Transport) waitReady(ctx context.Context) (signaling.Message, error) {
+// waitReady waits on a new connection for `ready` and delivers it.
+func (t *Transport) waitReady(ctx context.Context, c *Conn) error {
 	timer := time.NewTimer(t.cfg.ReadyTimeout)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return signaling.Message{}, ctx.Err()
+			return ctx.Err()
 		case <-timer.C:
-			return signaling.Message{}, signaling.ErrReadyTimeout
-		case e, ok := <-t.conn.Events():
+			return signaling.ErrReadyTimeout
+		case e, ok := <-c.Events():
 			if !ok {
-				return signaling.Message{}, fmt.Errorf("%w: before ready: %w", signaling.ErrConnect, t.conn.Err())
+				<-c.Done()
+				return fmt.Errorf("%w: before ready: %w", signaling.ErrConnect, c.Err())
 			}
 			m, err := t.decode(e)
 			if err != nil {
@@ -117,14 +118,17 @@ func (t *Transport) waitReady(ctx context.Context) (signaling.Message, error) {
 			case signaling.TypeReady:
 				var r signaling.Ready
 				if err := m.Unmarshal(&r); err != nil {
-					return signaling.Message{}, fmt.Errorf("%w: bad ready: %w", signaling.ErrConnect, err)
+					return fmt.Errorf("%w: bad ready: %w", signaling.ErrConnect, err)
 				}
+				t.mu.Lock()
 				t.ready = r
-				return m, nil
+				t.mu.Unlock()
+				t.incoming.Put(m)
+				return nil
 			case signaling.TypeError:
 				var se signaling.Error
 				if m.Unmarshal(&se) == nil {
-					return signaling.Message{}, fmt.Errorf("%w: before ready: %w", signaling.ErrConnect, se)
+					return fmt.Errorf("%w: before ready: %w", signaling.ErrConnect, se)
 				}
 			}
 		}
@@ -146,33 +150,22 @@ func (t *Transport) decode(e Event) (signaling.Message, error) {
 	return m, nil
 }
 
-// run forwards the server's envelopes until the connection ends.
-func (t *Transport) run() {
-	defer close(t.done)
-	for e := range t.conn.Events() {
-		m, err := t.decode(e)
-		if err != nil {
-			t.cfg.Conn.Logger.Warn("socketio: event ignored", "err", err)
-			continue
-		}
-		if m.Type == signaling.TypeReady {
-			var r signaling.Ready
-			if m.Unmarshal(&r) == nil {
-				t.mu.Lock()
-				t.ready = r
-				t.mu.Unlock()
-			}
-		}
-		t.incoming.Put(m)
-	}
-	<-t.conn.Done()
-	err := t.conn.Err()
+// handle delivers one event's envelope.
+func (t *Transport) handle(e Event) {
+	m, err := t.decode(e)
 	if err != nil {
-		err = fmt.Errorf("%w: %w", signaling.ErrDisconnected, err)
+		t.cfg.Conn.Logger.Warn("socketio: event ignored", "err", err)
+		return
 	}
-	t.status.Push(signaling.Status{State: signaling.StateClosed, Err: err, Time: time.Now()})
-	t.status.Close()
-	t.incoming.Close()
+	if m.Type == signaling.TypeReady {
+		var r signaling.Ready
+		if m.Unmarshal(&r) == nil {
+			t.mu.Lock()
+			t.ready = r
+			t.mu.Unlock()
+		}
+	}
+	t.incoming.Put(m)
 }
 
 // Send implements signaling.Transport: it emits m as one event.
@@ -182,15 +175,14 @@ func (t *Transport) Send(ctx context.Context, m signaling.Message) error {
 	if err != nil {
 		return err
 	}
-	return t.conn.Emit(ctx, t.cfg.Event, json.RawMessage(b))
+	return t.link.emit(ctx, t.cfg.Event, json.RawMessage(b))
 }
 
 // Incoming implements signaling.Transport.
 func (t *Transport) Incoming() <-chan signaling.Message { return t.incoming.Out() }
 
-// Status implements signaling.Transport. The only change it reports is
-// StateClosed: the transport does not reconnect.
-func (t *Transport) Status() <-chan signaling.Status { return t.status.C() }
+// Status implements signaling.Transport.
+func (t *Transport) Status() <-chan signaling.Status { return t.link.status.C() }
 
 // Ready implements signaling.Transport.
 func (t *Transport) Ready() signaling.Ready {
@@ -199,13 +191,9 @@ func (t *Transport) Ready() signaling.Ready {
 	return t.ready
 }
 
-// Conn returns the underlying Socket.IO connection (for its ID).
-func (t *Transport) Conn() *Conn { return t.conn }
-
 // Close implements signaling.Transport.
 func (t *Transport) Close() error {
-	err := t.conn.Close()
-	<-t.done
+	t.link.close()
 	t.incoming.Abandon()
-	return err
+	return nil
 }
