@@ -271,7 +271,7 @@ func (c *Conn) readFrame() ([]byte, error) {
 		return nil, err
 	}
 	if t != websocket.TextMessage {
-		return nil, fmt.Errorf("%w", ErrBinary)
+		return nil, ErrBinary
 	}
 	return b, nil
 }

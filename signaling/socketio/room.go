@@ -187,7 +187,7 @@ func (r *Room) Send(ctx context.Context, m signaling.Message) error {
 		return err
 	case signaling.TypeInvite:
 		if m.To != r.cfg.Peer {
-			r.fromPeerAs(signaling.TypeOffline, m.To, m.Call)
+			r.fromUser(signaling.TypeOffline, m.To, m.Call)
 			return nil
 		}
 		r.mu.Lock()
@@ -237,9 +237,9 @@ func (r *Room) Send(ctx context.Context, m signaling.Message) error {
 	return fmt.Errorf("%w: %s", ErrUnsupported, m.Type)
 }
 
-// fromPeerAs queues a message from user, not the peer (offline for a
+// fromUser queues a message from user, not the peer (offline for a
 // callee that is not the room's peer).
-func (r *Room) fromPeerAs(t signaling.Type, user, call string) {
+func (r *Room) fromUser(t signaling.Type, user, call string) {
 	r.incoming.Put(signaling.Message{Type: t, From: user, To: r.user, Call: call})
 }
 

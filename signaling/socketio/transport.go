@@ -152,6 +152,11 @@ func (t *Transport) decode(e Event) (signaling.Message, error) {
 
 // handle delivers one event's envelope.
 func (t *Transport) handle(e Event) {
+	if e.Name != t.cfg.Event {
+		// The namespace may carry an app's other events.
+		t.cfg.Conn.Logger.Debug("socketio: other event ignored", "event", e.Name)
+		return
+	}
 	m, err := t.decode(e)
 	if err != nil {
 		t.cfg.Conn.Logger.Warn("socketio: event ignored", "err", err)
