@@ -12,7 +12,8 @@
 # pulseaudio-utils (the audio package's tests run a private PulseAudio
 # server with null sinks, internal/pulsetest), and node when there is
 # none (a WHATWG WebSocket client in the server's UTF-8 test; it needs
-# Node >= 20.10, whose WebSocket the test enables).
+# Node >= 20.10, whose WebSocket the test enables), and npm when there is
+# none (signaling/socketio's tests run `npm ci` for their Socket.IO server).
 set -euo pipefail
 
 need=()
@@ -25,6 +26,7 @@ if [[ "${CI:-}" == "true" || "${DIALTONE_FULL:-}" == "1" ]]; then
 		have_pkg "$p" || need+=("$p")
 	done
 	command -v node >/dev/null 2>&1 || need+=(nodejs)
+	command -v npm >/dev/null 2>&1 || need+=(npm)
 fi
 if ! command -v go >/dev/null 2>&1; then
 	need+=(golang-go)
