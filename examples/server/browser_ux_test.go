@@ -83,6 +83,7 @@ func browserUXTest(t *testing.T, chromium string) {
 	assert.False(t, isVisible(t, page, "#call"), "call panel when idle")
 	assert.False(t, isVisible(t, page, "#log"), "the log is collapsed")
 	assertUsableAtNarrowWidth(t, page)
+	assertLabelled(t, page)
 	callColour := style(t, page, "#dial-button", "backgroundColor")
 	screenshot(t, page, shots, "idle")
 
@@ -185,6 +186,7 @@ func browserUXTest(t *testing.T, chromium string) {
 		waitJS(t, page, `dialtone.call().history.length >= 8`, 15*time.Second)
 		assert.Greater(t, graphInk(t, page), 200, "pixels drawn on the quality graph")
 		assertUsableAtNarrowWidth(t, page)
+		assertLabelled(t, page)
 		screenshot(t, page, shots, "in-call")
 
 		c.Hangup()
@@ -240,6 +242,7 @@ func browserUXTest(t *testing.T, chromium string) {
 		assert.False(t, isVisible(t, page, "#incoming"), "incoming banner in a room")
 		waitJS(t, page, meterMovesJS("room"), 10*time.Second)
 		assertUsableAtNarrowWidth(t, page)
+		assert.Equal(t, "room-leave", pageFocus(t, page), "focus on Leave in a room")
 		screenshot(t, page, shots, "room")
 		require.NoError(t, chromedp.Do(page, chromedp.Click("#room-leave")))
 		waitStateLine(t, page, "You left room lobby")
@@ -260,20 +263,27 @@ func browserUXTest(t *testing.T, chromium string) {
 		waitJS(t, page, `document.getElementById('conn').textContent === 'Online' && !document.getElementById('dial-button').disabled`, 20*time.Second)
 	})
 
+	// The log opens from "Details" scrolled to its newest line.
+	require.NoError(t, chromedp.Do(page, chromedp.Click("#details summary")))
+	waitJS(t, page, visibleJS("#log"), 5*time.Second)
+	waitJS(t, page, `(() => { const l = document.getElementById('log'); return l.scrollHeight > l.clientHeight && l.scrollTop + l.clientHeight >= l.scrollHeight - 1 })()`, 5*time.Second)
+	screenshot(t, page, shots, "details")
+
 	t.Logf("whole browser UX test: %v", since(t0))
 }
 
 // stoppableSite is the example server on a fixed address that the test
 // can stop and start again.
 type stoppableSite struct {
-	addr string
-	cfg  site.Config
-	stop func(t *testing.T)
+	owner *testing.T // the test whose end stops the site, restarted or not
+	addr  string
+	cfg   site.Config
+	stop  func(t *testing.T)
 }
 
 func startStoppableSite(t *testing.T, addr string, cfg site.Config) *stoppableSite {
 	t.Helper()
-	s := &stoppableSite{cfg: cfg}
+	s := &stoppableSite{owner: t, cfg: cfg}
 	s.serve(t, addr)
 	return s
 }
@@ -301,7 +311,7 @@ func (s *stoppableSite) serve(t *testing.T, addr string) {
 		stopSrv()
 		assert.NoError(t, <-served)
 	}
-	t.Cleanup(func() { s.stop(t) })
+	s.owner.Cleanup(func() { s.stop(s.owner) })
 }
 
 // restart serves a new site, with the same configuration, on the address.
@@ -377,6 +387,24 @@ func style(t *testing.T, page context.Context, sel, prop string) string {
 	v, err := chromedp.Run(page, chromedp.Evaluate[string](fmt.Sprintf(`getComputedStyle(document.querySelector(%s))[%s]`, jsString(sel), jsString(prop))))
 	require.NoError(t, err)
 	return v
+}
+
+// assertLabelled checks that every input and meter on screen has a label.
+func assertLabelled(t *testing.T, page context.Context) {
+	t.Helper()
+	unlabelled, err := chromedp.Run(page, chromedp.Evaluate[[]string](`[...document.querySelectorAll('input, meter')]
+		.filter((e) => e.checkVisibility() && !(e.labels && e.labels.length) && !e.getAttribute('aria-labelledby'))
+		.map((e) => e.id)`))
+	require.NoError(t, err)
+	assert.Empty(t, unlabelled, "inputs and meters without a label")
+}
+
+// pageFocus is the id of the focused element.
+func pageFocus(t *testing.T, page context.Context) string {
+	t.Helper()
+	id, err := chromedp.Run(page, chromedp.Evaluate[string](`document.activeElement ? document.activeElement.id : ''`))
+	require.NoError(t, err)
+	return id
 }
 
 func attr(t *testing.T, page context.Context, sel, name string) string {

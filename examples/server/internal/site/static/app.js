@@ -1567,8 +1567,9 @@
 
   // render makes the page show the phone's state; it also moves the focus
   // where the next action is: Answer on an incoming call, Hang up (or
-  // Cancel) once a call is on screen and again when it connects, the call
-  // field when the call or room is over and its controls are gone.
+  // Cancel) once a call is on screen and again when it connects, Leave in
+  // a room, the call field when the call or room is over and its controls
+  // are gone.
   function render() {
     const c = phone.call;
     const r = phone.room;
@@ -1625,6 +1626,10 @@
     if (c && c.state === 'connected' && !c.focusedConnected) {
       c.focusedConnected = true;
       if (document.activeElement !== $('text-input')) $('hangup').focus();
+    }
+    if (r && !r.focused) {
+      r.focused = true;
+      $('room-leave').focus();
     }
     const live = !!c || !!r;
     const a = document.activeElement;
