@@ -33,8 +33,10 @@
 //	0-9 * #  send a DTMF digit
 //
 // While the call is up, one status line shows the state, the call time,
-// microphone and speaker level meters, RTT, loss and MOS; on a terminal it
-// is redrawn in place, otherwise it is printed once a second.
+// the signaling connection (connected, or reconnecting after the server
+// was lost: media goes on meanwhile), microphone and speaker level meters,
+// RTT, loss and MOS; on a terminal it is redrawn in place, otherwise it is
+// printed once a second. Losing and regaining signaling is also printed.
 //
 // -duration hangs up that long after the call connected. `listen` handles
 // one call and exits; -auto-answer accepts it without asking.
@@ -115,7 +117,8 @@ func phoneCommand(ctx context.Context, opts options, stdin io.Reader, stdout, st
 		}
 	}()
 
-	phone, err := signIn(ctx, opts, sound, log)
+	ui := newDisplay(stdout, tty, sound.meter)
+	phone, err := signIn(ctx, opts, sound, ui.onSignaling, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "dialer:", err)
 		if ctx.Err() != nil {
@@ -131,7 +134,6 @@ func phoneCommand(ctx context.Context, opts options, stdin io.Reader, stdout, st
 	defer interrupt()
 	keys := newKeyboard(stdin, tty && isTerminal(stdin), interrupt)
 	defer keys.restore()
-	ui := newDisplay(stdout, tty, sound.meter)
 
 	var c *call.Call
 	if opts.command == "call" {
@@ -159,8 +161,9 @@ func phoneCommand(ctx context.Context, opts options, stdin io.Reader, stdout, st
 	return exitCode(reason)
 }
 
-// signIn connects to the signaling server and makes the phone.
-func signIn(ctx context.Context, opts options, sound *sound, log *slog.Logger) (*call.Phone, error) {
+// signIn connects to the signaling server and makes the phone;
+// onSignaling follows the connection's changes.
+func signIn(ctx context.Context, opts options, sound *sound, onSignaling func(signaling.Status), log *slog.Logger) (*call.Phone, error) {
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	tr, err := signaling.Dial(dctx, opts.server, signaling.DialConfig{Token: opts.token, User: opts.user, Logger: log.With("part", "signaling")})
@@ -180,9 +183,10 @@ func signIn(ctx context.Context, opts options, sound *sound, log *slog.Logger) (
 	if opts.loopback {
 		cfg.SettingEngine = calltest.Loopback()
 	}
-	p, err := call.NewPhone(tr, cfg)
+	wt := watchTransport(tr, onSignaling)
+	p, err := call.NewPhone(wt, cfg)
 	if err != nil {
-		_ = tr.Close()
+		_ = wt.Close()
 		return nil, err
 	}
 	return p, nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/media"
+	"github.com/dialtone-dev/dialtone/signaling"
 	"golang.org/x/term"
 )
 
@@ -107,6 +108,7 @@ type display struct {
 
 	c         *call.Call
 	state     call.State
+	sig       signaling.State // the signaling connection
 	connected time.Time
 	st        call.Stats
 	haveStats bool
@@ -116,7 +118,7 @@ type display struct {
 }
 
 func newDisplay(w io.Writer, tty bool, m *meter) *display {
-	return &display{w: w, tty: tty, meter: m}
+	return &display{w: w, tty: tty, meter: m, sig: signaling.StateUp}
 }
 
 // ticker paces redraws on a terminal; otherwise it never fires.
@@ -157,6 +159,24 @@ func (d *display) onState(ev call.Event) {
 		msg += " (" + string(ev.Reason) + ")"
 	}
 	d.println("call %s", msg)
+}
+
+// onSignaling follows the signaling connection: a call that is up goes on
+// without it (media flows peer to peer), but hanging up, and anything else
+// that needs the server, waits until it is back.
+func (d *display) onSignaling(st signaling.Status) {
+	d.mu.Lock()
+	was := d.sig
+	d.sig = st.State
+	d.mu.Unlock()
+	switch {
+	case st.State == signaling.StateDown && was != signaling.StateDown:
+		d.println("signaling lost (%v): reconnecting", st.Err)
+	case st.State == signaling.StateUp && was == signaling.StateDown:
+		d.println("signaling connected again")
+	case st.State == signaling.StateClosed && st.Err != nil:
+		d.println("signaling closed: %v", st.Err)
+	}
 }
 
 func (d *display) onStats(st call.Stats) {
@@ -206,7 +226,8 @@ func (d *display) drawLocked() {
 	d.drawn = true
 }
 
-// lineLocked is the status line: state, time, meters, network figures.
+// lineLocked is the status line: call state and time, signaling state,
+// meters, network figures.
 func (d *display) lineLocked() string {
 	if d.typing {
 		return "text> " + d.text
@@ -217,6 +238,7 @@ func (d *display) lineLocked() string {
 		el := time.Since(d.connected).Truncate(time.Second)
 		fmt.Fprintf(&b, " %02d:%02d", int(el.Minutes()), int(el.Seconds())%60)
 	}
+	b.WriteString("  signaling " + sigWords(d.sig))
 	mic, spk := d.meter.levels()
 	fmt.Fprintf(&b, "  mic %s  spk %s", bar(mic), bar(spk))
 	if d.haveStats {
@@ -226,6 +248,17 @@ func (d *display) lineLocked() string {
 		b.WriteString("  [muted]")
 	}
 	return b.String()
+}
+
+// sigWords names a signaling state for the status line.
+func sigWords(s signaling.State) string {
+	switch s {
+	case signaling.StateUp:
+		return "connected"
+	case signaling.StateDown:
+		return "reconnecting"
+	}
+	return "closed"
 }
 
 // bar draws a level meter from −60 dBov (empty) to 0 dBov (full).

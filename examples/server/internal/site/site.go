@@ -92,6 +92,8 @@ type Config struct {
 //	/healthz   200 {"status":"ok"}; 503 while the signaling server is not
 //	           ready (not in its cluster yet)
 //	/token     ?user=NAME → {"user","token","expires"}; development mode only
+//	           (the web phone asks it without a name, answered 400, to learn
+//	           that it needs no token field; elsewhere it is 404)
 //	/metrics   Prometheus metrics, when Config.Metrics is set
 //	/          the web phone (index.html, app.js, style.css)
 type Site struct {

@@ -17,6 +17,9 @@
   const FIRST_OFFER_WAIT_MS = 2000; // callee: wait this long for the caller's offer
   const STATS_INTERVAL_MS = 1000;
   const METER_INTERVAL_MS = 100;
+  const METER_FLOOR_DB = -60; // meters show "silent" below this (dBFS)
+  const GRAPH_SAMPLES = 120; // the quality graph's last two minutes (one sample a second)
+  const OPUS_DELAY_MS = 26.5; // a 20 ms frame plus the encoder's 6.5 ms look-ahead
   const MAX_HELD_CANDIDATES = 64; // remote candidates waiting for their description
   const MAX_HELD_EVENTS = 256; // room events before the member list (signaling.Roster)
   const MAX_EARLY_SIGNALS = 64; // room-signals per user before its member-joined, and users
@@ -44,6 +47,8 @@
     relayAt: 0, // when iceServers arrived (Date.now())
     call: null, // the live call, or null
     lastCall: null, // summary of the last ended call
+    notice: null, // {text, bad}: what the state line says when no call or room is live
+    needsToken: null, // whether the server needs a token to log in (null: not known yet)
     room: null, // the room we are in, or null
     lastRoom: null, // summary of the last room left
     texts: [], // received data-channel texts
@@ -54,6 +59,7 @@
 
   // ---------------------------------------------------------------- logging
 
+  // log adds a line to the collapsed "Details" log (signaling, ICE, errors).
   function log(msg, cls) {
     const t = new Date().toISOString().slice(11, 23);
     phone.events.push(t + ' ' + msg);
@@ -61,10 +67,35 @@
     const li = document.createElement('li');
     li.textContent = t + ' ' + msg;
     if (cls) li.className = cls;
-    const list = $('messages');
+    const list = $('log');
     list.appendChild(li);
     while (list.children.length > 200) list.removeChild(list.firstChild);
     list.scrollTop = list.scrollHeight;
+  }
+
+  // chat adds a text message, received or sent, to the chat area.
+  function chat(from, text, mine) {
+    const li = document.createElement('li');
+    const who = document.createElement('span');
+    who.className = 'from' + (mine ? ' me' : '');
+    who.textContent = (mine ? 'You' : from) + ': ';
+    li.append(who, document.createTextNode(text));
+    const list = $('chat-log');
+    list.appendChild(li);
+    while (list.children.length > 200) list.removeChild(list.firstChild);
+    $('chat').hidden = false;
+    list.scrollTop = list.scrollHeight;
+  }
+
+  // clearChat empties the chat area for a new call or room.
+  function clearChat() {
+    $('chat-log').replaceChildren();
+  }
+
+  // notify sets what the state line says once no call or room is live.
+  function notify(text, bad) {
+    phone.notice = text ? { text, bad: !!bad } : null;
+    render();
   }
 
   function newCallID() {
@@ -81,8 +112,8 @@
       const r = await fetch('/token?user=' + encodeURIComponent(user), { cache: 'no-store' });
       if (r.status === 404) {
         // Not a development server: the user needs a token from elsewhere.
-        $('token-row').hidden = false;
-        throw new Error('this server needs a token');
+        showTokenField();
+        throw new Error('This server needs a token: paste the one you were given.');
       }
       const body = await r.json();
       if (!r.ok) throw new Error(body.error || 'token request failed (' + r.status + ')');
@@ -94,7 +125,26 @@
     $('me').textContent = user;
     $('login').hidden = true;
     $('phone').hidden = false;
+    phone.notice = null;
     connect();
+  }
+
+  // A development server hands out tokens at /token and answers a request
+  // without a user name 400; any other server has no /token (404), and
+  // its users log in with a token they were given.
+  async function probeTokenEndpoint() {
+    try {
+      const r = await fetch('/token', { cache: 'no-store' });
+      phone.needsToken = r.status === 404;
+      if (phone.needsToken) showTokenField();
+    } catch (err) {
+      log('server not reachable: ' + err.message, 'error');
+    }
+  }
+
+  function showTokenField() {
+    $('token-row').hidden = false;
+    $('login-token').required = true;
   }
 
   async function freshToken() {
@@ -143,7 +193,9 @@
       if (phone.stopped) return;
       if (e.code === 4001) {
         log('logged in elsewhere: this page stays offline', 'error');
+        setConn('offline');
         if (phone.room) endRoom('signaling-lost', false);
+        notify('You logged in on another page: this one is offline. Reload to use it here.', true);
         return;
       }
       if (e.code === 4002 || e.code === 4003) {
@@ -162,10 +214,16 @@
     };
   }
 
+  const CONN_WORDS = { connecting: 'Connecting…', up: 'Online', down: 'Reconnecting…', offline: 'Offline' };
+
+  // setConn shows the signaling connection: connecting, up, down (and
+  // reconnecting) or offline (for good).
   function setConn(s) {
     const el = $('conn');
-    el.textContent = s;
+    el.textContent = CONN_WORDS[s] || s;
     el.className = 'pill ' + s;
+    el.dataset.state = s;
+    render();
   }
 
   function send(type, to, callID, data) {
@@ -250,7 +308,7 @@
         break;
       case 'error':
         log('server rejected ' + (d.rejected || 'a message') + ': ' + (d.code || ''), 'error');
-        if (d.rejected === 'invite' && c.state === 'dialing') endCall('error', false);
+        if (d.rejected === 'invite' && c.state === 'dialing') endCall('error', false, 'the server refused it: ' + (d.code || 'no reason given'));
         break;
     }
   }
@@ -293,6 +351,7 @@
       started: performance.now(),
       connectedAt: 0,
       stats: {},
+      history: [], // stats samples for the quality graph, oldest first
       muted: false,
     };
   }
@@ -306,10 +365,17 @@
 
   async function dial(peer) {
     if (phone.call || phone.room) return;
-    if (!phone.wsUp) {
-      log('cannot call: signaling is down', 'error');
+    if (peer === phone.user) {
+      notify("You can't call yourself", true);
       return;
     }
+    if (!phone.wsUp) {
+      log('cannot call: signaling is down', 'error');
+      notify('Not connected to the server: calling works again once it is back.', true);
+      return;
+    }
+    clearChat();
+    phone.notice = null;
     const c = newCall(newCallID(), peer, true);
     phone.call = c;
     setCallState('dialing');
@@ -339,6 +405,7 @@
     if (!c || c.outgoing || c.state !== 'ringing') return;
     clearTimeout(c.ringTimer);
     stopRinger();
+    clearChat();
     setCallState('connecting');
     ensureAudioContext();
     try {
@@ -404,9 +471,48 @@
       durationMs: c.connectedAt ? Math.round(performance.now() - c.connectedAt) : 0,
       stats: c.stats,
     };
-    $('last-call').textContent = 'Last call with ' + c.peer + ' ended: ' + reason + (detail ? ' (' + detail + ')' : '');
     log('call ended: ' + reason + (detail ? ' (' + detail + ')' : ''));
-    render();
+    const bad = !['hangup', 'remote-hangup', 'cancelled', 'declined'].includes(reason) || (reason === 'declined' && c.outgoing);
+    notify(endSentence(c, reason, detail, phone.lastCall.durationMs), bad);
+  }
+
+  // endSentence says in plain words how call c ended.
+  function endSentence(c, reason, detail, durationMs) {
+    const who = c.displayName && c.displayName !== c.peer ? c.displayName : c.peer;
+    const took = c.connectedAt ? ' · ' + fmtDuration(durationMs) : '';
+    switch (reason) {
+      case 'hangup':
+        return 'Call ended' + took;
+      case 'remote-hangup':
+        return who + ' hung up' + took;
+      case 'cancelled':
+        return c.outgoing ? 'Call cancelled' : 'Missed call from ' + who;
+      case 'declined':
+        return c.outgoing ? who + ' declined the call' : 'You declined ' + who + "'s call";
+      case 'busy':
+        return who + ' is busy on another call';
+      case 'offline':
+        return who + ' is not online';
+      case 'push-failed':
+        return who + ' is not online and could not be woken up';
+      case 'no-answer':
+        return c.outgoing ? who + ' did not answer' : 'Missed call from ' + who;
+      case 'signaling-lost':
+        return 'Call to ' + who + ' failed: the connection to the server was lost';
+      case 'ice-failed':
+        return c.connectedAt ? 'Call dropped: the connection to ' + who + ' was lost' + took : 'Could not connect to ' + who + ': the network between you blocks calls';
+      case 'connect-timeout':
+        return 'Could not connect to ' + who + ' in time: the network between you may block calls';
+    }
+    return 'The call failed' + (detail ? ': ' + detail : '');
+  }
+
+  // fmtDuration is m:ss (h:mm:ss past an hour).
+  function fmtDuration(ms) {
+    const s = Math.floor(ms / 1000);
+    const mm = Math.floor(s / 60) % 60;
+    const ss = String(s % 60).padStart(2, '0');
+    return s >= 3600 ? Math.floor(s / 3600) + ':' + String(mm).padStart(2, '0') + ':' + ss : mm + ':' + ss;
   }
 
   function setCallState(s) {
@@ -448,7 +554,7 @@
       },
       onText: (text) => {
         phone.texts.push(text);
-        log(c.peer + ': ' + text, 'text');
+        chat(c.displayName || c.peer, text, false);
       },
       onChannel: () => render(),
       onState: (s) => {
@@ -693,18 +799,25 @@
     render();
   }
 
-  // sendText sends text to the peer of the call, or to every member of the
-  // room whose channel is open.
-  function sendText(text) {
-    if (!text) return false;
+  // openChannels are the open text channels: the call's, or those of the
+  // room's members.
+  function openChannels() {
     const c = phone.call;
     const r = phone.room;
     const open = [];
     if (c && c.dc && c.dc.readyState === 'open') open.push(c.dc);
     if (r) for (const mb of r.members.values()) if (mb.link && mb.link.dc.readyState === 'open') open.push(mb.link.dc);
+    return open;
+  }
+
+  // sendText sends text to the peer of the call, or to every member of the
+  // room whose channel is open.
+  function sendText(text) {
+    if (!text) return false;
+    const open = openChannels();
     if (!open.length) return false;
     for (const dc of open) dc.send(text);
-    log('me: ' + text, 'text');
+    chat(phone.user, text, true);
     return true;
   }
 
@@ -812,16 +925,21 @@
     if (phone.room || phone.call) return;
     if (!ROOM_NAME.test(name)) {
       log('not a room name: ' + name, 'error');
+      notify('A room name is letters, digits, ".", "_" or "-".', true);
       return;
     }
     if (!phone.wsUp) {
       log('cannot join: signaling is down', 'error');
+      notify('Not connected to the server: joining works again once it is back.', true);
       return;
     }
     if (phone.protocol < 2) {
       log('this server has no rooms (protocol ' + phone.protocol + ')', 'error');
+      notify('This server has no rooms.', true);
       return;
     }
+    clearChat();
+    phone.notice = null;
     const r = {
       name,
       state: 'joining', // joining, joined, reconnecting
@@ -889,9 +1007,34 @@
     detachMeter('room-mic');
     detachMeter('room');
     phone.lastRoom = { name: r.name, reason, detail: detail || '' };
-    $('last-room').textContent = 'Left room ' + r.name + ': ' + reason + (detail ? ' (' + detail + ')' : '');
     log('room ' + r.name + ' ended: ' + reason + (detail ? ' (' + detail + ')' : ''));
-    render();
+    notify(roomEndSentence(r.name, reason, detail), reason !== 'left');
+  }
+
+  const ROOM_REFUSALS = {
+    'unknown-room': 'there is no such room',
+    forbidden: 'you may not join it',
+    'room-full': 'it is full',
+    'in-room': 'you are in another room (on another page?)',
+    unavailable: 'the server could not reach its room store; try again',
+    'bad-room': 'that is not a room name',
+  };
+
+  // roomEndSentence says in plain words why we are out of a room.
+  function roomEndSentence(name, reason, detail) {
+    switch (reason) {
+      case 'left':
+        return 'You left room ' + name;
+      case 'gone':
+        return 'You were out of room ' + name + ' too long and dropped from it';
+      case 'signaling-lost':
+        return 'Room ' + name + ': the connection to the server was lost';
+      case 'connect-timeout':
+        return 'Could not join room ' + name + ': the server did not answer';
+      case 'error':
+        return 'Could not join room ' + name + (detail ? ': ' + (ROOM_REFUSALS[detail] || detail) : '');
+    }
+    return 'Room ' + name + ' ended: ' + reason;
   }
 
   function setRoomState(s) {
@@ -973,8 +1116,9 @@
       },
       onText: (text) => {
         phone.texts.push(text);
-        log(x.user + ': ' + text, 'text');
+        chat(x.displayName || x.user, text, false);
       },
+      onChannel: () => render(),
       onState: (s) => {
         if (current()) memberState(r, mb, s);
       },
@@ -1140,6 +1284,8 @@
         s.totalSamplesDuration = r.totalSamplesDuration;
         s.totalSamplesReceived = r.totalSamplesReceived;
         s.concealedSamples = r.concealedSamples;
+        s.jitterBufferDelay = r.jitterBufferDelay;
+        s.jitterBufferEmittedCount = r.jitterBufferEmittedCount;
         s.codec = codecs[r.codecId] || s.codec;
       } else if (r.type === 'outbound-rtp' && r.kind === 'audio') {
         s.packetsSent = r.packetsSent;
@@ -1152,21 +1298,119 @@
       }
     });
     if (s.rtt === undefined && s.remoteRtt !== undefined) s.rtt = s.remoteRtt;
+    quality(c.stats, s);
     c.stats = s;
+    c.history.push(s);
+    if (c.history.length > GRAPH_SAMPLES) c.history.shift();
+    if (c.history.length === 1) render();
     renderStats(s);
+    drawGraph(c.history);
+  }
+
+  // quality adds to sample s, from the one before it (prev): the packet
+  // loss over the interval (percent) and the MOS estimate, the E-model as
+  // call.MOS computes it: one-way delay from half the RTT, the jitter
+  // buffer's delay and Opus's frame and look-ahead; the loss the network
+  // caused (the page sees no FEC recovery figure).
+  function quality(prev, s) {
+    const lost = (s.packetsLost ?? 0) - (prev.packetsLost ?? 0);
+    const got = (s.packetsReceived ?? 0) - (prev.packetsReceived ?? 0);
+    if (prev.time && got >= 0 && lost >= 0 && got + lost > 0) s.lossPct = (100 * lost) / (got + lost);
+    else if (prev.time && got > 0) s.lossPct = 0;
+    let bufferMs = 0;
+    const emitted = (s.jitterBufferEmittedCount ?? 0) - (prev.jitterBufferEmittedCount ?? 0);
+    if (emitted > 0) bufferMs = (1000 * ((s.jitterBufferDelay ?? 0) - (prev.jitterBufferDelay ?? 0))) / emitted;
+    if (s.rtt !== undefined && s.lossPct !== undefined) s.mos = mos((s.rtt * 1000) / 2 + bufferMs + OPUS_DELAY_MS, s.lossPct);
+  }
+
+  // mos is call.MOS: ITU-T G.107 simplified (see call/mos.go).
+  function mos(oneWayMs, lossPct) {
+    const ta = Math.max(0, oneWayMs);
+    const ppl = Math.max(0, Math.min(100, lossPct));
+    let id = 0.024 * ta;
+    if (ta > 177.3) id += 0.11 * (ta - 177.3);
+    const ieEff = (95 * ppl) / (ppl + 25.1);
+    const r = 93.2 - id - ieEff;
+    if (r <= 0) return 1;
+    if (r >= 100) return 4.5;
+    return 1 + 0.035 * r + r * (r - 60) * (100 - r) * 7e-6;
   }
 
   function fmtMs(sec) {
-    return sec === undefined ? '–' : (sec * 1000).toFixed(1) + ' ms';
+    return sec === undefined ? '–' : Math.round(sec * 1000) + ' ms';
   }
 
   function renderStats(s) {
     $('stat-rtt').textContent = fmtMs(s.rtt);
     $('stat-jitter').textContent = fmtMs(s.jitter);
-    $('stat-lost').textContent = s.packetsLost === undefined ? '–' : String(s.packetsLost);
-    $('stat-packets').textContent = (s.packetsReceived ?? '–') + ' / ' + (s.packetsSent ?? '–');
-    $('stat-level').textContent = s.audioLevel === undefined ? '–' : s.audioLevel.toFixed(3);
-    $('stat-codec').textContent = s.codec || '–';
+    $('stat-loss').textContent = s.lossPct === undefined ? '–' : s.lossPct.toFixed(1) + ' %';
+    $('stat-mos').textContent = s.mos === undefined ? '–' : s.mos.toFixed(1);
+    const more = [];
+    if (s.codec) more.push(s.codec.replace(/^audio\//, ''));
+    if (s.packetsReceived !== undefined) more.push(s.packetsReceived + ' packets in, ' + (s.packetsSent ?? 0) + ' out, ' + (s.packetsLost ?? 0) + ' lost');
+    $('stat-more').textContent = more.join(' · ');
+  }
+
+  // The graph's lanes, top to bottom: each its own scale (value → 0..1,
+  // clamped), colour (as in the figures above it) and label.
+  const LANES = [
+    { key: 'rtt', label: 'RTT', color: '#2d6cdf', scale: (s) => s.rtt / 0.4 }, // 0–400 ms
+    { key: 'jitter', label: 'jitter', color: '#b7791f', scale: (s) => s.jitter / 0.1 }, // 0–100 ms
+    { key: 'lossPct', label: 'loss', color: '#c53030', scale: (s) => s.lossPct / 10 }, // 0–10 %
+    { key: 'mos', label: 'MOS', color: '#1d7f46', scale: (s) => (s.mos - 1) / 3.5 }, // 1–4.5
+  ];
+
+  // drawGraph draws the call's samples, newest on the right, one lane per
+  // figure, at the canvas's size on screen.
+  function drawGraph(history) {
+    const cv = $('quality-graph');
+    const w = cv.clientWidth;
+    const h = cv.clientHeight;
+    if (!w || !h) return;
+    const dpr = window.devicePixelRatio || 1;
+    if (cv.width !== Math.round(w * dpr) || cv.height !== Math.round(h * dpr)) {
+      cv.width = Math.round(w * dpr);
+      cv.height = Math.round(h * dpr);
+    }
+    const g = cv.getContext('2d');
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.clearRect(0, 0, w, h);
+    const lane = h / LANES.length;
+    // The first half minute fills the width from the left; later the
+    // graph scrolls, up to GRAPH_SAMPLES samples.
+    const slots = Math.min(GRAPH_SAMPLES, Math.max(30, history.length));
+    const gutter = 40; // the lanes' labels
+    const step = (w - gutter) / (slots - 1);
+    g.font = '10px system-ui, sans-serif';
+    g.textBaseline = 'top';
+    LANES.forEach((ln, i) => {
+      const top = i * lane;
+      g.strokeStyle = '#e2e8f0';
+      g.lineWidth = 1;
+      g.beginPath();
+      g.moveTo(0, top + lane - 0.5);
+      g.lineTo(w, top + lane - 0.5);
+      g.stroke();
+      g.fillStyle = '#5b6672';
+      g.fillText(ln.label, 4, top + 2);
+      g.strokeStyle = ln.color;
+      g.lineWidth = 1.5;
+      g.beginPath();
+      let pen = false;
+      history.forEach((s, j) => {
+        if (s[ln.key] === undefined) {
+          pen = false;
+          return;
+        }
+        const v = Math.max(0, Math.min(1, ln.scale(s)));
+        const x = gutter + j * step;
+        const y = top + lane - 2 - v * (lane - 4);
+        if (pen) g.lineTo(x, y);
+        else g.moveTo(x, y);
+        pen = true;
+      });
+      g.stroke();
+    });
   }
 
   // ----------------------------------------------------------------- meters
@@ -1213,8 +1457,7 @@
     let best = 1;
     for (let i = 2; i < m.freq.length; i++) if (m.freq[i] > m.freq[best]) best = i;
     m.peakHz = (best * m.an.context.sampleRate) / m.an.fftSize;
-    if (m.meterEl) m.meterEl.value = Math.max(-60, m.db);
-    if (m.dbEl) m.dbEl.textContent = Number.isFinite(m.db) ? m.db.toFixed(0) + ' dB' : '–';
+    showLevel(m);
     if (m.onMeasure) m.onMeasure(m);
   }
 
@@ -1225,11 +1468,24 @@
     return Number.isFinite(v) ? v : -1000;
   }
 
+  // showLevel puts a meter's reading on the page: the bar clamped to
+  // METER_FLOOR_DB..0, the figure in dBFS, "silent" below the floor, and
+  // "Muted" on a muted microphone.
+  function showLevel(m) {
+    const muted = m.muted ? m.muted() : false;
+    const db = muted || !Number.isFinite(m.db) ? -Infinity : Math.min(0, m.db);
+    if (m.meterEl) m.meterEl.value = Math.max(METER_FLOOR_DB, db);
+    if (m.dbEl) {
+      m.dbEl.textContent = muted ? 'Muted' : db < METER_FLOOR_DB ? 'silent' : Math.round(db) + ' dB';
+      m.dbEl.classList.toggle('muted-mic', muted);
+    }
+  }
+
   function closeMeter(m) {
     clearInterval(m.timer);
     if (m.src) m.src.disconnect();
-    if (m.meterEl) m.meterEl.value = -60;
-    if (m.dbEl) m.dbEl.textContent = '–';
+    m.db = -Infinity;
+    showLevel(m);
   }
 
   // attachMeter measures stream (or, without one, what is connected to
@@ -1238,6 +1494,8 @@
   function attachMeter(which, stream) {
     detachMeter(which);
     const m = newMeter($(which + '-meter'), $(which + '-db'));
+    if (which === 'mic') m.muted = () => !!phone.call && phone.call.muted;
+    if (which === 'room-mic') m.muted = () => !!phone.room && phone.room.muted;
     if (stream) {
       m.src = m.an.context.createMediaStreamSource(stream);
       m.src.connect(m.an);
@@ -1292,52 +1550,134 @@
 
   // --------------------------------------------------------------------- UI
 
+  // A call state's word on the pill and sentence on the state line.
+  const CALL_WORDS = {
+    dialing: ['calling', (who) => 'Calling ' + who + '…'],
+    waiting: ['ringing', (who) => 'Ringing ' + who + '…'],
+    ringing: ['incoming', (who) => who + ' is calling…'],
+    connecting: ['connecting', (who) => 'Connecting to ' + who + '…'],
+    connected: ['connected', (who) => 'In a call with ' + who],
+    reconnecting: ['reconnecting', (who) => 'Connection to ' + who + ' interrupted: reconnecting…'],
+  };
+  const ROOM_WORDS = { joining: 'joining', joined: 'joined', reconnecting: 'reconnecting' };
+  const MEMBER_WORDS = { connecting: 'connecting', connected: 'connected', reconnecting: 'reconnecting', failed: 'could not connect' };
+
   let clock = 0;
+  let wasLive = false; // a call or room was on screen at the last render
+
+  // render makes the page show the phone's state; it also moves the focus
+  // where the next action is: Answer on an incoming call, Hang up (or
+  // Cancel) once a call is on screen and again when it connects, Leave in
+  // a room, the call field when the call or room is over and its controls
+  // are gone.
   function render() {
     const c = phone.call;
+    const r = phone.room;
     const ringing = !!c && !c.outgoing && c.state === 'ringing';
+    const who = c ? (c.displayName && c.displayName !== c.peer ? c.displayName + ' (' + c.peer + ')' : c.peer) : '';
     $('incoming').hidden = !ringing;
-    if (ringing) $('incoming-from').textContent = c.displayName + (c.displayName !== c.peer ? ' (' + c.peer + ')' : '');
+    if (ringing) $('incoming-from').textContent = who;
     $('call').hidden = !c || ringing;
-    $('dial-button').disabled = !!c || !!phone.room;
-    $('dial-user').disabled = !!c || !!phone.room;
+    $('dial-button').disabled = !!c || !!r || !phone.wsUp;
+    $('dial-user').disabled = !!c || !!r;
     if (c && !ringing) {
-      $('call-peer').textContent = c.peer;
-      $('call-state').textContent = c.state;
+      const words = CALL_WORDS[c.state] || [c.state];
+      $('call-peer').textContent = who;
+      $('call-state').textContent = words[0];
       $('call-state').className = 'pill ' + c.state;
       $('mute').textContent = c.muted ? 'Unmute' : 'Mute';
       $('mute').setAttribute('aria-pressed', String(c.muted));
-      const open = !!c.dc && c.dc.readyState === 'open';
-      $('text-input').disabled = !open;
-      $('text-send').disabled = !open;
+      $('mute').disabled = !c.mic;
+      const unanswered = c.outgoing && (c.state === 'dialing' || c.state === 'waiting');
+      $('hangup').textContent = unanswered ? 'Cancel' : 'Hang up';
     }
+    const open = openChannels().length > 0;
+    $('text-input').disabled = !open;
+    $('text-send').disabled = !open;
+    // The chat and the quality panel come with a connection; a call that
+    // rings has neither yet.
+    $('chat').hidden = !((c && c.connectedAt) || r || $('chat-log').children.length);
+    $('quality').hidden = !c || !c.history.length;
     clearInterval(clock);
     if (c && c.connectedAt) {
       const tick = () => {
-        const s = Math.floor((performance.now() - c.connectedAt) / 1000);
-        $('call-timer').textContent = Math.floor(s / 60) + ':' + String(s % 60).padStart(2, '0');
+        $('call-timer').textContent = fmtDuration(performance.now() - c.connectedAt);
       };
       tick();
       clock = setInterval(tick, 1000);
     } else {
       $('call-timer').textContent = '';
     }
-    if (!c) renderStats({});
+    if (!c) {
+      renderStats({});
+      drawGraph([]);
+    }
     renderRoom();
+    renderStateLine();
+
+    if (c && ringing && !c.focusedAnswer) {
+      c.focusedAnswer = true;
+      $('answer').focus();
+    }
+    if (c && !ringing && !c.focusedPanel) {
+      c.focusedPanel = true;
+      $('hangup').focus();
+    }
+    if (c && c.state === 'connected' && !c.focusedConnected) {
+      c.focusedConnected = true;
+      if (document.activeElement !== $('text-input')) $('hangup').focus();
+    }
+    if (r && !r.focused) {
+      r.focused = true;
+      $('room-leave').focus();
+    }
+    const live = !!c || !!r;
+    const a = document.activeElement;
+    if (wasLive && !live && (!a || a === document.body || a.closest('[hidden]'))) $('dial-user').focus();
+    wasLive = live;
+  }
+
+  // renderStateLine says what is going on in one sentence: the live call
+  // or room, else the signaling connection when it is down, else how the
+  // last call or room ended (phone.notice).
+  function renderStateLine() {
+    const c = phone.call;
+    const r = phone.room;
+    let text = '';
+    let bad = false;
+    if (c) {
+      const who = c.displayName && c.displayName !== c.peer ? c.displayName : c.peer;
+      const words = CALL_WORDS[c.state];
+      text = words ? words[1](who) : '';
+    } else if (r) {
+      const others = r.members.size;
+      if (r.state === 'joining') text = 'Joining room ' + r.name + '…';
+      else if (r.state === 'reconnecting') text = 'Room ' + r.name + ': reconnecting to the server…';
+      else text = 'In room ' + r.name + (others ? ' with ' + others + (others === 1 ? ' other' : ' others') : ', alone so far');
+    } else if (!phone.wsUp && !phone.stopped && $('conn').dataset.state !== 'offline') {
+      text = 'Reconnecting to the server… Calling is unavailable until then.';
+      bad = true;
+    } else if (phone.notice) {
+      text = phone.notice.text;
+      bad = phone.notice.bad;
+    }
+    const el = $('state-line');
+    if (el.textContent !== text) el.textContent = text;
+    el.classList.toggle('bad', bad);
   }
 
   function renderRoom() {
     const r = phone.room;
     $('room').hidden = !r;
     $('room-name').disabled = !!r || !!phone.call;
-    $('room-join').disabled = !!r || !!phone.call;
+    $('room-join').disabled = !!r || !!phone.call || !phone.wsUp;
     $('room-leave').hidden = !r;
     if (!r) {
       $('room-members').replaceChildren();
       return;
     }
     $('room-title').textContent = r.name;
-    $('room-state').textContent = r.state;
+    $('room-state').textContent = ROOM_WORDS[r.state] || r.state;
     $('room-state').className = 'pill ' + r.state;
     $('room-mute').textContent = r.muted ? 'Unmute' : 'Mute';
     $('room-mute').setAttribute('aria-pressed', String(r.muted));
@@ -1348,7 +1688,7 @@
         li.dataset.user = mb.user;
         li.className = mb.talking ? 'talking' : '';
         const name = mb.displayName && mb.displayName !== mb.user ? mb.displayName + ' (' + mb.user + ')' : mb.user;
-        li.textContent = name + ': ' + mb.state + (mb.muted ? ', muted' : '') + (mb.talking ? ', talking' : '');
+        li.textContent = name + ': ' + (MEMBER_WORDS[mb.state] || mb.state) + (mb.muted ? ', muted' : '') + (mb.talking ? ', talking' : '');
         return li;
       });
     $('room-members').replaceChildren(...items);
@@ -1367,7 +1707,7 @@
   $('dial-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const peer = $('dial-user').value.trim();
-    if (peer && peer !== phone.user) dial(peer);
+    if (peer) dial(peer);
   });
   $('answer').addEventListener('click', answer);
   $('decline').addEventListener('click', decline);
@@ -1383,6 +1723,11 @@
     e.preventDefault();
     if (sendText($('text-input').value)) $('text-input').value = '';
   });
+  $('details').addEventListener('toggle', () => {
+    if ($('details').open) $('log').scrollTop = $('log').scrollHeight;
+  });
+  window.addEventListener('resize', () => drawGraph(phone.call ? phone.call.history : []));
+  probeTokenEndpoint();
   window.addEventListener('beforeunload', () => {
     if (phone.call) endCall('hangup', true);
     if (phone.room) endRoom('left', true);
