@@ -95,7 +95,7 @@ func browserFirefoxTest(t *testing.T, ffPath string) {
 		t.Logf("dial → page ringing %v; answer click → Go connected %v", ringing, stateAt(w, call.Connected).Sub(answered).Round(time.Millisecond))
 
 		assertHearsFirefox(ctx, t, g)
-		foxHears(ctx, t, fox, "remote", foxGoTone)
+		foxHears(ctx, t, fox, `dialtone.levels().remote`, foxGoTone)
 
 		// Text both ways over the pre-negotiated data channel.
 		require.NoError(t, c.SendText(ctx, "hello from Go"))
@@ -136,7 +136,7 @@ func browserFirefoxTest(t *testing.T, ffPath string) {
 		t.Logf("click → Go ringing %v; accept → Go connected %v", ringing, stateAt(w, call.Connected).Sub(accepted).Round(time.Millisecond))
 
 		assertHearsFirefox(ctx, t, g)
-		foxHears(ctx, t, fox, "remote", foxGoTone)
+		foxHears(ctx, t, fox, `dialtone.levels().remote`, foxGoTone)
 
 		// Hang up from Go: the page ends remote-hangup.
 		c.Hangup()
@@ -202,8 +202,8 @@ func browserFirefoxMetersTest(t *testing.T, ffPath string) {
 		t.Fatalf("the meters do not move: %v; AudioContext state, microphone and remote levels shown: %v", err, now)
 	}
 	t.Logf("meters: microphone %.1f dB (%s), remote %.1f dB (%s)", shown.Mic, shown.MicDB, shown.Remote, shown.RemDB)
-	foxHears(ctx, t, fox, "mic", foxMicTone)
-	foxHears(ctx, t, fox, "remote", foxGoTone)
+	foxHears(ctx, t, fox, `dialtone.levels().mic`, foxMicTone)
+	foxHears(ctx, t, fox, `dialtone.levels().remote`, foxGoTone)
 	c.Hangup()
 	_, err = c.Wait(ctx)
 	require.NoError(t, err)
@@ -329,7 +329,7 @@ func browserFirefoxRoomTest(t *testing.T, chromium, ffPath string) {
 	// Each page hears each other member, on that member's analyser.
 	chromeHears(t, chrome, `dialtone.levels().members['go-a']`, foxGoTone)
 	chromeHears(t, chrome, `dialtone.levels().members['fox']`, foxMicTone)
-	foxHears(ctx, t, fox, "members['go-a']", foxGoTone)
+	foxHears(ctx, t, fox, `dialtone.levels().members['go-a']`, foxGoTone)
 	foxHearsBeeps(ctx, t, fox, `dialtone.levels().members['chrome']`)
 
 	// Firefox leaves: the others see it go.
@@ -433,16 +433,15 @@ func foxWait(ctx context.Context, t *testing.T, fox *firefox.Browser, expr strin
 	require.NoError(t, fox.Poll(ctx, expr, 50*time.Millisecond, timeout, nil), "waiting for %s", expr)
 }
 
-// foxHears waits until Firefox's analyser `which` (a field of
-// dialtone.levels(), such as remote or members['go-a']) finds a tone of
-// hz, well above silence.
-func foxHears(ctx context.Context, t *testing.T, fox *firefox.Browser, which string, hz float64) {
+// foxHears waits until Firefox's analyser expr (a dialtone.levels()
+// expression) finds a tone of hz, well above silence.
+func foxHears(ctx context.Context, t *testing.T, fox *firefox.Browser, expr string, hz float64) {
 	t.Helper()
 	var lv level
-	err := fox.Poll(ctx, fmt.Sprintf(`(() => { const l = dialtone.levels().%s; return l && l.db > -40 && Math.abs(l.peakHz - %v) < 30 ? l : null })()`, which, hz),
+	err := fox.Poll(ctx, fmt.Sprintf(`(() => { const l = %s; return l && l.db > -40 && Math.abs(l.peakHz - %v) < 30 ? l : null })()`, expr, hz),
 		100*time.Millisecond, 10*time.Second, &lv)
-	require.NoError(t, err, "Firefox's analyser %s hears %v Hz", which, hz)
-	t.Logf("Firefox's analyser %s: %.1f dBFS, peak at %.0f Hz", which, lv.DB, lv.PeakHz)
+	require.NoError(t, err, "Firefox's analyser %s hears %v Hz", expr, hz)
+	t.Logf("Firefox's analyser %s: %.1f dBFS, peak at %.0f Hz", expr, lv.DB, lv.PeakHz)
 }
 
 // Chromium's fake microphone beeps (fakeBeepFreq) for a few tens of ms

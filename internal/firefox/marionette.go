@@ -155,10 +155,10 @@ func (c *Conn) Call(ctx context.Context, name string, params, result any) error 
 }
 
 // bind makes the connection's reads and writes end when ctx does, until
-// release is called. The caller holds c.mu.
+// release is called. The caller holds c.mu. The deadline is set only once
+// ctx is done, so that an I/O error it causes comes with ctx.Err().
 func (c *Conn) bind(ctx context.Context) (release func()) {
-	dl, _ := ctx.Deadline() // zero: no deadline
-	_ = c.nc.SetDeadline(dl)
+	_ = c.nc.SetDeadline(time.Time{})
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		defer close(fired)
