@@ -31,10 +31,9 @@ import (
 // page's analysers read nothing), so each test starts a PulseAudio server
 // with a null sink for it.
 const (
-	firefoxEnv  = "DIALTONE_FIREFOX" // path of the Firefox binary
-	foxMicTone  = 1000.0             // Hz, Firefox's fake microphone
-	foxGoTone   = 1500.0             // Hz, the Go phone's microphone in these tests
-	foxAutoplay = "media.autoplay.default"
+	firefoxEnv = "DIALTONE_FIREFOX" // path of the Firefox binary
+	foxMicTone = 1000.0             // Hz, Firefox's fake microphone
+	foxGoTone  = 1500.0             // Hz, the Go phone's microphone in these tests
 )
 
 // firefoxPath returns the Firefox to test with ($DIALTONE_FIREFOX, or
@@ -166,7 +165,7 @@ func browserFirefoxMetersTest(t *testing.T, ffPath string) {
 	defer cancel()
 	base := startSite(ctx, t)
 	g := newGoPhone(ctx, t, base, "gophone", foxGoTone)
-	fox := newFirefox(ctx, t, ffPath, startPulse(t), map[string]any{foxAutoplay: 1}) // Firefox's default: block audible
+	fox := newFirefox(ctx, t, ffPath, startPulse(t), map[string]any{"media.autoplay.default": 1}) // Firefox's default: block audible
 	foxLogIn(ctx, t, fox, base, "fox")
 
 	c, err := g.phone.Dial(ctx, "fox")

@@ -28,13 +28,16 @@ const DefaultPath = "/usr/lib/firefox-esr/firefox-esr"
 
 // Prefs returns the preferences a WebRTC page test needs, written to the
 // profile's user.js by Start:
-//   - a fake microphone (a 1 kHz tone) and camera, granted without a prompt;
+//   - a fake microphone (a steady 1 kHz tone) and camera, granted without
+//     a prompt;
 //   - autoplay allowed, so <audio> elements play remote streams;
 //   - ICE candidates on loopback, shown as addresses rather than mDNS names;
 //   - Marionette on a port of its choosing (0), which it writes to the
 //     profile's MarionetteActivePort file;
-//   - none of the first-run pages, update checks, telemetry or other
-//     background traffic.
+//   - no default-browser check, first-run pages, update checks, telemetry
+//     or experiments. Marionette itself applies its recommended
+//     preferences on top (remote.prefs.recommended), which turn off most
+//     other background traffic.
 func Prefs() map[string]any {
 	return map[string]any{
 		"media.navigator.streams.fake":                      true,
@@ -47,18 +50,12 @@ func Prefs() map[string]any {
 		"marionette.port":                                   0,
 		"browser.shell.checkDefaultBrowser":                 false,
 		"browser.startup.page":                              0,
-		"browser.startup.homepage_override.mstone":          "ignore",
-		"startup.homepage_welcome_url":                      "about:blank",
 		"browser.aboutwelcome.enabled":                      false,
 		"app.update.disabledForTesting":                     true,
 		"app.normandy.enabled":                              false,
+		"messaging-system.rsexperimentloader.enabled":       false,
 		"datareporting.policy.dataSubmissionEnabled":        false,
 		"toolkit.telemetry.reportingpolicy.firstRun":        false,
-		"browser.safebrowsing.malware.enabled":              false,
-		"browser.safebrowsing.phishing.enabled":             false,
-		"extensions.update.enabled":                         false,
-		"network.captive-portal-service.enabled":            false,
-		"network.connectivity-service.enabled":              false,
 		"network.proxy.type":                                0,
 	}
 }
