@@ -8,12 +8,15 @@
 # which those tests fail without them (internal/testenv): redis-server (the
 # Redis broker's tests), chromium (the web phone's browser test, in a
 # loopback-only network namespace made with unshare and ip from iproute2),
+# firefox-esr (the web phone's Firefox tests, driven over Marionette),
 # espeak-ng and sox (speech for the quality tests), pulseaudio and
-# pulseaudio-utils (the audio package's tests run a private PulseAudio
-# server with null sinks, internal/pulsetest), and node when there is
-# none (a WHATWG WebSocket client in the server's UTF-8 test; it needs
-# Node >= 20.10, whose WebSocket the test enables), and npm when there is
-# none (signaling/socketio's tests run `npm ci` for their Socket.IO server).
+# pulseaudio-utils (a private PulseAudio server with null sinks, started
+# by the audio package's tests (internal/pulsetest) and by the Firefox
+# tests: without an audio output Firefox never runs a page's
+# AudioContext), node when there is none (a WHATWG WebSocket client in the
+# server's UTF-8 test; it needs Node >= 20.10, whose WebSocket the test
+# enables), and npm when there is none (signaling/socketio's tests run
+# `npm ci` for their Socket.IO server).
 set -euo pipefail
 
 need=()
@@ -22,7 +25,7 @@ for p in gcc g++ pkg-config libopus-dev libopusfile-dev libwebrtc-audio-processi
 	have_pkg "$p" || need+=("$p")
 done
 if [[ "${CI:-}" == "true" || "${DIALTONE_FULL:-}" == "1" ]]; then
-	for p in redis-server chromium iproute2 util-linux espeak-ng sox pulseaudio pulseaudio-utils; do
+	for p in redis-server chromium firefox-esr iproute2 util-linux espeak-ng sox pulseaudio pulseaudio-utils; do
 		have_pkg "$p" || need+=("$p")
 	done
 	command -v node >/dev/null 2>&1 || need+=(nodejs)

@@ -81,16 +81,22 @@ func TestBrowser(t *testing.T) {
 }
 
 // inNetns runs test (a top-level test's body) with Chromium's path, in a
-// loopback-only network namespace: it re-executes the test binary for
-// t.Name() under `unshare -n` and runs test there.
+// loopback-only network namespace (runInNetns).
 func inNetns(t *testing.T, test func(t *testing.T, chromium string)) {
 	chromium := chromiumPath(t)
+	runInNetns(t, func(t *testing.T) { test(t, chromium) })
+}
+
+// runInNetns runs test (a top-level test's body that starts browsers) in
+// a loopback-only network namespace: it re-executes the test binary for
+// t.Name() under `unshare -n` and runs test there.
+func runInNetns(t *testing.T, test func(t *testing.T)) {
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
 	switch os.Getenv(netnsEnv) {
 	case "1", "off":
-		test(t, chromium)
+		test(t)
 		return
 	}
 	testenv.Program(t, "unshare")

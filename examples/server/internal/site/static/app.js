@@ -1421,6 +1421,19 @@
     return phone.audioCtx;
   }
 
+  // A browser that blocks audible autoplay (Firefox by default) keeps an
+  // AudioContext suspended, its meters at -Infinity and the ringer silent,
+  // until resume() is called from the user's input, even when the context
+  // was created from it. So besides resuming before each use, the context is
+  // created or resumed on every pointerdown and keydown until it runs.
+  function unlockAudio() {
+    if (ensureAudioContext().state !== 'running') return;
+    window.removeEventListener('pointerdown', unlockAudio, true);
+    window.removeEventListener('keydown', unlockAudio, true);
+  }
+  window.addEventListener('pointerdown', unlockAudio, true);
+  window.addEventListener('keydown', unlockAudio, true);
+
   // newMeter measures what is connected to its AnalyserNode (m.an): the
   // level in dBFS and the dominant frequency, every METER_INTERVAL_MS,
   // shown in meterEl and dbEl when given; onMeasure(m) follows each
