@@ -530,6 +530,12 @@ func (p *Phone) webrtcAPI() (*webrtc.API, error) {
 		if se.LoggerFactory == nil {
 			se.LoggerFactory = pionLogs{log: p.log}
 		}
+		if p.cfg.RelayOnly {
+			// pion holds a relay pair back for 2 s in case a direct one
+			// succeeds; with only relay candidates there is none to wait
+			// for, and the wait would be the whole of the set-up time.
+			se.SetRelayAcceptanceMinWait(0)
+		}
 		p.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	})
 	return p.api, p.apiErr
