@@ -1,6 +1,8 @@
 package call_test
 
 import (
+	"log/slog"
+	"regexp"
 	"testing"
 	"time"
 
@@ -60,4 +62,99 @@ func TestRelayOnlyThroughCoturn(t *testing.T) {
 	ac.Hangup()
 	aw.waitEnd(t, setupWait)
 	bw.waitEnd(t, setupWait)
+}
+
+// A TURN secret the relay does not share ends a relay-only call within a
+// second or so, as relay-failed with the relay's 401 and its URL in Err,
+// logged at warning level; not after ConnectTimeout as connect-timeout.
+func TestRelayOnlyWrongSecretFailsFast(t *testing.T) {
+	turn := coturntest.Start(t, coturntest.Options{Secret: []byte("the-relay-secret")})
+	lab := newLab(t, server.Config{TURNURLs: turn.URLs(), TURNSecret: []byte("another-secret")})
+	var logs syncBuffer
+	cfg := fast()
+	cfg.RelayOnly = true
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	a := newPhone(t, lab, "alice", calltest.PhoneOptions{Config: cfg})
+	cfgB := fast()
+	cfgB.RelayOnly = true
+	b := newPhone(t, lab, "bob", calltest.PhoneOptions{Config: cfgB})
+
+	ac, err := a.Dial(t.Context(), "bob")
+	require.NoError(t, err)
+	aw := watch(ac)
+	bc := nextIncoming(t, b, setupWait)
+	bw := watch(bc)
+	start := time.Now()
+	require.NoError(t, bc.Accept(ctxT(t, setupWait)))
+	assert.Equal(t, call.ReasonRelayFailed, aw.waitEnd(t, 3*time.Second))
+	t.Logf("accept → ended: %v; err: %v", time.Since(start), ac.Err())
+	require.ErrorIs(t, ac.Err(), call.ErrRelay)
+	assert.Contains(t, ac.Err().Error(), turn.URLs()[0])
+	assert.Contains(t, ac.Err().Error(), "401")
+	assert.Equal(t, call.ReasonRelayFailed, bw.waitEnd(t, 3*time.Second))
+	assert.Regexp(t, `level=WARN .*`+regexp.QuoteMeta(turn.URLs()[0])+`.*401`, logs.String())
+}
+
+// Relay credentials that expire during a call are renewed before they do,
+// and the call's allocation is made again with them: the call keeps its
+// media past the credentials' lifetime through a relay that refuses to
+// refresh an allocation with expired credentials (the embedded TURN
+// relay, with allocations short-lived enough to need refreshing within
+// the test), and coturn logs a second allocation with fresh credentials.
+func TestRelayCredentialsRenewedMidCall(t *testing.T) {
+	const ttl = 3 * time.Second
+	for _, tc := range []struct {
+		name  string
+		relay func(t *testing.T) (urls []string, secret []byte, newAllocations func() int)
+	}{
+		{"embedded", func(t *testing.T) ([]string, []byte, func() int) {
+			secret := []byte("turn-secret")
+			turn, err := server.NewTURN(server.TURNConfig{
+				ListenAddr: "127.0.0.1:0", Secret: secret, AllowLoopbackPeers: true,
+				AllocationLifetime: ttl,
+			})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = turn.Close() })
+			return turn.URLs(), secret, nil
+		}},
+		{"coturn", func(t *testing.T) ([]string, []byte, func() int) {
+			turn := coturntest.Start(t, coturntest.Options{Verbose: true})
+			return turn.URLs(), turn.Secret, func() int {
+				return turn.Count(":alice>", "ALLOCATE processed, success")
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			urls, secret, allocations := tc.relay(t)
+			lab := newLab(t, server.Config{TURNURLs: urls, TURNSecret: secret, TURNTTL: ttl})
+			cfg := fast()
+			cfg.RelayOnly = true
+			sigA, sigB := signalFor(31, 2), signalFor(32, 2)
+			a := newPhone(t, lab, "alice", calltest.PhoneOptions{Config: cfg, Mic: pcm.Loop(sigA)})
+			b := newPhone(t, lab, "bob", calltest.PhoneOptions{Config: cfg, Mic: pcm.Loop(sigB)})
+			ac, bc, aw, bw := connect(t, a, b)
+
+			// Past two lifetimes the first credentials have expired and an
+			// allocation made with them is gone; then three seconds more
+			// must carry media both ways. Each renewal restarts ICE, which
+			// loses a few packets (more on a loaded machine).
+			require.NoError(t, b.Speaker.Wait(ctxT(t, 20*time.Second), b.Speaker.Len()+2*int(ttl/time.Second)*sec+sec/2))
+			fromA, fromB := bc.Stats().PacketsReceived, ac.Stats().PacketsReceived
+			require.NoError(t, b.Speaker.Wait(ctxT(t, 10*time.Second), b.Speaker.Len()+3*sec))
+			gotB, gotA := bc.Stats().PacketsReceived-fromA, ac.Stats().PacketsReceived-fromB
+			corrAB, _ := heard(t, sigA, b.Speaker.Samples())
+			corrBA, _ := heard(t, sigB, a.Speaker.Samples())
+			t.Logf("3 s past two credential lifetimes: bob got %d packets, alice %d (of 150); corr alice→bob %.3f, bob→alice %.3f; states %v %v",
+				gotB, gotA, corrAB, corrBA, aw.states(), bw.states())
+			assert.Greater(t, gotB, uint64(75))
+			assert.Greater(t, gotA, uint64(75))
+			assert.Equal(t, call.Connected, ac.State())
+			if allocations != nil {
+				assert.GreaterOrEqual(t, allocations(), 2, "alice allocated again with fresh credentials")
+			}
+			ac.Hangup()
+			aw.waitEnd(t, setupWait)
+			bw.waitEnd(t, setupWait)
+		})
+	}
 }
