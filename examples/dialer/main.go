@@ -36,6 +36,10 @@
 // microphone and speaker level meters, RTT, loss and MOS; on a terminal it
 // is redrawn in place, otherwise it is printed once a second.
 //
+// -relay-only sends all media through the TURN relay the server hands out
+// credentials for (the server needs one: -turn-url and -turn-secret, or
+// -turn-addr); the peer then never learns this machine's addresses.
+//
 // -duration hangs up that long after the call connected. `listen` handles
 // one call and exits; -auto-answer accepts it without asking.
 //
@@ -48,7 +52,7 @@
 //	4    declined (by either side)
 //	5    not answered: no-answer, or cancelled before an answer
 //	6    offline: the callee was not connected (offline, push-failed)
-//	7    the call failed: connect-timeout, ice-failed, signaling-lost, unauthorized, error
+//	7    the call failed: connect-timeout, ice-failed, relay-failed, signaling-lost, unauthorized, error
 //	130  interrupted before a call
 package main
 
@@ -180,6 +184,7 @@ func signIn(ctx context.Context, opts options, sound *sound, log *slog.Logger) (
 	if opts.loopback {
 		cfg.SettingEngine = calltest.Loopback()
 	}
+	cfg.RelayOnly = opts.relayOnly
 	p, err := call.NewPhone(tr, cfg)
 	if err != nil {
 		_ = tr.Close()
