@@ -157,15 +157,14 @@ func (c *Call) onProbed(err error) {
 	if err == nil {
 		err = errors.New("ICE gathered none, though the relay allocates for us now")
 	}
-	err = fmt.Errorf("%w: %w", ErrRelay, err)
-	c.log.Warn("relay-only call has no relay", "err", err)
-	c.fail(ReasonRelayFailed, err, true)
+	// fail logs it at warning level.
+	c.fail(ReasonRelayFailed, fmt.Errorf("%w: %w", ErrRelay, err), true)
 }
 
 // probeRelay asks each TURN server over UDP for an allocation with its
-// credentials and returns the first refusal or failure, naming the server;
-// nil when one allocates (or there is no TURN server to ask: that is said
-// too).
+// credentials, each bounded by timeout: nil as soon as one allocates, else
+// every refusal or failure, each naming its server (or that there was no
+// TURN server over UDP to ask).
 func probeRelay(servers []webrtc.ICEServer, timeout time.Duration) error {
 	var errs []error
 	for _, s := range servers {
@@ -211,8 +210,11 @@ func allocateOnce(addr, user, pass string, timeout time.Duration) error {
 	if err := client.Listen(); err != nil {
 		return err
 	}
-	// Closing the socket ends an Allocate still waiting for an answer.
-	stop := time.AfterFunc(timeout, func() { _ = conn.Close() })
+	// Closing the client ends an Allocate still waiting for an answer.
+	stop := time.AfterFunc(timeout, func() {
+		client.Close()
+		_ = conn.Close()
+	})
 	defer stop.Stop()
 	relayed, err := client.Allocate()
 	if err != nil {
@@ -261,11 +263,13 @@ func (c *Call) refreshLiveRelay() {
 
 // applyRelay gives a live call's PeerConnection the phone's current relay
 // credentials, so that the next ICE gathering allocates with credentials
-// that have not expired. When the call's media goes through a relay now it
-// restarts ICE at once: a TURN server may refuse to refresh an allocation
-// made with expired credentials, and the allocation would then die under
-// the call; the restart makes a new one. Between two refreshes lies half
-// the credentials' lifetime.
+// that have not expired. A TURN server may refuse to refresh an allocation
+// made with credentials that have expired since, and the allocation would
+// then die under the call; so when the call's media goes through a relay
+// the caller restarts ICE, which makes new allocations on both sides, each
+// with its side's current credentials. The callee only keeps its
+// credentials fresh: two restarts at once would cross (glare) for nothing.
+// Between two refreshes lies half the credentials' lifetime.
 func (c *Call) applyRelay() {
 	if c.media == nil || c.cfg.ICEServers != nil || c.State() == Ended {
 		return
@@ -291,8 +295,8 @@ func (c *Call) applyRelay() {
 	}
 	c.media.iceServers = servers
 	c.armRelayRefresh()
-	if usesRelay(c.media.pc) {
-		c.log.Info("fresh relay credentials: restarting ICE for a new allocation")
+	if c.outgoing && relayed(c.media.pc) {
+		c.log.Info("fresh relay credentials: restarting ICE for new allocations")
 		c.media.neg.RestartICE()
 	}
 }
@@ -301,13 +305,14 @@ func sameICEServer(a, b webrtc.ICEServer) bool {
 	return slices.Equal(a.URLs, b.URLs) && a.Username == b.Username && a.Credential == b.Credential
 }
 
-// usesRelay reports whether pc's selected candidate pair has a relay
-// candidate on our side.
-func usesRelay(pc *webrtc.PeerConnection) bool {
+// relayed reports whether pc's selected candidate pair has a relay
+// candidate on either side.
+func relayed(pc *webrtc.PeerConnection) bool {
 	sctp := pc.SCTP()
 	if sctp == nil {
 		return false
 	}
 	pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
-	return err == nil && pair != nil && pair.Local.Typ == webrtc.ICECandidateTypeRelay
+	return err == nil && pair != nil && pair.Local != nil && pair.Remote != nil &&
+		(pair.Local.Typ == webrtc.ICECandidateTypeRelay || pair.Remote.Typ == webrtc.ICECandidateTypeRelay)
 }
