@@ -42,7 +42,7 @@ func heard(t *testing.T, ref, rec []int16) (corr, snr float64) {
 	for w := 0; w+win <= len(tail); w += win {
 		from := max(0, lag+w-slide)
 		to := min(len(loop), lag+w+win+slide)
-		if to-from < win {
+		if from >= to {
 			// The delay wandered off the reference (no signal to follow):
 			// a window that matches nothing.
 			corrs, snrs = append(corrs, 0), append(snrs, math.Inf(-1))
