@@ -19,8 +19,25 @@ import (
 func BenchmarkDial(b *testing.B) {
 	lab := calltest.NewLab(server.Config{RateLimit: 1e6, RateBurst: 1e6})
 	defer lab.Close()
+	benchDial(b, lab, call.Config{EndToneDuration: -1})
+}
+
+// BenchmarkDialRelayOnly is BenchmarkDial with RelayOnly phones whose
+// media goes through the server's embedded TURN relay on 127.0.0.1, with
+// the credentials the server hands out: the time a user who asked for
+// relay only waits for a call. BenchmarkDial is its anchor.
+func BenchmarkDialRelayOnly(b *testing.B) {
+	secret := []byte("bench-secret")
+	turn, err := server.NewTURN(server.TURNConfig{ListenAddr: "127.0.0.1:0", Secret: secret, AllowLoopbackPeers: true})
+	require.NoError(b, err)
+	defer turn.Close()
+	lab := calltest.NewLab(server.Config{RateLimit: 1e6, RateBurst: 1e6, TURNURLs: turn.URLs(), TURNSecret: secret})
+	defer lab.Close()
+	benchDial(b, lab, call.Config{EndToneDuration: -1, RelayOnly: true})
+}
+
+func benchDial(b *testing.B, lab *calltest.Lab, cfg call.Config) {
 	ctx := context.Background()
-	cfg := call.Config{EndToneDuration: -1}
 	alice, err := lab.NewPhone(ctx, "alice", calltest.PhoneOptions{Config: cfg})
 	require.NoError(b, err)
 	bob, err := lab.NewPhone(ctx, "bob", calltest.PhoneOptions{Config: cfg})

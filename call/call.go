@@ -375,6 +375,8 @@ type (
 	evPeerState struct{ state webrtc.PeerConnectionState }
 	evICEState  struct{ state webrtc.ICEConnectionState }
 	evNegFailed struct{ err error }
+	evGathered  struct{ relay int } // ICE gathering completed with this many relay candidates
+	evProbed    struct{ err error } // what the TURN relay answered our own allocation (probeRelay)
 	evText      struct{ text string }
 	evDTMF      struct{ digit rune }
 	evTalking   struct {
@@ -392,6 +394,7 @@ const (
 	timerRing timerKind = iota + 1
 	timerConnect
 	timerRelay
+	timerRelayRefresh
 	timerSignaling
 	timerStats
 	timerEndTone
@@ -475,6 +478,10 @@ func (c *Call) handle(in input) {
 		c.disarm(timerEndTone)
 	case evTrackBound:
 		c.flushDTMF()
+	case evGathered:
+		c.onGathered(in.relay)
+	case evProbed:
+		c.onProbed(in.err)
 	}
 }
 
@@ -623,7 +630,7 @@ func (c *Call) onMessage(m signaling.Message) {
 	case signaling.TypeHangup:
 		reason := ReasonRemoteHangup
 		switch r := hangupReason(m); r {
-		case ReasonICEFailed, ReasonConnectTimeout:
+		case ReasonICEFailed, ReasonConnectTimeout, ReasonRelayFailed:
 			// Both ends report the same network failure.
 			reason = r
 		}
@@ -656,7 +663,9 @@ func (c *Call) onMessage(m signaling.Message) {
 			c.end(ReasonError, e)
 		}
 	case signaling.TypeReady:
-		// Reconnected: nothing to do, the outbox flushes by itself.
+		// Reconnected: the outbox flushes by itself; `ready` carries fresh
+		// relay credentials.
+		c.applyRelay()
 	case signaling.TypeRelayConfig:
 		c.onRelayConfig(m)
 	}
@@ -725,6 +734,8 @@ func (c *Call) onTimer(k timerKind) {
 		}
 	case timerRelay:
 		c.relayTimedOut()
+	case timerRelayRefresh:
+		c.refreshLiveRelay()
 	case timerStats:
 		c.sampleStats()
 		if c.State() != Ended {
@@ -743,6 +754,7 @@ func (c *Call) onPeerState(s webrtc.PeerConnectionState) {
 			c.disarm(timerConnect)
 			c.connected()
 			c.arm(timerStats, c.cfg.StatsInterval)
+			c.armRelayRefresh()
 		case Reconnecting:
 			c.connected()
 		}
@@ -853,7 +865,7 @@ func (c *Call) end(reason Reason, err error) {
 	switch reason {
 	case ReasonBusy:
 		c.playEndTone(toneBusy)
-	case ReasonOffline, ReasonPushFailed, ReasonError, ReasonConnectTimeout, ReasonICEFailed, ReasonSignalingLost, ReasonUnauthorized:
+	case ReasonOffline, ReasonPushFailed, ReasonError, ReasonConnectTimeout, ReasonICEFailed, ReasonRelayFailed, ReasonSignalingLost, ReasonUnauthorized:
 		c.playEndTone(toneError)
 	default:
 		c.stopTone()
@@ -864,6 +876,9 @@ func (c *Call) end(reason Reason, err error) {
 func (c *Call) release() {
 	if c.closing != nil {
 		<-c.closing
+	}
+	if c.relay.probeDone != nil {
+		<-c.relay.probeDone
 	}
 	c.closeAudio()
 	c.events.Close()

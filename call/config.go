@@ -39,7 +39,10 @@ type Config struct {
 
 	// RelayOnly sends all media through the TURN relay (ICE transport
 	// policy "relay"): the peer never learns this phone's addresses. It
-	// needs TURN in ICEServers or in the server's relay config.
+	// needs TURN in ICEServers or in the server's relay config. A relay
+	// pair is accepted as soon as it works (pion's relay acceptance wait,
+	// SettingEngine.SetRelayAcceptanceMinWait, is set to zero): there is no
+	// direct path to wait for.
 	RelayOnly bool
 
 	// SettingEngine, when set, configures every PeerConnection (network

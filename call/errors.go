@@ -20,6 +20,10 @@ var (
 	ErrNoPeer = errors.New("call: no user to call")
 	// ErrBadDTMF: SendDTMF was given a character that is not a DTMF digit.
 	ErrBadDTMF = errors.New("call: not a DTMF digit")
+	// ErrRelay: a RelayOnly call got no relay candidate: the TURN server
+	// refused the credentials or did not answer (the call ends
+	// ReasonRelayFailed; its Err names the relay and what it answered).
+	ErrRelay = errors.New("call: no relay candidate")
 	// ErrNoDTMF: the peer did not negotiate RFC 4733 telephone events.
 	ErrNoDTMF = errors.New("call: peer does not support DTMF events")
 

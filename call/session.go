@@ -222,6 +222,13 @@ type session struct {
 	sender *media.Sender
 	dc     *webrtc.DataChannel
 
+	// iceServers are the STUN/TURN servers the PeerConnection gathers
+	// with now; applyRelay replaces them with fresh credentials.
+	iceServers []webrtc.ICEServer
+	// relayPending: fresh relay credentials wait for the gathering under
+	// way to complete (applyRelay).
+	relayPending bool
+
 	rtcp     rtcpState
 	rtcpDone chan struct{}
 	// onLoss, when set, takes the peer's loss reports for our stream
@@ -260,7 +267,7 @@ func (c *Call) startMedia() error {
 	if err != nil {
 		return fmt.Errorf("call: peer connection: %w", err)
 	}
-	s := &session{pc: pc}
+	s := &session{pc: pc, iceServers: pcCfg.ICEServers}
 	fail := func(err error) error {
 		if s.neg != nil {
 			_ = s.neg.Close()
@@ -292,6 +299,11 @@ func (c *Call) startMedia() error {
 	}
 	pc.OnConnectionStateChange(func(webrtc.PeerConnectionState) {
 		c.inbox.Put(evPeerState{state: pc.ConnectionState()})
+	})
+	pc.OnICEGatheringStateChange(func(st webrtc.ICEGatheringState) {
+		if st == webrtc.ICEGatheringStateComplete {
+			c.inbox.Put(evGathered{relay: relayCandidates(pc)})
+		}
 	})
 	// The device side is fixed for the call's life; the callbacks below run
 	// on pion's goroutines and must not touch actor-owned fields.
@@ -588,6 +600,12 @@ func (p *Phone) webrtcAPI() (*webrtc.API, error) {
 		}
 		if se.LoggerFactory == nil {
 			se.LoggerFactory = pionLogs{log: p.log}
+		}
+		if p.cfg.RelayOnly {
+			// pion holds a relay pair back for 2 s in case a direct one
+			// succeeds; with only relay candidates there is none to wait
+			// for, and the wait would be the whole of the set-up time.
+			se.SetRelayAcceptanceMinWait(0)
 		}
 		p.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	})

@@ -44,6 +44,7 @@ const (
 	ReasonCancelled      Reason = "cancelled"       // the caller gave up before an answer
 	ReasonConnectTimeout Reason = "connect-timeout" // accepted, but media never connected within ConnectTimeout
 	ReasonICEFailed      Reason = "ice-failed"      // the network path failed and ICE restarts did not bring it back
+	ReasonRelayFailed    Reason = "relay-failed"    // RelayOnly, and the TURN relay gave no allocation (refused credentials, unreachable); Err names the relay
 	ReasonSignalingLost  Reason = "signaling-lost"  // the signaling connection was lost while the call needed it
 	ReasonUnauthorized   Reason = "unauthorized"    // the server refused us
 	ReasonError          Reason = "error"           // anything else; the call's Err says what

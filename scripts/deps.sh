@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # Installs the system packages dialtone needs to build and test on Debian/Ubuntu.
 # Idempotent: installs only what is missing. The cgo build links libopus
-# (the codec), WebRTC's audio processing 0.3 (echo cancellation, noise
-# suppression, gain control) and speexdsp (the canceller the echo harness
-# compares it with). The programs the integration
-# tests run are installed when DIALTONE_FULL=1 or CI=true, the settings under
-# which those tests fail without them (internal/testenv): redis-server (the
-# Redis broker's tests), chromium (the web phone's browser test, in a
-# loopback-only network namespace made with unshare and ip from iproute2),
-# firefox-esr (the web phone's Firefox tests, driven over Marionette),
-# espeak-ng and sox (speech for the quality tests), pulseaudio and
-# pulseaudio-utils (a private PulseAudio server with null sinks, started
-# by the audio package's tests (internal/pulsetest) and by the Firefox
-# tests: without an audio output Firefox never runs a page's
-# AudioContext), node when there is none (a WHATWG WebSocket client in the
-# server's UTF-8 test; it needs Node >= 20.10, whose WebSocket the test
-# enables), and npm when there is none (signaling/socketio's tests run
-# `npm ci` for their Socket.IO server).
+# (the codec) and WebRTC's audio processing 0.3 (echo cancellation, noise
+# suppression, gain control); the echo harness's tests also link speexdsp,
+# the canceller it is compared with.
+#
+# With DIALTONE_FULL=1 or CI=true it also installs the programs the
+# integration tests run, the settings under which those tests fail without
+# them (internal/testenv):
+#   redis-server               the Redis broker's tests
+#   chromium, firefox-esr      the web phone's browser tests, in a
+#   iproute2, util-linux       loopback-only network namespace (unshare, ip)
+#   pulseaudio(-utils)         a private sound server with null sinks
+#                              (internal/pulsetest; Firefox needs an output)
+#   coturn                     relay-only calls through a real TURN server
+#   espeak-ng, sox             speech for the quality tests
+#   node, npm (if missing)     a WHATWG WebSocket client in the server's
+#                              UTF-8 test (Node >= 20.10); the Socket.IO
+#                              server signaling/socketio's tests run
 set -euo pipefail
 
 need=()
@@ -25,7 +26,7 @@ for p in gcc g++ pkg-config libopus-dev libopusfile-dev libwebrtc-audio-processi
 	have_pkg "$p" || need+=("$p")
 done
 if [[ "${CI:-}" == "true" || "${DIALTONE_FULL:-}" == "1" ]]; then
-	for p in redis-server chromium firefox-esr iproute2 util-linux espeak-ng sox pulseaudio pulseaudio-utils; do
+	for p in redis-server chromium firefox-esr iproute2 util-linux pulseaudio pulseaudio-utils coturn espeak-ng sox; do
 		have_pkg "$p" || need+=("$p")
 	done
 	command -v node >/dev/null 2>&1 || need+=(nodejs)

@@ -5,8 +5,9 @@
 # the race detector.
 #
 # With CI=true or DIALTONE_FULL=1, scripts/deps.sh also installs the
-# programs the integration tests run (redis-server, Chromium, iproute2), and
-# those tests fail instead of skipping when one is missing (internal/testenv).
+# programs the integration tests run (redis-server, Chromium, iproute2,
+# coturn, ...), and those tests fail instead of skipping when one is missing
+# (internal/testenv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh

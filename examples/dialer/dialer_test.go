@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dialtone-dev/dialtone/call"
+	"github.com/dialtone-dev/dialtone/internal/coturntest"
 	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
 	"github.com/dialtone-dev/dialtone/signaling/server"
@@ -52,7 +53,14 @@ func buildDialer(t *testing.T) string {
 // 127.0.0.1 and returns its WebSocket URL.
 func startServer(t *testing.T) (string, *server.Server) {
 	t.Helper()
-	srv := server.New(server.Config{DevMode: true})
+	return startServerWith(t, server.Config{})
+}
+
+// startServerWith is startServer with cfg (DevMode is set).
+func startServerWith(t *testing.T, cfg server.Config) (string, *server.Server) {
+	t.Helper()
+	cfg.DevMode = true
+	srv := server.New(cfg)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		_ = srv.Close()
@@ -319,7 +327,7 @@ func TestExitCodes(t *testing.T) {
 		call.ReasonBusy: 3, call.ReasonDeclined: 4,
 		call.ReasonNoAnswer: 5, call.ReasonCancelled: 5,
 		call.ReasonOffline: 6, call.ReasonPushFailed: 6,
-		call.ReasonConnectTimeout: 7, call.ReasonICEFailed: 7, call.ReasonSignalingLost: 7,
+		call.ReasonConnectTimeout: 7, call.ReasonICEFailed: 7, call.ReasonRelayFailed: 7, call.ReasonSignalingLost: 7,
 		call.ReasonUnauthorized: 7, call.ReasonError: 7,
 	} {
 		assert.Equal(t, want, exitCode(reason), "%s", reason)
@@ -348,6 +356,11 @@ func TestArgs(t *testing.T) {
 	o, err = parseArgs([]string{"listen", "-auto-answer"}, &stderr)
 	require.NoError(t, err)
 	assert.True(t, o.autoAnswer)
+	assert.False(t, o.relayOnly)
+
+	o, err = parseArgs([]string{"call", "bob", "-relay-only"}, &stderr)
+	require.NoError(t, err)
+	assert.True(t, o.relayOnly)
 
 	for _, bad := range [][]string{
 		{}, {"dance"}, {"call"}, {"call", "a", "b"}, {"listen", "x"},
@@ -377,4 +390,35 @@ func TestBar(t *testing.T) {
 	assert.Equal(t, "[..........]", bar(-70))
 	assert.Equal(t, "[#####.....]", bar(-30))
 	assert.Equal(t, "[##########]", bar(0))
+}
+
+// With -relay-only two dialers talk through a real coturn whose shared
+// secret the server holds: the call connects, the recording is the
+// caller's file, and coturn logged an allocation for each of them.
+func TestDialerRelayOnly(t *testing.T) {
+	turn := coturntest.Start(t, coturntest.Options{Verbose: true})
+	bin := buildDialer(t)
+	url, _ := startServerWith(t, server.Config{TURNURLs: turn.URLs(), TURNSecret: turn.Secret})
+	args := func(a ...string) []string { return append(a, "-server", url, "-loopback", "-relay-only") }
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.wav"), filepath.Join(dir, "out.wav")
+	ref := mediatest.MultiTone(5*sec, 5)
+	writeWAV(t, in, ref)
+
+	listener := start(t, bin, "listener", nil, args("listen", "-user", "relay-listener", "-auto-answer", "-out", out)...)
+	listener.out.waitFor(t, "listening as relay-listener", 20*time.Second)
+	caller := start(t, bin, "caller", nil, args("call", "relay-listener", "-user", "relay-caller", "-in", in, "-duration", "3s")...)
+	assert.Equal(t, 0, caller.exit(t, 30*time.Second), "caller")
+	assert.Equal(t, 0, listener.exit(t, 10*time.Second), "listener")
+	assert.Contains(t, caller.out.String(), "call connected")
+
+	w, err := media.OpenWAV(out)
+	require.NoError(t, err)
+	corr, _, found := heard(ref, w.Samples)
+	t.Logf("out.wav through coturn: signal in %v, corr %.3f", found, corr)
+	assert.GreaterOrEqual(t, found, 2*time.Second)
+	assert.Greater(t, corr, 0.8)
+	for _, user := range []string{"relay-caller", "relay-listener"} {
+		t.Log(turn.WaitLog(t, time.Second, ":"+user+">", "ALLOCATE processed, success"))
+	}
 }

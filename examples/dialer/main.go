@@ -38,6 +38,10 @@
 // RTT, loss and MOS; on a terminal it is redrawn in place, otherwise it is
 // printed once a second. Losing and regaining signaling is also printed.
 //
+// -relay-only sends all media through the TURN relay the server hands out
+// credentials for (the server needs one: -turn-url and -turn-secret, or
+// -turn-addr); the peer then never learns this machine's addresses.
+//
 // -duration hangs up that long after the call connected. `listen` handles
 // one call and exits; -auto-answer accepts it without asking.
 //
@@ -50,7 +54,7 @@
 //	4    declined (by either side)
 //	5    not answered: no-answer, or cancelled before an answer
 //	6    offline: the callee was not connected (offline, push-failed)
-//	7    the call failed: connect-timeout, ice-failed, signaling-lost, unauthorized, error
+//	7    the call failed: connect-timeout, ice-failed, relay-failed, signaling-lost, unauthorized, error
 //	130  interrupted before a call
 package main
 
@@ -183,6 +187,7 @@ func signIn(ctx context.Context, opts options, sound *sound, onSignaling func(si
 	if opts.loopback {
 		cfg.SettingEngine = calltest.Loopback()
 	}
+	cfg.RelayOnly = opts.relayOnly
 	wt := watchTransport(tr, onSignaling)
 	p, err := call.NewPhone(wt, cfg)
 	if err != nil {

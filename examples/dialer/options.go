@@ -60,6 +60,7 @@ type options struct {
 	bitrate    int // Opus bit/s; 0: the library's default
 	complexity int // Opus 1–10; 0: the library's default
 	loopback   bool
+	relayOnly  bool
 	verbose    bool
 }
 
@@ -123,6 +124,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		fs.IntVar(&o.complexity, "complexity", 0, "Opus encoder complexity 1–10 (default: the library's, tuned for speech)")
 		fs.DurationVar(&o.duration, "duration", 0, "hang up this long after the call connected (0: never)")
 		fs.BoolVar(&o.loopback, "loopback", false, "keep media on the loopback interface (a server and peers on this machine)")
+		fs.BoolVar(&o.relayOnly, "relay-only", false, "send all media through the server's TURN relay: the peer never learns this machine's addresses")
 		fs.BoolVar(&o.verbose, "v", false, "log debug output to stderr")
 	}
 	if o.command == "listen" {

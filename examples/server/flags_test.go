@@ -69,6 +69,8 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-dev", "-tls-cert", "c", "-tls-key", "k", "-self-signed"}, "exclude"},
 		{[]string{"-dev", "-turn-url", "turn:a:3478"}, "-turn-secret"},
 		{[]string{"-dev", "-turn-relay-ip", "nope"}, "not an IP"},
+		{[]string{"-dev", "-turn-ttl", "0"}, "-turn-ttl"},
+		{[]string{"-dev", "-turn-ttl", "-1h"}, "-turn-ttl"},
 		{[]string{"-dev", "extra"}, "unexpected"},
 		{[]string{"-nope"}, "not defined"},
 	} {

@@ -203,6 +203,8 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 		return o, errors.New("-self-signed and -tls-cert exclude each other")
 	case len(o.turnURLs) > 0 && o.turnSecret == "":
 		return o, errors.New("-turn-url needs -turn-secret")
+	case o.turnTTL < time.Second:
+		return o, fmt.Errorf("-turn-ttl %v: TURN credentials must live at least a second", o.turnTTL)
 	case o.turnRelayIP != "" && net.ParseIP(o.turnRelayIP) == nil:
 		return o, fmt.Errorf("-turn-relay-ip %q is not an IP address", o.turnRelayIP)
 	}

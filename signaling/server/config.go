@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -40,7 +41,10 @@ type Config struct {
 	// TURNSecret is the shared secret of the TURN server (coturn's
 	// static-auth-secret).
 	TURNSecret []byte
-	// TURNTTL is how long TURN credentials stay valid. Default 1 h.
+	// TURNTTL is how long TURN credentials stay valid. Default (zero)
+	// 1 h. Clients renew them at half this, so a call may outlive it. A
+	// negative TTL, or one under a second (sent in whole seconds, it would
+	// read as "never expires"), is invalid (Validate).
 	TURNTTL time.Duration
 
 	// Pusher wakes users who are not connected. Default: none (an invite to
@@ -154,11 +158,24 @@ type Config struct {
 	LogBurst int
 }
 
+// Validate reports a configuration New cannot serve as asked, wrapping
+// ErrConfig: a negative TURNTTL, or a positive one under a second. Check
+// configurations built from user input with it before New.
+func (c Config) Validate() error {
+	switch {
+	case c.TURNTTL < 0:
+		return fmt.Errorf("%w: negative TURN credential TTL %v", ErrConfig, c.TURNTTL)
+	case c.TURNTTL > 0 && c.TURNTTL < time.Second:
+		return fmt.Errorf("%w: TURN credential TTL %v is under a second (credentials carry whole seconds)", ErrConfig, c.TURNTTL)
+	}
+	return nil
+}
+
 func (c Config) withDefaults() Config {
 	if c.Authenticator == nil && c.DevMode {
 		c.Authenticator = DevAuth{}
 	}
-	if c.TURNTTL <= 0 {
+	if c.TURNTTL == 0 {
 		c.TURNTTL = time.Hour
 	}
 	if c.PushTimeout <= 0 {

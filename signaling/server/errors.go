@@ -40,6 +40,9 @@ var (
 	// does not exist: the join is answered `unknown-room` (any other error
 	// is answered `forbidden`).
 	ErrUnknownRoom = errors.New("server: unknown room")
+	// ErrConfig is returned by Config.Validate for a configuration New
+	// cannot serve as asked.
+	ErrConfig = errors.New("server: invalid config")
 	// ErrTURNConfig is returned by NewTURN for an unusable TURNConfig.
 	ErrTURNConfig = errors.New("server: invalid TURN config")
 )

@@ -21,7 +21,13 @@ type Server struct {
 // joining the cluster in the background and refuses connections until it
 // has (see Ready); a broker whose backend is unreachable is retried with
 // backoff until it answers or the server shuts down.
+//
+// New panics with Validate's error for an invalid cfg, as for any other
+// programming error; validate configurations that come from users first.
 func New(cfg Config) *Server {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
 	s := &Server{cfg: cfg.withDefaults()}
 	if h, ok := s.cfg.Logger.Handler().(*limitedHandler); ok {
 		s.logs = h.state

@@ -561,3 +561,31 @@ func TestUnknownTypeRelayed(t *testing.T) {
 	send(t, alice, signaling.Message{Type: later, To: "carol", Call: "c1"})
 	barrier(t, alice)
 }
+
+// A TURN credential TTL that is negative or under a second is refused, not
+// turned into the default hour; zero takes the default.
+func TestConfigTURNTTL(t *testing.T) {
+	for _, tc := range []struct {
+		ttl  time.Duration
+		want time.Duration // 0: invalid
+	}{
+		{-time.Minute, 0},
+		{-1, 0},
+		{500 * time.Millisecond, 0},
+		{0, time.Hour},
+		{time.Second, time.Second},
+		{10 * time.Minute, 10 * time.Minute},
+	} {
+		cfg := Config{DevMode: true, TURNURLs: []string{"turn:127.0.0.1:3478"}, TURNSecret: []byte("s"), TURNTTL: tc.ttl}
+		err := cfg.Validate()
+		if tc.want == 0 {
+			assert.ErrorIs(t, err, ErrConfig, "TTL %v", tc.ttl)
+			assert.PanicsWithError(t, err.Error(), func() { New(cfg) }, "TTL %v", tc.ttl)
+			continue
+		}
+		require.NoError(t, err, "TTL %v", tc.ttl)
+		s := New(cfg)
+		assert.Equal(t, int(tc.want/time.Second), s.relayConfig("alice").RelayTTL, "TTL %v", tc.ttl)
+		require.NoError(t, s.Close())
+	}
+}

@@ -31,6 +31,10 @@ type TURNConfig struct {
 	RelayIP net.IP
 	// PortRange bounds the relay ports handed out. Default 49152–65535.
 	PortRange PortRange
+	// AllocationLifetime is the longest an allocation lives between the
+	// client's refreshes, each of which needs a credential that has not
+	// expired. Default 10 minutes (pion/turn's, like coturn's).
+	AllocationLifetime time.Duration
 	// AllowLoopbackPeers lets clients relay to 127.0.0.0/8 and ::1 (tests,
 	// single-host demos). Off by default, like coturn: a TURN server must
 	// not be a proxy into its own host.
@@ -96,9 +100,10 @@ func NewTURN(cfg TURNConfig) (*TURN, error) {
 	t := &TURN{conn: conn, cfg: cfg}
 	logs := slogFactory{log: cfg.Logger}
 	t.srv, err = turn.NewServer(turn.ServerConfig{
-		Realm:         cfg.Realm,
-		AuthHandler:   t.authenticate,
-		LoggerFactory: logs,
+		Realm:              cfg.Realm,
+		AllocationLifetime: cfg.AllocationLifetime,
+		AuthHandler:        t.authenticate,
+		LoggerFactory:      logs,
 		PacketConnConfigs: []turn.PacketConnConfig{{
 			PacketConn: conn,
 			RelayAddressGenerator: &turn.RelayAddressGeneratorPortRange{
