@@ -22,6 +22,9 @@ var (
 	ErrBadDTMF = errors.New("call: not a DTMF digit")
 	// ErrNoDTMF: the peer did not negotiate RFC 4733 telephone events.
 	ErrNoDTMF = errors.New("call: peer does not support DTMF events")
+	// ErrRecording: the call or room is already being recorded (Record);
+	// stop that recording first.
+	ErrRecording = errors.New("call: already recording")
 
 	// ErrInRoom: the phone is in a room (Dial, Join), or the server says
 	// the user is a member of another room (Join answered `in-room`, for
