@@ -101,6 +101,12 @@ const (
 
 // recQueue is how many periods and packets the queue holds: two seconds
 // of both channels at 10 ms periods with 20 ms packets.
+//
+// The queue is bounded, unlike internal/mailbox (the tree's queue for
+// events that must never be lost): a tap on the device clock must not
+// allocate per period, and a writer stuck on a dead disk or socket must
+// not grow the process without bound. Losing a period to a stalled writer
+// costs that period of silence in the file, with the timeline kept.
 const recQueue = 500
 
 var errNoOutput = errors.New("call: record: no WAV or Ogg output given")
@@ -578,4 +584,52 @@ func (c *Call) stopRecording(rec *Recording) {
 		c.audio.rec.CompareAndSwap(rec, nil)
 	}
 	rec.stop()
+}
+
+// Record starts recording the room to a WAV (see RecordConfig: the left
+// channel is this member's microphone as sent, the right the mix of the
+// other members as played); rooms record no Ogg. It fails with
+// ErrRecording while a recording runs and ErrEnded once the room has
+// ended; leaving the room stops the recording.
+func (r *Room) Record(ctx context.Context, cfg RecordConfig) (*Recording, error) {
+	rec, err := newRecording(cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	rec.detach = func() { r.post(cmdStopRecord{rec: rec}) }
+	if err := r.ask(ctx, func(q *request) input { return cmdRecord{request: q, rec: rec} }); err != nil {
+		rec.stop()
+		<-rec.done
+		return nil, err
+	}
+	return rec, nil
+}
+
+// record hooks rec to the room's devices.
+func (r *Room) record(rec *Recording) error {
+	if r.isEnded() {
+		return ErrEnded
+	}
+	if r.audio == nil {
+		return fmt.Errorf("call: record: %w (the room's audio is not open)", ErrState)
+	}
+	rec.begin()
+	if !r.audio.rec.CompareAndSwap(nil, rec) {
+		return ErrRecording
+	}
+	return nil
+}
+
+// stopRecording unhooks rec (nil: whichever runs) and lets its writer
+// finish.
+func (r *Room) stopRecording(rec *Recording) {
+	if r.audio == nil {
+		return
+	}
+	if rec == nil {
+		rec = r.audio.rec.Load()
+	}
+	if rec != nil && r.audio.rec.CompareAndSwap(rec, nil) {
+		rec.stop()
+	}
 }

@@ -258,3 +258,52 @@ func TestCallRecordAligned(t *testing.T) {
 	require.True(t, inRec.Found(), "bob in the recording")
 	assert.InDelta(t, dev.MouthToEar.Seconds(), inRec.MouthToEar.Seconds(), 0.015, "the recording keeps the call's delay")
 }
+
+// TestRoomRecord: alice records a room of three, each member talking in
+// a tone of their own. The left channel holds her tone, the right the mix
+// of bob's and carol's, and not hers; leaving the room ends the
+// recording. A room refuses an Ogg recording.
+func TestRoomRecord(t *testing.T) {
+	lab := newLab(t, server.Config{})
+	all := []*member{
+		newMember(t, lab, "alice", 440),
+		newMember(t, lab, "bob", 620),
+		newMember(t, lab, "carol", 820),
+	}
+	alice, bob, carol := all[0], all[1], all[2]
+	for _, m := range all {
+		m.join(t, "standup")
+	}
+	for _, m := range all {
+		m.waitConnected(t, without(all, m)...)
+	}
+	// Both others play at alice's before the recording starts.
+	alice.heard(t, 500*time.Millisecond)
+
+	_, err := alice.room.Record(ctxT(t, 5*time.Second), call.RecordConfig{Ogg: io.Discard})
+	assert.Error(t, err, "a room records no Ogg")
+	var out bytes.Buffer
+	rec, err := alice.room.Record(ctxT(t, 5*time.Second), call.RecordConfig{WAV: &out})
+	require.NoError(t, err)
+	_, err = alice.room.Record(ctxT(t, 5*time.Second), call.RecordConfig{WAV: io.Discard})
+	assert.ErrorIs(t, err, call.ErrRecording)
+	alice.heard(t, 1500*time.Millisecond)
+	require.NoError(t, alice.room.Leave(ctxT(t, 5*time.Second)))
+	select {
+	case <-rec.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the recording did not finish when alice left")
+	}
+	require.NoError(t, rec.Err())
+
+	wav := readStereoWAV(t, out.Bytes())
+	require.Greater(t, len(wav.left), sec, "at least a second recorded")
+	left, right := wav.left[sec/10:], wav.right[sec/10:]
+	l, r := tones(left, all...), tones(right, all...)
+	t.Logf("recorded %v; left %v, right %v", samplesDur(len(wav.left)), l, r)
+	assert.Greater(t, l[alice.User()], 0.8, "left: alice's microphone")
+	assert.Less(t, l[bob.User()]+l[carol.User()], 0.01, "left: nobody else")
+	assert.Greater(t, r[bob.User()], 0.15, "right: bob in the mix")
+	assert.Greater(t, r[carol.User()], 0.15, "right: carol in the mix")
+	assert.Less(t, r[alice.User()], 0.01, "right: not alice herself")
+}
