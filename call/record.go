@@ -43,7 +43,7 @@ type RecordConfig struct {
 	// When Ogg is an *os.File (an io.WriterAt that can seek) Stop marks
 	// the last page end-of-stream; otherwise it appends an empty one. A
 	// call that negotiated another codec than Opus records no Ogg, and
-	// the recording's Err says so. Rooms do not record Ogg.
+	// the recording's Err says so (ErrNotOpus). Rooms do not record Ogg.
 	Ogg io.Writer
 }
 
@@ -267,25 +267,31 @@ func (r *Recording) put(it *recItem, k recKind) {
 	r.queue <- it
 }
 
-// run is the writer.
+// run is the writer. A failed output stops being written; the other goes
+// on.
 func (r *Recording) run() {
 	defer close(r.done)
 	var wav wavAligner
-	fail := func(err error) {
-		if err != nil && r.err == nil {
+	var wavErr, oggErr error
+	fail := func(out *error, err error) {
+		if err == nil {
+			return
+		}
+		if *out == nil {
+			*out = err
+		}
+		if r.err == nil {
 			r.err = err
 		}
 	}
 	write := func(it *recItem) {
-		switch it.kind {
-		case recPacket:
-			if r.ogg != nil {
-				fail(r.ogg.write(it))
+		switch {
+		case it.kind == recPacket:
+			if r.ogg != nil && oggErr == nil {
+				fail(&oggErr, r.ogg.write(it))
 			}
-		default:
-			if r.wav != nil && r.err == nil {
-				fail(wav.place(r, it))
-			}
+		case r.wav != nil && wavErr == nil:
+			fail(&wavErr, wav.place(r, it))
 		}
 		r.free <- it
 	}
@@ -307,13 +313,13 @@ func (r *Recording) run() {
 		}
 	}
 	if r.wav != nil {
-		if r.err == nil {
-			fail(wav.finish(r))
+		if wavErr == nil {
+			fail(&wavErr, wav.finish(r))
 		}
-		fail(r.wav.Close())
+		fail(&wavErr, r.wav.Close())
 	}
 	if r.ogg != nil {
-		fail(r.ogg.close())
+		fail(&oggErr, r.ogg.close())
 	}
 }
 
@@ -447,11 +453,7 @@ type oggOut struct {
 	next     uint32
 	lastSSRC uint32
 	toc      byte
-	refused  bool
 }
-
-// errOggCodec: the call's stream is not Opus.
-var errOggCodec = errors.New("call: record: the far end does not send Opus; no Ogg recorded")
 
 // maxOggGap is the longest gap filled with empty frames; a longer jump in
 // timestamps is a restarted stream, written on without a gap.
@@ -478,11 +480,7 @@ func newOggOut(w io.Writer) (*oggOut, error) {
 
 func (o *oggOut) write(it *recItem) error {
 	if !it.opus {
-		if o.refused {
-			return nil
-		}
-		o.refused = true
-		return errOggCodec
+		return ErrNotOpus
 	}
 	dur := media.OpusDuration(it.payload)
 	if dur == 0 {
