@@ -3,10 +3,13 @@ package call
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"io"
 	"testing"
 	"time"
 
 	"github.com/dialtone-dev/dialtone/media"
+	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -135,4 +138,57 @@ func TestWAVAligner(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOggOut: the Ogg copy keeps the received packets as they came and
+// the stream's timing: a gap gets empty frames, a duplicate or a packet
+// whose time has been written is left out, a new SSRC carries on without
+// a gap, and packets of another codec are refused.
+func TestOggOut(t *testing.T) {
+	const toc = 31 << 3 // CELT fullband 20 ms, mono, one frame
+	pkt := func(ssrc uint32, ts uint32, b byte) *recItem {
+		return &recItem{kind: recPacket, ssrc: ssrc, ts: ts, opus: true, payload: []byte{toc, b, b}}
+	}
+	var out bytes.Buffer
+	o, err := newOggOut(&out)
+	require.NoError(t, err)
+	for _, it := range []*recItem{
+		pkt(7, 1000, 1),
+		pkt(7, 1960, 2),
+		pkt(7, 1960, 2),  // duplicate
+		pkt(7, 3880, 4),  // one frame missing before it
+		pkt(7, 2920, 3),  // too late: its time has been written
+		pkt(9, 50000, 5), // a new stream
+		pkt(9, 50960, 6),
+		{kind: recPacket, ssrc: 9, ts: 51920, payload: []byte{1, 2}}, // not Opus
+	} {
+		err := o.write(it)
+		if it.opus {
+			require.NoError(t, err)
+		} else {
+			assert.ErrorIs(t, err, ErrNotOpus)
+		}
+	}
+	require.NoError(t, o.close())
+
+	r, head, err := oggreader.NewWith(bytes.NewReader(out.Bytes()))
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, head.Channels)
+	var got [][]byte
+	var granule uint64
+	for {
+		payload, h, err := r.ParseNextPage()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		if len(payload) == 0 || bytes.HasPrefix(payload, []byte("OpusTags")) {
+			continue
+		}
+		got = append(got, payload)
+		granule = h.GranulePosition
+	}
+	want := [][]byte{{toc, 1, 1}, {toc, 2, 2}, {toc}, {toc, 4, 4}, {toc, 5, 5}, {toc, 6, 6}}
+	assert.Equal(t, want, got)
+	assert.EqualValues(t, 6*960, granule, "the stream's length in samples")
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -317,4 +318,68 @@ func TestRoomRecord(t *testing.T) {
 	assert.Greater(t, r[bob.User()], 0.15, "right: bob in the mix")
 	assert.Greater(t, r[carol.User()], 0.15, "right: carol in the mix")
 	assert.Less(t, r[alice.User()], 0.01, "right: not alice herself")
+}
+
+// gatedWriter takes the WAV header, then blocks every write until open
+// is closed: a disk or a socket that stalls.
+type gatedWriter struct {
+	open   chan struct{}
+	writes int
+	bytes.Buffer
+}
+
+func (g *gatedWriter) Write(p []byte) (int, error) {
+	if g.writes++; g.writes > 1 {
+		<-g.open
+	}
+	return g.Buffer.Write(p)
+}
+
+// TestCallRecordStalledWriter: the recording's writer stalls for three
+// seconds. The call does not notice (alice's speaker keeps playing), the
+// recording drops what it has no room for, and once the writer moves
+// again the file still lasts as long as the recording ran, with silence
+// where periods were dropped and the tones after it.
+func TestCallRecordStalledWriter(t *testing.T) {
+	const aliceTone, bobTone = 520, 760
+	lab := newLab(t, server.Config{})
+	alice := newPhone(t, lab, "alice", calltest.PhoneOptions{Mic: toneMic(aliceTone)})
+	bob := newPhone(t, lab, "bob", calltest.PhoneOptions{Mic: toneMic(bobTone)})
+	c, err := alice.Dial(ctxT(t, 5*time.Second), "bob")
+	require.NoError(t, err)
+	w := watch(c)
+	in := nextIncoming(t, bob, 5*time.Second)
+	require.NoError(t, in.Accept(ctxT(t, 5*time.Second)))
+	w.waitState(t, call.Connected, 10*time.Second)
+
+	out := &gatedWriter{open: make(chan struct{})}
+	var once sync.Once
+	release := func() { once.Do(func() { close(out.open) }) }
+	t.Cleanup(release)
+	rec, err := c.Record(ctxT(t, 5*time.Second), call.RecordConfig{WAV: out})
+	require.NoError(t, err)
+	began := time.Now()
+	n := alice.Speaker.Len()
+	require.NoError(t, alice.Speaker.Wait(ctxT(t, 6*time.Second), n+3*sec), "the call plays on while the writer stalls")
+	assert.Positive(t, rec.Dropped(), "periods dropped while the writer stalled")
+	release()
+	n = alice.Speaker.Len()
+	require.NoError(t, alice.Speaker.Wait(ctxT(t, 5*time.Second), n+sec))
+	require.NoError(t, rec.Stop(ctxT(t, 5*time.Second)))
+	ran := time.Since(began)
+
+	wav := readStereoWAV(t, out.Bytes())
+	got := samplesDur(len(wav.left))
+	t.Logf("recorded %v of a %v recording, %d periods and packets dropped", got, ran, rec.Dropped())
+	assert.InDelta(t, ran.Seconds(), got.Seconds(), 0.1, "the WAV keeps the timeline")
+	silent := 0
+	for _, v := range wav.left {
+		if v == 0 {
+			silent++
+		}
+	}
+	assert.Greater(t, samplesDur(silent), 300*time.Millisecond, "the dropped periods are silence")
+	last := len(wav.left) - sec/2
+	assert.Greater(t, toneShare(wav.left[last:], aliceTone), 0.8, "alice at the end, on the left")
+	assert.Greater(t, toneShare(wav.right[last:], bobTone), 0.5, "bob at the end, on the right")
 }
