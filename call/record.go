@@ -65,6 +65,7 @@ type Recording struct {
 	lost     [2]atomic.Int64
 	dropped  atomic.Int64
 	t0       atomic.Int64 // time zero (UnixNano), 0 until media flows
+	stopAt   atomic.Int64 // when stop was called (UnixNano)
 	written  atomic.Int64 // sample frames in the WAV
 	stopping atomic.Bool
 	quit     chan struct{}
@@ -192,6 +193,7 @@ func (r *Recording) Dropped() int { return int(r.dropped.Load()) }
 // finish; it does not wait.
 func (r *Recording) stop() {
 	r.halt.Do(func() {
+		r.stopAt.Store(time.Now().UnixNano())
 		r.stopping.Store(true)
 		close(r.quit)
 	})
@@ -348,7 +350,8 @@ type wavChannel struct {
 	started bool
 	pending []int16 // samples from written on
 	// A suspected gap: where it began (a sample position) and the
-	// smallest delay since; gapAt < 0 when none is.
+	// smallest delay since.
+	gap           bool
 	gapAt, gapLag int64
 }
 
@@ -365,23 +368,21 @@ func (w *wavAligner) place(r *Recording, it *recItem) error {
 	wall := it.at.UnixNano() - r.t0.Load()
 	wallPos := wall * media.SampleRate / int64(time.Second)
 	if !c.started {
-		c.started, c.gapAt = true, -1
+		c.started = true
 		c.pad(wallPos - w.end(c))
 	} else {
 		c.pad(it.lost)
 		pos := w.end(c)
 		lag := wallPos - pos
 		switch {
-		case c.gapAt < 0 && lag > resyncLag:
-			c.gapAt, c.gapLag = pos, lag
-		case c.gapAt >= 0 && lag <= resyncLag:
-			c.gapAt = -1 // caught up: no gap
-		case c.gapAt >= 0:
+		case !c.gap && lag > resyncLag:
+			c.gap, c.gapAt, c.gapLag = true, pos, lag
+		case c.gap && lag <= resyncLag:
+			c.gap = false // caught up: no gap
+		case c.gap:
 			c.gapLag = min(c.gapLag, lag)
 			if pos-c.gapAt >= resyncWindow {
-				k := c.gapAt - w.written
-				c.pending = slices.Insert(c.pending, int(k), make([]int16, c.gapLag)...)
-				c.gapAt = -1
+				w.fillGap(c)
 			}
 		}
 	}
@@ -391,6 +392,12 @@ func (w *wavAligner) place(r *Recording, it *recItem) error {
 		other.pad(ahead - maxSkew)
 	}
 	return w.flush(r, false)
+}
+
+// fillGap puts the silence of c's suspected gap where it began.
+func (w *wavAligner) fillGap(c *wavChannel) {
+	c.pending = slices.Insert(c.pending, int(c.gapAt-w.written), make([]int16, c.gapLag)...)
+	c.gap = false
 }
 
 // end is the position after c's last sample.
@@ -407,7 +414,7 @@ func (c *wavChannel) pad(n int64) {
 func (w *wavAligner) flush(r *Recording, all bool) error {
 	n := int64(min(len(w.ch[0].pending), len(w.ch[1].pending)))
 	for i := range w.ch {
-		if c := &w.ch[i]; !all && c.gapAt >= 0 {
+		if c := &w.ch[i]; !all && c.gap {
 			n = min(n, c.gapAt-w.written)
 		}
 	}
@@ -433,11 +440,25 @@ func (w *wavAligner) flush(r *Recording, all bool) error {
 	return nil
 }
 
-// finish ends both channels together: the one behind is padded.
+// finish ends both channels together at the moment the recording
+// stopped. A gap still suspected is one the device never made up: its
+// silence goes in. What a device had not delivered by the stop (it was
+// running late) is silence too, so the file lasts as long as the
+// recording ran.
 func (w *wavAligner) finish(r *Recording) error {
-	n := max(len(w.ch[0].pending), len(w.ch[1].pending))
+	end := int64(0)
+	if t0 := r.t0.Load(); t0 != 0 {
+		end = (r.stopAt.Load() - t0) * media.SampleRate / int64(time.Second)
+	}
 	for i := range w.ch {
-		w.ch[i].pad(int64(n - len(w.ch[i].pending)))
+		c := &w.ch[i]
+		if c.gap {
+			w.fillGap(c)
+		}
+		end = max(end, w.end(c))
+	}
+	for i := range w.ch {
+		w.ch[i].pad(end - w.end(&w.ch[i]))
 	}
 	return w.flush(r, true)
 }

@@ -50,6 +50,7 @@ func TestWAVAligner(t *testing.T) {
 		left    []delivery
 		right   []delivery
 		silence [2]int // samples of silence expected per channel (±1 period)
+		stop    int    // when the recording stopped (0: after the last period)
 	}{
 		{
 			name:    "the playback starts 200 ms late",
@@ -77,6 +78,18 @@ func TestWAVAligner(t *testing.T) {
 			}(),
 		},
 		{
+			name:    "the playback never runs",
+			left:    steady(recLocal, 0, s),
+			silence: [2]int{0, s},
+		},
+		{
+			name:    "the microphone stops 300 ms before the end, the recording 100 ms after",
+			left:    append(steady(recLocal, 0, s), steady(recLocal, s+3*s/10, s+2*s/5)...),
+			right:   steady(recRemote, 0, s+2*s/5),
+			silence: [2]int{3*s/10 + s/10, s / 10},
+			stop:    s + s/2,
+		},
+		{
 			name: "the queue had no room for 5 periods",
 			left: func() []delivery {
 				var d []delivery
@@ -101,6 +114,14 @@ func TestWAVAligner(t *testing.T) {
 			require.NoError(t, err)
 			r := &Recording{wav: sink}
 			r.t0.Store(t0.UnixNano())
+			end := 0
+			for _, d := range append(tc.left, tc.right...) {
+				end = max(end, d.pos+period)
+			}
+			if tc.stop != 0 {
+				end = tc.stop
+			}
+			r.stopAt.Store(at(end).UnixNano())
 			var w wavAligner
 			// The two callbacks interleave by the time they ran.
 			l, rr := tc.left, tc.right
@@ -117,6 +138,7 @@ func TestWAVAligner(t *testing.T) {
 			require.NoError(t, sink.Close())
 
 			data := out.Bytes()[44:]
+			assert.InDelta(t, end, len(data)/4, period, "the recording's length")
 			var silent [2]int
 			var misplaced [2]int
 			for i := 0; i+4 <= len(data); i += 4 {
