@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -312,15 +311,14 @@ func (c *Call) startMedia() error {
 		if tr.Kind() != webrtc.RTPCodecTypeAudio {
 			return
 		}
-		opus := strings.EqualFold(tr.Codec().MimeType, webrtc.MimeTypeOpus)
 		r, err := media.NewTrackReceiver(tr, media.ReceiverConfig{
 			Logger: c.log,
-			OnPacket: func(p *rtp.Packet) {
+			OnPacket: func(p *rtp.Packet, codec string) {
 				if dev == nil {
 					return
 				}
 				if rec := dev.rec.Load(); rec != nil {
-					rec.received(p, opus)
+					rec.received(p, codec == media.CodecOpus)
 				}
 			},
 			OnDTMF: func(d rune, _ time.Duration) {

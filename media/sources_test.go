@@ -233,7 +233,10 @@ func TestReceiverOnPacket(t *testing.T) {
 	r, err := NewReceiver(ReceiverConfig{
 		Codec:           CodecPCMU,
 		DTMFPayloadType: 101,
-		OnPacket:        func(p *rtp.Packet) { seen = append(seen, p.SequenceNumber) },
+		OnPacket: func(p *rtp.Packet, codec string) {
+			assert.Equal(t, CodecPCMU, codec)
+			seen = append(seen, p.SequenceNumber)
+		},
 	})
 	require.NoError(t, err)
 	defer r.Close()
