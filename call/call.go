@@ -57,6 +57,7 @@ type Call struct {
 	closing chan struct{}        // closed when the detached session has been closed
 	texts   []cmdText            // SendText calls waiting for the data channel to open
 	dtmf    []cmdDTMF            // SendDTMF calls waiting for the call to connect
+	rec     *Recording           // the recording, if any (waiting for media or running)
 }
 
 func newCall(p *Phone, id, peer string, outgoing bool) *Call {
@@ -367,6 +368,11 @@ type (
 		capture bool
 		device  string
 	}
+	cmdRecord struct {
+		*request
+		rec *Recording
+	}
+	cmdStopRecord struct{ rec *Recording }
 
 	evInvited   struct{}
 	evMessage   struct{ m signaling.Message }
@@ -454,6 +460,10 @@ func (c *Call) handle(in input) {
 		c.sendDTMF(in)
 	case cmdDevice:
 		in.do(func() error { return c.setDevice(in.capture, in.device) })
+	case cmdRecord:
+		in.do(func() error { return c.record(in.rec) })
+	case cmdStopRecord:
+		c.stopRecording(in.rec)
 	case evMessage:
 		c.onMessage(in.m)
 	case evSignaling:
@@ -850,6 +860,7 @@ func (c *Call) end(reason Reason, err error) {
 		d.do(func() error { return ErrEnded })
 	}
 	c.dtmf = nil
+	c.stopRecording(c.rec)
 	c.emit(Event{Kind: EventState, State: Ended, Reason: reason, Err: err})
 	c.phone.forget(c)
 	// Closing a PeerConnection can take seconds (an unreachable TURN

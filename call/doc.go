@@ -47,6 +47,12 @@
 // (Call.Done). Roles in negotiation: the caller is impolite, the callee
 // polite (see package negotiation).
 //
+// Call.Record and Room.Record tap the same callbacks: a stereo WAV with
+// the microphone as sent on the left and the far end as played on the
+// right, on one timeline, and an Ogg Opus copy of the received packets;
+// the taps hand copies to the recording's own writer and never wait for
+// it.
+//
 // # Rooms
 //
 // A Room is a group call where everyone hears everyone (PROTOCOL.md,

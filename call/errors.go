@@ -26,6 +26,13 @@ var (
 	ErrRelay = errors.New("call: no relay candidate")
 	// ErrNoDTMF: the peer did not negotiate RFC 4733 telephone events.
 	ErrNoDTMF = errors.New("call: peer does not support DTMF events")
+	// ErrRecording: the call or room is already being recorded (Record);
+	// stop that recording first.
+	ErrRecording = errors.New("call: already recording")
+	// ErrNotOpus: an Ogg recording was asked for, but the call's received
+	// stream is not Opus (G.711 was negotiated); the WAV is recorded all
+	// the same. Recording.Stop and Recording.Err report it.
+	ErrNotOpus = errors.New("call: record: the far end does not send Opus; no Ogg recorded")
 
 	// ErrInRoom: the phone is in a room (Dial, Join), or the server says
 	// the user is a member of another room (Join answered `in-room`, for

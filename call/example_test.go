@@ -2,14 +2,18 @@ package call_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
+	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/signaling"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 )
@@ -86,6 +90,64 @@ func ExampleCall_Accept() {
 	// Output:
 	// incoming from alice
 	// ended: remote-hangup
+}
+
+// Record a call: a stereo WAV (this side's microphone left, the far end
+// right, on one timeline) and the far end's Opus stream as Ogg, as it
+// came over the network. A recording started before the answer begins
+// with it; Stop ends it mid-call, and so does the end of the call.
+func ExampleCall_Record() {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	lab := calltest.NewLab(server.Config{})
+	defer lab.Close()
+	alice, _ := lab.NewPhone(ctx, "alice", calltest.PhoneOptions{})
+	bob, _ := lab.NewPhone(ctx, "bob", calltest.PhoneOptions{})
+	go func() {
+		in := <-bob.Incoming()
+		_ = in.Accept(ctx)
+	}()
+
+	dir, _ := os.MkdirTemp("", "dialtone-example")
+	defer os.RemoveAll(dir)
+	wav, _ := os.Create(filepath.Join(dir, "call.wav"))
+	defer wav.Close()
+	ogg, _ := os.Create(filepath.Join(dir, "call.ogg"))
+	defer ogg.Close()
+
+	c, err := alice.Dial(ctx, "bob")
+	if err != nil {
+		fmt.Println("dial:", err)
+		return
+	}
+	rec, err := c.Record(ctx, call.RecordConfig{WAV: wav, Ogg: ogg})
+	if err != nil {
+		fmt.Println("record:", err)
+		return
+	}
+	for e := range c.Events() {
+		if e.Kind == call.EventState && e.State == call.Connected {
+			break
+		}
+	}
+	time.Sleep(time.Second) // the conversation
+	// ErrNotOpus: the call ran G.711 (a build without cgo), so only the
+	// WAV was recorded.
+	if err := rec.Stop(ctx); err != nil && !errors.Is(err, call.ErrNotOpus) {
+		fmt.Println("stop:", err)
+	}
+	c.Hangup()
+
+	w, err := media.OpenWAV(wav.Name())
+	if err != nil {
+		fmt.Println("read:", err)
+		return
+	}
+	fmt.Println("channels:", w.SourceChannels)
+	fmt.Println("about a second:", rec.Duration() > 900*time.Millisecond && rec.Duration() < 1500*time.Millisecond)
+	// Output:
+	// channels: 2
+	// about a second: true
 }
 
 // A tour of the API: a signaling server, two phones, a call with its

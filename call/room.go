@@ -397,6 +397,10 @@ func (r *Room) handle(in input) {
 		}
 	case cmdText:
 		in.do(func() error { return r.sendText(in.text) })
+	case cmdRecord:
+		in.do(func() error { return r.record(in.rec) })
+	case cmdStopRecord:
+		r.stopRecording(in.rec)
 	case evMessage:
 		r.onMessage(in.m)
 	case evSignaling:
@@ -842,6 +846,7 @@ func (r *Room) end(reason Reason, err error) {
 		r.disarm(k)
 	}
 	r.failJoin(ErrEnded)
+	r.stopRecording(nil)
 	r.events.Put(RoomEvent{Kind: RoomEnded, Time: time.Now(), Reason: reason, Err: err})
 	r.phone.forgetRoom(r)
 	for user, p := range r.peers {

@@ -23,6 +23,7 @@ type roomAudio struct {
 	dev    *audio.Session
 	sender atomic.Pointer[media.Sender]
 	inputs atomic.Pointer[[]*mixInput]
+	rec    atomic.Pointer[Recording]
 	// Playback scratch, used only from the playback callback.
 	buf []int16
 	acc []int32
@@ -43,8 +44,12 @@ func newMixInput(gain float64) *mixInput {
 func (in *mixInput) setGain(g float64) { in.gain.Store(math.Float64bits(g)) }
 
 func (a *roomAudio) capture(p []int16) {
-	if s := a.sender.Load(); s != nil {
+	s := a.sender.Load()
+	if s != nil {
 		_, _ = s.WritePCM(p)
+	}
+	if r := a.rec.Load(); r != nil {
+		r.local(p, s == nil || s.Muted())
 	}
 }
 
@@ -52,6 +57,9 @@ func (a *roomAudio) capture(p []int16) {
 // pulled each period, even at gain 0, so its jitter buffer keeps the
 // device's pace.
 func (a *roomAudio) playback(out []int16) {
+	if r := a.rec.Load(); r != nil {
+		defer r.remote(out) // the mix, once made
+	}
 	var ins []*mixInput
 	if p := a.inputs.Load(); p != nil {
 		ins = *p

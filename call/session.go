@@ -16,6 +16,7 @@ import (
 	"github.com/dialtone-dev/dialtone/negotiation"
 	"github.com/dialtone-dev/dialtone/signaling"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -30,6 +31,7 @@ type callAudio struct {
 	sender atomic.Pointer[media.Sender]
 	recv   atomic.Pointer[media.Receiver]
 	tone   atomic.Pointer[tonePlayer]
+	rec    atomic.Pointer[Recording]
 	mix    []int16 // playback scratch; used only from the playback callback
 	clean  []int16 // capture scratch; used only from the capture callback
 }
@@ -57,8 +59,12 @@ func (a *callAudio) capture(p []int16) {
 	clean := a.clean[:len(p)]
 	copy(clean, p)
 	a.proc.Capture(clean)
-	if s := a.sender.Load(); s != nil {
+	s := a.sender.Load()
+	if s != nil {
 		_, _ = s.WritePCM(clean)
+	}
+	if r := a.rec.Load(); r != nil {
+		r.local(clean, s == nil || s.Muted())
 	}
 }
 
@@ -67,12 +73,16 @@ func (a *callAudio) playback(out []int16) {
 	a.proc.Playback(out)
 }
 
-// fill mixes the remote stream and any tone into out.
+// fill mixes the remote stream and any tone into out; a recording takes
+// the remote stream alone.
 func (a *callAudio) fill(out []int16) {
 	if r := a.recv.Load(); r != nil {
 		_, _ = r.ReadPCM(out)
 	} else {
 		clear(out)
+	}
+	if r := a.rec.Load(); r != nil {
+		r.remote(out)
 	}
 	t := a.tone.Load()
 	if t == nil || t.finished.Load() {
@@ -173,6 +183,7 @@ func (c *Call) closeAudio() {
 	a.sender.Store(nil)
 	a.recv.Store(nil)
 	a.tone.Store(nil)
+	a.rec.Store(nil)
 	if err := a.dev.Close(); err != nil {
 		c.log.Debug("closing audio", "err", err)
 	}
@@ -314,6 +325,14 @@ func (c *Call) startMedia() error {
 		}
 		r, err := media.NewTrackReceiver(tr, media.ReceiverConfig{
 			Logger: c.log,
+			OnPacket: func(p *rtp.Packet, codec string) {
+				if dev == nil {
+					return
+				}
+				if rec := dev.rec.Load(); rec != nil {
+					rec.received(p, codec == media.CodecOpus)
+				}
+			},
 			OnDTMF: func(d rune, _ time.Duration) {
 				c.inbox.Put(evDTMF{digit: d})
 			},
@@ -379,6 +398,7 @@ func (c *Call) startMedia() error {
 	if a := c.audio; a != nil {
 		a.sender.Store(s.sender)
 	}
+	c.startRecording()
 	early := c.early
 	c.early = nil
 	for _, sig := range early {

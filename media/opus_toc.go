@@ -35,3 +35,8 @@ func opusDuration(p []byte) int {
 	}
 	return 0
 }
+
+// OpusDuration returns the duration of an Opus packet in 48 kHz samples,
+// read from its TOC byte (RFC 6716 §3.1), or 0 for a malformed packet. It
+// needs no decoder (and no cgo).
+func OpusDuration(p []byte) int { return opusDuration(p) }

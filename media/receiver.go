@@ -42,6 +42,13 @@ type ReceiverConfig struct {
 	// its first end packet; the retransmitted end packets do not call it
 	// again. It must return quickly.
 	OnDTMF func(digit rune, duration time.Duration)
+	// OnPacket, if set, sees every audio packet as it arrives, before the
+	// jitter buffer (duplicates and late packets included; telephone-event
+	// and unknown payload types left out), with the name of the codec it
+	// is decoded with (CodecOpus, CodecPCMU), from the goroutine that
+	// feeds the Receiver. Recorders that keep the stream as it came hang
+	// here. It must return quickly and must not keep p or its payload.
+	OnPacket func(p *rtp.Packet, codec string)
 	// DTMFPayloadType is the telephone-event payload type in Push mode (0:
 	// none). NewTrackReceiver learns it from the negotiated codecs instead.
 	DTMFPayloadType uint8
@@ -317,6 +324,9 @@ func (r *Receiver) push(p *rtp.Packet, kind pktKind, dtmfClock uint32) {
 	}
 	r.dtmfN += uint64(len(found))
 	r.mu.Unlock()
+	if kind == pktAudio && r.cfg.OnPacket != nil {
+		r.cfg.OnPacket(p, r.info.Name)
+	}
 	if r.cfg.OnDTMF != nil {
 		for _, ev := range found {
 			r.cfg.OnDTMF(ev.digit, ev.dur)

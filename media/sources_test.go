@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -132,6 +133,58 @@ func TestWAVSinkRoundTrip(t *testing.T) {
 	assert.Equal(t, int64(44+2*len(sig)), st.Size())
 }
 
+// TestWAVWriterStereo: a stereo WAV written after other bytes of a file
+// gets its sizes at its own offset on Close, and the file is left open
+// for the caller; written to a stream that cannot seek, it says "length
+// unknown" and still reads back whole.
+func TestWAVWriterStereo(t *testing.T) {
+	left, right := mediatest.Sine(SampleRate/4, 440, 0.3), mediatest.Sine(SampleRate/4, 660, 0.3)
+	inter := make([]int16, 0, 2*len(left))
+	for i := range left {
+		inter = append(inter, left[i], right[i])
+	}
+	mono := make([]int16, len(left))
+	for i := range mono {
+		mono[i] = int16((int(left[i]) + int(right[i])) / 2)
+	}
+
+	f, err := os.Create(filepath.Join(t.TempDir(), "rec.bin"))
+	require.NoError(t, err)
+	defer f.Close()
+	_, err = f.Write([]byte("prefix"))
+	require.NoError(t, err)
+	sink, err := NewWAVWriter(f, 2)
+	require.NoError(t, err)
+	_, err = sink.WritePCM(inter)
+	require.NoError(t, err)
+	require.NoError(t, sink.Close())
+	_, err = f.Write([]byte("!"))
+	require.NoError(t, err, "the caller's file stays open")
+	b, err := os.ReadFile(f.Name())
+	require.NoError(t, err)
+	wav := b[6 : len(b)-1]
+	assert.EqualValues(t, 36+4*len(left), binary.LittleEndian.Uint32(wav[4:]), "RIFF size")
+	assert.EqualValues(t, 4*len(left), binary.LittleEndian.Uint32(wav[40:]), "data size")
+	w, err := ReadWAV(bytes.NewReader(wav))
+	require.NoError(t, err)
+	assert.Equal(t, 2, w.SourceChannels)
+	assert.Equal(t, mono, w.Samples)
+
+	var stream bytes.Buffer
+	sink, err = NewWAVWriter(&stream, 2)
+	require.NoError(t, err)
+	_, err = sink.WritePCM(inter)
+	require.NoError(t, err)
+	require.NoError(t, sink.Close())
+	assert.EqualValues(t, uint32(0xffffffff), binary.LittleEndian.Uint32(stream.Bytes()[40:]), "data size unknown")
+	w, err = ReadWAV(&stream)
+	require.NoError(t, err)
+	assert.Equal(t, mono, w.Samples)
+
+	_, err = NewWAVWriter(&stream, 0)
+	assert.ErrorIs(t, err, ErrUnsupportedWAV)
+}
+
 func TestVADEvents(t *testing.T) {
 	var events []VoiceEvent
 	w := &pushWriter{}
@@ -171,4 +224,29 @@ func TestAudioLevelExtension(t *testing.T) {
 	ext := w.sent[0].GetExtension(1)
 	require.Len(t, ext, 1)
 	assert.Equal(t, byte(13), ext[0]&0x7f) // −13.46 dBov
+}
+
+// TestReceiverOnPacket: the packet tap sees the audio packets as they
+// arrive (a duplicate too), not the telephone events.
+func TestReceiverOnPacket(t *testing.T) {
+	var seen []uint16
+	r, err := NewReceiver(ReceiverConfig{
+		Codec:           CodecPCMU,
+		DTMFPayloadType: 101,
+		OnPacket: func(p *rtp.Packet, codec string) {
+			assert.Equal(t, CodecPCMU, codec)
+			seen = append(seen, p.SequenceNumber)
+		},
+	})
+	require.NoError(t, err)
+	defer r.Close()
+	audio := func(seq uint16) *rtp.Packet {
+		return &rtp.Packet{Header: rtp.Header{PayloadType: 0, SequenceNumber: seq, Timestamp: uint32(seq) * 160}, Payload: make([]byte, 160)}
+	}
+	r.Push(audio(1))
+	r.Push(audio(3))
+	r.Push(&rtp.Packet{Header: rtp.Header{PayloadType: 101, SequenceNumber: 4, Timestamp: 480}, Payload: []byte{1, 0x80, 0, 160}})
+	r.Push(audio(2))
+	r.Push(audio(2))
+	assert.Equal(t, []uint16{1, 3, 2, 2}, seen)
 }

@@ -107,29 +107,63 @@ func OpenWAV(path string) (*WAV, error) {
 	return ReadWAV(f)
 }
 
-// WAVSink writes 48 kHz mono 16-bit PCM to a WAV file; Close fixes the
-// header sizes. It is safe for concurrent use.
+// WAVSink writes 48 kHz 16-bit PCM to a WAV file or stream; Close fixes
+// the header sizes where the output can seek. It is safe for concurrent
+// use.
 type WAVSink struct {
-	mu     sync.Mutex
-	w      io.WriteSeeker
-	closer io.Closer
-	n      int64
-	buf    []byte
-	closed bool
+	mu       sync.Mutex
+	w        io.Writer
+	seeker   io.Seeker // nil: the sizes stay "unknown"
+	start    int64     // offset of the header in w
+	channels int
+	closer   io.Closer
+	n        int64
+	buf      []byte
+	closed   bool
 }
 
-// NewWAVSink writes a header to w and returns a sink. If w is also an
+// NewWAVSink writes a mono header to w and returns a sink. If w is also an
 // io.Closer, Close closes it.
 func NewWAVSink(w io.WriteSeeker) (*WAVSink, error) {
-	s := &WAVSink{w: w}
+	s := &WAVSink{w: w, seeker: w, channels: 1}
 	s.closer, _ = w.(io.Closer)
-	if _, err := w.Write(wavHeader(0)); err != nil {
+	if _, err := w.Write(wavHeader(0, 1)); err != nil {
 		return nil, fmt.Errorf("media: wav header: %w", err)
 	}
 	return s, nil
 }
 
-// CreateWAV creates (truncates) a file and returns a sink writing to it.
+// unknownSize is the data size a WAV header carries when the writer could
+// not go back to fill it in: "to the end of the stream", as ReadWAV, ffmpeg
+// and sox read it.
+const unknownSize = 0xffffffff
+
+// NewWAVWriter writes a header for channels interleaved channels (1 to 16)
+// to w and returns a sink taking interleaved samples (left, right, left…
+// for stereo). When w can seek (a file: an io.Seeker whose Seek works),
+// Close puts the final sizes in the header, wherever in w it began; on a
+// stream that cannot (a pipe, a socket, a bytes.Buffer) the header keeps
+// the sizes unknown (0xFFFFFFFF), which players read to the end of the
+// stream. Close does not close w.
+func NewWAVWriter(w io.Writer, channels int) (*WAVSink, error) {
+	if channels < 1 || channels > 16 {
+		return nil, fmt.Errorf("%w: %d channels", ErrUnsupportedWAV, channels)
+	}
+	s := &WAVSink{w: w, channels: channels}
+	size := uint32(unknownSize)
+	if sk, ok := w.(io.Seeker); ok {
+		if at, err := sk.Seek(0, io.SeekCurrent); err == nil {
+			s.seeker, s.start, size = sk, at, 0
+		}
+	}
+	if _, err := w.Write(wavHeader(size, channels)); err != nil {
+		return nil, fmt.Errorf("media: wav header: %w", err)
+	}
+	return s, nil
+}
+
+// CreateWAV creates (truncates) a file and returns a mono sink writing to
+// it.
 func CreateWAV(path string) (*WAVSink, error) {
 	f, err := os.Create(path)
 	if err != nil {
@@ -143,24 +177,28 @@ func CreateWAV(path string) (*WAVSink, error) {
 	return s, nil
 }
 
-func wavHeader(dataBytes uint32) []byte {
+func wavHeader(dataBytes uint32, channels int) []byte {
 	h := make([]byte, 44)
+	riff := dataBytes
+	if dataBytes != unknownSize {
+		riff = 36 + dataBytes
+	}
 	copy(h[0:], "RIFF")
-	binary.LittleEndian.PutUint32(h[4:], 36+dataBytes)
+	binary.LittleEndian.PutUint32(h[4:], riff)
 	copy(h[8:], "WAVEfmt ")
 	binary.LittleEndian.PutUint32(h[16:], 16)
 	binary.LittleEndian.PutUint16(h[20:], 1)
-	binary.LittleEndian.PutUint16(h[22:], 1)
+	binary.LittleEndian.PutUint16(h[22:], uint16(channels))
 	binary.LittleEndian.PutUint32(h[24:], SampleRate)
-	binary.LittleEndian.PutUint32(h[28:], SampleRate*2)
-	binary.LittleEndian.PutUint16(h[32:], 2)
+	binary.LittleEndian.PutUint32(h[28:], uint32(SampleRate*2*channels))
+	binary.LittleEndian.PutUint16(h[32:], uint16(2*channels))
 	binary.LittleEndian.PutUint16(h[34:], 16)
 	copy(h[36:], "data")
 	binary.LittleEndian.PutUint32(h[40:], dataBytes)
 	return h
 }
 
-// WritePCM appends p.
+// WritePCM appends p (interleaved when the sink has several channels).
 func (s *WAVSink) WritePCM(p []int16) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -181,7 +219,8 @@ func (s *WAVSink) WritePCM(p []int16) (int, error) {
 	return len(p), nil
 }
 
-// Close writes the final sizes into the header (and closes the file).
+// Close writes the final sizes into the header (when the output can
+// seek) and closes the file NewWAVSink or CreateWAV was given.
 func (s *WAVSink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -189,12 +228,17 @@ func (s *WAVSink) Close() error {
 		return nil
 	}
 	s.closed = true
-	_, err := s.w.Seek(0, io.SeekStart)
-	if err == nil {
-		_, err = s.w.Write(wavHeader(uint32(min(s.n, 0xffffffff-36))))
-	}
-	if err == nil {
-		_, err = s.w.Seek(0, io.SeekEnd)
+	var err error
+	if s.seeker != nil {
+		// The largest size a header can hold that is a whole number of
+		// sample frames.
+		limit := int64(unknownSize-36) / int64(2*s.channels) * int64(2*s.channels)
+		if _, err = s.seeker.Seek(s.start, io.SeekStart); err == nil {
+			_, err = s.w.Write(wavHeader(uint32(min(s.n, limit)), s.channels))
+		}
+		if err == nil {
+			_, err = s.seeker.Seek(0, io.SeekEnd)
+		}
 	}
 	if s.closer != nil {
 		if cerr := s.closer.Close(); err == nil {
