@@ -5,7 +5,8 @@
 # which those tests fail without them (internal/testenv): redis-server (the
 # Redis broker's tests), chromium (the web phone's browser test, in a
 # loopback-only network namespace made with unshare and ip from iproute2),
-# espeak-ng and sox (speech for the quality tests), and node when there is
+# espeak-ng and sox (speech for the quality tests), janus (the AudioBridge
+# tests, in a network namespace made with ip), and node when there is
 # none (a WHATWG WebSocket client in the server's UTF-8 test; it needs
 # Node >= 20.10, whose WebSocket the test enables).
 set -euo pipefail
@@ -16,7 +17,7 @@ for p in gcc pkg-config libopus-dev libopusfile-dev; do
 	have_pkg "$p" || need+=("$p")
 done
 if [[ "${CI:-}" == "true" || "${DIALTONE_FULL:-}" == "1" ]]; then
-	for p in redis-server chromium iproute2 util-linux espeak-ng sox; do
+	for p in redis-server chromium iproute2 util-linux espeak-ng sox janus; do
 		have_pkg "$p" || need+=("$p")
 	done
 	command -v node >/dev/null 2>&1 || need+=(nodejs)
