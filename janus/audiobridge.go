@@ -120,6 +120,9 @@ const (
 	BridgeMedia
 	// BridgeHangup: Janus closed the PeerConnection (Reason).
 	BridgeHangup
+	// BridgeDisconnected: the API connection dropped; BridgeReclaimed
+	// follows once the session is claimed back, or the events end.
+	BridgeDisconnected
 	// BridgeReclaimed: the API connection dropped and the session was
 	// claimed back; Participants is the room's list now (events in between
 	// are lost), or Err says why it could not be read.
@@ -391,6 +394,8 @@ func (k bridgeSink) event(e Event) {
 		b.events.Put(BridgeEvent{Kind: BridgeMedia, Receiving: e.Receiving})
 	case EventHangup:
 		b.events.Put(BridgeEvent{Kind: BridgeHangup, Reason: e.Reason})
+	case EventDisconnected:
+		b.events.Put(BridgeEvent{Kind: BridgeDisconnected})
 	case EventReclaimed:
 		room := b.Room()
 		if room == 0 {

@@ -292,6 +292,7 @@ func TestDroppedAPIConnection(t *testing.T) {
 	session := a.Handle().s.ID()
 
 	conns.drop()
+	waitBridge(t, a, "disconnected", 5*time.Second, kind(BridgeDisconnected, 0))
 	e := waitBridge(t, a, "reclaimed", 10*time.Second, kind(BridgeReclaimed, 0))
 	require.NoError(t, e.Err)
 	assert.Equal(t, 2, conns.count()+1, "one new connection")

@@ -28,6 +28,9 @@ const (
 	EventSlowLink
 	// EventHangup: Janus closed the PeerConnection (Reason).
 	EventHangup
+	// EventDisconnected: the API connection dropped; the session
+	// reconnects and claims itself back (EventReclaimed) or ends.
+	EventDisconnected
 	// EventReclaimed: the API connection dropped and the session was
 	// claimed back on a new one; events in between are lost.
 	EventReclaimed
@@ -260,6 +263,12 @@ func (h *Handle) receive(m *message) {
 	case "detached":
 		h.end(ErrDetached)
 		delete(h.s.handles, h.id)
+	}
+}
+
+func (h *Handle) disconnected() {
+	if !h.ended {
+		h.sink.event(Event{Kind: EventDisconnected})
 	}
 }
 

@@ -382,6 +382,9 @@ func (s *Session) connLost(gen int, err error) {
 		s.end(fmt.Errorf("%w: %v", ErrSessionLost, err))
 		return
 	}
+	for _, h := range s.handles {
+		h.disconnected()
+	}
 	s.wg.Add(1)
 	go s.reconnect()
 }
