@@ -16,10 +16,11 @@ const AudioBridgePlugin = "janus.plugin.audiobridge"
 
 // DefaultPrebuffering is the default_prebuffering of the rooms Create makes
 // when RoomOptions.Prebuffering is zero: how many packets of a participant
-// the mixer queues before it mixes them. Janus's own default (6 packets,
-// 120 ms of 20 ms frames) shows as that much extra mouth-to-ear delay; 2
-// keeps the mixer's delay near 40 ms and, on the links the tests measure, no
-// more breaks in the mix.
+// the mixer queues before it mixes them. Every packet queued is a frame of
+// delay between a member's mouth and the others' ears: Janus's own default,
+// 6, holds four 20 ms frames more than 2 (call.BenchmarkJanusRoom measures
+// both; docs/PERFORMANCE.md). A link with more jitter than a couple of
+// frames wants more.
 const DefaultPrebuffering = 2
 
 // RoomOptions are the settings of a room Create makes. Zero values leave
