@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -124,7 +125,8 @@ func (m *member) waitAbout(t *testing.T, kind call.RoomEventKind, o *member, d t
 // microphone a tone of its own. Each hears the other two in Janus's mix and
 // not itself; each is told the other two talk; a member who mutes is told
 // to the others as muted and is no longer heard; one who leaves is told as
-// left; when the room is destroyed each remaining member's room ends with
+// left; one who is kicked is out (ReasonKicked) and told to the others as
+// left; when the room is destroyed the remaining member's room ends with
 // that reason.
 func TestJanusRoomThreeMembers(t *testing.T) {
 	l := newJanusLab(t, janustest.Options{})
@@ -171,8 +173,25 @@ func TestJanusRoomThreeMembers(t *testing.T) {
 	}
 	assert.Len(t, alice.room.Members(), 1)
 
-	require.NoError(t, l.admin(t).Destroy(ctxT(t, 5*time.Second), room, "adm"))
-	for _, m := range []*member{alice, carol} {
+	// The admin kicks carol: her room ends, alice sees her leave.
+	admin := l.admin(t)
+	members := alice.room.Members()
+	require.Len(t, members, 1)
+	require.Equal(t, "CAROL", members[0].DisplayName)
+	carolID, err := strconv.ParseUint(members[0].User, 10, 64)
+	require.NoError(t, err, "a Janus member's User is its participant ID")
+	require.NoError(t, admin.Kick(ctxT(t, 5*time.Second), room, "adm", carolID))
+	select {
+	case <-carol.room.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("carol's room did not end")
+	}
+	assert.Equal(t, call.ReasonKicked, carol.room.Reason())
+	e := alice.waitAbout(t, call.MemberLeft, carol, 5*time.Second)
+	assert.Equal(t, call.ReasonKicked, e.Reason)
+
+	require.NoError(t, admin.Destroy(ctxT(t, 5*time.Second), room, "adm"))
+	for _, m := range []*member{alice} {
 		select {
 		case <-m.room.Done():
 		case <-time.After(10 * time.Second):
@@ -219,7 +238,7 @@ func TestJanusRoomTalkingFollowsSpeech(t *testing.T) {
 // mid-room and comes back: the member says it reconnects and is back, keeps
 // its membership (the other never sees it leave) and its media (it hears
 // the other throughout and is heard), and mutes through the new
-// connection.
+// connection. Then the room is destroyed: both rooms end with that reason.
 func TestJanusRoomAPIConnectionDropped(t *testing.T) {
 	l := newJanusLab(t, janustest.Options{})
 	alice, bob := l.member(t, "alice", 440), l.member(t, "bob", 620)
@@ -242,6 +261,17 @@ func TestJanusRoomAPIConnectionDropped(t *testing.T) {
 	}
 	for _, e := range alice.w.snapshot() {
 		assert.NotEqual(t, call.MemberLeft, e.Kind, "alice never sees bob leave")
+	}
+
+	// The room destroyed with both in it: each room ends with that reason.
+	require.NoError(t, l.admin(t).Destroy(ctxT(t, 5*time.Second), 11, ""))
+	for _, m := range []*member{alice, bob} {
+		select {
+		case <-m.room.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s's room did not end", m.User())
+		}
+		assert.Equal(t, call.ReasonDestroyed, m.room.Reason(), m.User())
 	}
 }
 
