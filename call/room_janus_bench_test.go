@@ -98,7 +98,7 @@ func BenchmarkJanusRoom(b *testing.B) {
 		for range 3 {
 			until := from.Add(2 * time.Second)
 			require.Eventually(b, func() bool { return spk.Since(until) > sec }, 10*time.Second, 10*time.Millisecond)
-			m = mediatest.MouthToEar(&mic, &spk, mediatest.MouthToEarConfig{From: from, Until: until, Slack: 50 * time.Millisecond})
+			m = mediatest.MouthToEar(&mic, &spk, mediatest.MouthToEarConfig{From: from, Until: until, MaxDelay: 2 * time.Second, Slack: 50 * time.Millisecond})
 			if m.Found() && m.Good == m.All {
 				return float64(m.MouthToEar) / 1e6
 			}
