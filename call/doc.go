@@ -108,6 +108,19 @@
 // member whose network path breaks restarts ICE on its own peer
 // connections only (MemberReconnecting, MemberReconnected).
 //
+// # Rooms on a Janus AudioBridge
+//
+// Past a handful of members a mesh costs every member one upload per peer;
+// a mixing server sends each member one stream, the mix of the others.
+// Phone.JoinJanus joins a room of Janus's AudioBridge plugin (package
+// janus speaks its API) and returns the same Room: the same actor, events,
+// Mute and Leave, the same Track and Sender (whose packets carry the RFC
+// 6464 audio level Janus computes talking from) on one PeerConnection to
+// the mixer, and one Receiver, for the mix, in the playback callback.
+// Members, talking and muting come from Janus's events; a dropped API
+// connection is claimed back (RoomReconnecting, RoomReconnected) while the
+// media carries on.
+//
 // # Testing
 //
 // Package calltest runs phones in one process against a real signaling

@@ -73,6 +73,9 @@ type Room struct {
 	timers    map[timerKind]*time.Timer
 	closers   sync.WaitGroup  // peer connections being closed
 	handOver  context.Context // ended: HandleSignal queues the signal and returns at once
+	// mixer is the link to a Janus AudioBridge (Phone.JoinJanus), nil in
+	// a mesh room. Set before start.
+	mixer *janusMixer
 }
 
 // memberView is what Members shows of a member, kept by the actor.
@@ -381,6 +384,9 @@ type (
 )
 
 func (r *Room) handle(in input) {
+	if r.mixer != nil && r.handleJanus(in) {
+		return
+	}
 	switch in := in.(type) {
 	case cmdJoin:
 		r.join(in.request)
@@ -852,6 +858,9 @@ func (r *Room) end(reason Reason, err error) {
 	for user, p := range r.peers {
 		delete(r.peers, user)
 		r.closePeer(p)
+	}
+	if r.mixer != nil {
+		r.mixer.close(r)
 	}
 	r.mixInputsChanged()
 }

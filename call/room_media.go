@@ -155,9 +155,12 @@ func (r *Room) mixInputsChanged() {
 	if r.audio == nil {
 		return
 	}
-	ins := make([]*mixInput, 0, len(r.peers))
+	ins := make([]*mixInput, 0, len(r.peers)+1)
 	for _, p := range r.peers {
 		ins = append(ins, p.in)
+	}
+	if r.mixer != nil {
+		ins = append(ins, r.mixer.in) // Janus's mix of the others
 	}
 	r.audio.inputs.Store(&ins)
 }

@@ -57,4 +57,7 @@ const (
 const (
 	ReasonLeft Reason = "left" // Room.Leave or Phone.Close; a member that sent `leave`
 	ReasonGone Reason = "gone" // the connection stayed lost past the server's grace: the server removed the member
+	// In a Janus room (Phone.JoinJanus):
+	ReasonKicked    Reason = "kicked"    // the room's admin removed us (or a member)
+	ReasonDestroyed Reason = "destroyed" // the room was destroyed
 )

@@ -14,6 +14,7 @@
 #   pulseaudio(-utils)         a private sound server with null sinks
 #                              (internal/pulsetest; Firefox needs an output)
 #   coturn                     relay-only calls through a real TURN server
+#   janus                      the AudioBridge tests (in a network namespace)
 #   espeak-ng, sox             speech for the quality tests
 #   node, npm (if missing)     a WHATWG WebSocket client in the server's
 #                              UTF-8 test (Node >= 20.10); the Socket.IO
@@ -26,7 +27,7 @@ for p in gcc g++ pkg-config libopus-dev libopusfile-dev libwebrtc-audio-processi
 	have_pkg "$p" || need+=("$p")
 done
 if [[ "${CI:-}" == "true" || "${DIALTONE_FULL:-}" == "1" ]]; then
-	for p in redis-server chromium firefox-esr iproute2 util-linux pulseaudio pulseaudio-utils coturn espeak-ng sox; do
+	for p in redis-server chromium firefox-esr iproute2 util-linux pulseaudio pulseaudio-utils coturn janus espeak-ng sox; do
 		have_pkg "$p" || need+=("$p")
 	done
 	command -v node >/dev/null 2>&1 || need+=(nodejs)
