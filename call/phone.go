@@ -42,6 +42,7 @@ type Phone struct {
 	watched []eventQueue
 	up      chan struct{} // closed while the transport is up; replaced on down
 	closed  bool
+	cert    *webrtc.Certificate // the rooms' DTLS certificate (roomCertificate)
 
 	apiOnce sync.Once
 	api     *webrtc.API

@@ -464,6 +464,11 @@ func (r *Room) join(req *request) {
 	r.phone.askRelay()
 	r.sendJoin()
 	r.arm(timerConnect, r.cfg.ConnectTimeout)
+	// While the server answers: the peer connections need it as soon as
+	// the member list arrives.
+	if _, err := r.phone.roomCertificate(); err != nil {
+		r.log.Warn("no DTLS certificate yet", "err", err)
+	}
 }
 
 func (r *Room) sendJoin() {
