@@ -1,14 +1,19 @@
 package call_test
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
+	"github.com/dialtone-dev/dialtone/internal/cpuload"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
 	"github.com/dialtone-dev/dialtone/media/pcm"
 	"github.com/dialtone-dev/dialtone/signaling/server"
@@ -171,4 +176,265 @@ func medianMillis(ds []time.Duration) float64 {
 	ds = slices.Clone(ds)
 	slices.Sort(ds)
 	return float64(ds[len(ds)/2].Microseconds()) / 1000
+}
+
+// BenchmarkRoomCPU holds a room of 4 and of 8 members in one process,
+// every member a lab phone with virtual devices and a speech-like
+// microphone of its own (everyone talks at once), and measures b.N seconds
+// of it once the mesh is up and the jitter buffers have settled. It
+// reports the CPU the process used per second of the room's audio
+// (cores), that per member (cores/member), what other processes took
+// meanwhile (other-cores: a run where they took much is spoiled), the
+// late frames of every member's every stream (late-frames: packets that
+// came after their play-out time plus underruns, as call/loadtest counts
+// them) and the frames each member's sender encoded per second
+// (encodes/member·s), which stays at one per 20 ms frame whatever the
+// number of members: the microphone is encoded once and the packet goes
+// to every peer connection.
+func BenchmarkRoomCPU(b *testing.B) {
+	for _, n := range []int{4, 8} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) { benchRoomCPU(b, n) })
+	}
+}
+
+func benchRoomCPU(b *testing.B, n int) {
+	lab := calltest.NewLab(server.Config{RateLimit: 1e6, RateBurst: 1e6})
+	defer lab.Close()
+	ctx := context.Background()
+	cfg := call.Config{EndToneDuration: -1, StatsInterval: 500 * time.Millisecond}
+	var phones []*calltest.Phone
+	var stats []*roomStats
+	for i := range n {
+		u := fmt.Sprintf("m%d", i)
+		p, err := lab.NewPhone(ctx, u, calltest.PhoneOptions{Config: cfg, Mic: pcm.Loop(mediatest.SpeechLike(10*sec, uint64(i+1)))})
+		require.NoError(b, err)
+		r, err := p.Join(ctx, "cpu", call.RoomConfig{})
+		require.NoError(b, err)
+		phones = append(phones, p)
+		stats = append(stats, collectRoomStats(r))
+	}
+	for _, s := range stats {
+		require.NoError(b, s.waitConnected(ctx, n-1, 30*time.Second))
+	}
+	// Settle: the jitter buffers' start-up, then one stats interval so
+	// that every stream has a sample.
+	spk := phones[0].Speaker
+	require.NoError(b, spk.Wait(ctx, spk.Len()+2*sec))
+
+	b.ResetTimer()
+	s0, cpu0, t0 := snapshotRoomStats(stats), cpuload.Now(), time.Now()
+	require.NoError(b, spk.Wait(ctx, spk.Len()+b.N*sec))
+	cpu1, t1 := cpuload.Now(), time.Now()
+	// The last stats sample of the window, up to one interval later.
+	require.NoError(b, spk.Wait(ctx, spk.Len()+sec/2))
+	s1 := snapshotRoomStats(stats)
+	b.StopTimer()
+
+	self, others := cpu1.Cores(cpu0, t1.Sub(t0))
+	b.ReportMetric(self, "cores")
+	b.ReportMetric(self/float64(n), "cores/member")
+	b.ReportMetric(others, "other-cores")
+	b.ReportMetric(float64(s1.late-s0.late), "late-frames")
+	b.ReportMetric(float64(s1.streams), "streams")
+	var rates []float64
+	for i := range n {
+		dt := s1.sentAt[i].Sub(s0.sentAt[i]).Seconds()
+		require.Positive(b, dt, "stats of member %d's sender", i)
+		rates = append(rates, float64(s1.sent[i]-s0.sent[i])/dt)
+	}
+	slices.Sort(rates)
+	b.ReportMetric(rates[len(rates)/2], "encodes/member·s")
+	b.ReportMetric(0, "ns/op")
+}
+
+// roomStats keeps the latest stats sample of each stream of one member's
+// room (MemberStats) and counts its MemberConnected.
+type roomStats struct {
+	mu        sync.Mutex
+	latest    map[string]call.Stats
+	connected int
+	change    chan struct{} // closed and replaced when connected grows
+}
+
+func collectRoomStats(r *call.Room) *roomStats {
+	s := &roomStats{latest: map[string]call.Stats{}, change: make(chan struct{})}
+	go func() {
+		for e := range r.Events() {
+			s.mu.Lock()
+			switch e.Kind {
+			case call.MemberStats:
+				s.latest[e.Member.User] = e.Stats
+			case call.MemberConnected:
+				s.connected++
+				close(s.change)
+				s.change = make(chan struct{})
+			}
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+func (s *roomStats) waitConnected(ctx context.Context, n int, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for {
+		s.mu.Lock()
+		got, ch := s.connected, s.change
+		s.mu.Unlock()
+		if got >= n {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d members connected: %w", got, n, ctx.Err())
+		}
+	}
+}
+
+// roomStatsSnapshot sums a room's streams: the late frames of all, and
+// per member its sender's packets (the shared sender's count, in every
+// stream's sample) with the time of the sample.
+type roomStatsSnapshot struct {
+	late    uint64
+	streams int
+	sent    []uint64
+	sentAt  []time.Time
+}
+
+func snapshotRoomStats(all []*roomStats) roomStatsSnapshot {
+	var out roomStatsSnapshot
+	for _, s := range all {
+		s.mu.Lock()
+		var sent uint64
+		var at time.Time
+		for _, st := range s.latest {
+			out.late += st.Late + st.Underruns
+			out.streams++
+			if st.Time.After(at) {
+				sent, at = st.PacketsSent, st.Time
+			}
+		}
+		s.mu.Unlock()
+		out.sent = append(out.sent, sent)
+		out.sentAt = append(out.sentAt, at)
+	}
+	return out
+}
+
+// BenchmarkRoomMouthToEar measures the mouth-to-ear delay inside a room of
+// four and on a 1:1 call the same way: the talker's microphone and each
+// listener's speaker are stamped with the wall-clock time of every period
+// (mediatest.Timeline on audio.Tap, as the demo does), and
+// mediatest.MouthToEar matches b.N seconds (at least 3) of the talker's
+// speech-like signal in what the listener played, in 0.5 s windows, once
+// the jitter buffers have settled. Only the talker speaks (the listeners' microphones
+// are silent), so a room listener's mix holds the talker alone. It reports
+// the median over the windows (ms/m2e; in the room, the median over the
+// three listeners) and the share of windows that matched (matched).
+func BenchmarkRoomMouthToEar(b *testing.B) {
+	b.Run("call", func(b *testing.B) {
+		lab := calltest.NewLab(server.Config{RateLimit: 1e6, RateBurst: 1e6})
+		defer lab.Close()
+		ctx := context.Background()
+		alice := newTimedPhone(b, lab, "alice", pcm.Loop(mediatest.SpeechLike(10*sec, 1)))
+		bob := newTimedPhone(b, lab, "bob", nil)
+		go func() {
+			for in := range bob.Incoming() {
+				_ = in.Accept(ctx)
+			}
+		}()
+		c, err := alice.Dial(ctx, "bob")
+		require.NoError(b, err)
+		defer c.Hangup()
+		for e := range c.Events() {
+			if e.Kind == call.EventState && e.State == call.Connected {
+				break
+			}
+			require.NotEqual(b, call.Ended, e.State, "call ended: %s", e.Reason)
+		}
+		go func() {
+			for range c.Events() {
+			}
+		}()
+		reportMouthToEar(b, measureMouthToEar(b, alice, bob))
+		b.ReportMetric(0, "ns/op")
+	})
+	b.Run("room", func(b *testing.B) {
+		lab := calltest.NewLab(server.Config{RateLimit: 1e6, RateBurst: 1e6})
+		defer lab.Close()
+		ctx := context.Background()
+		alice := newTimedPhone(b, lab, "alice", pcm.Loop(mediatest.SpeechLike(10*sec, 1)))
+		members := []*timedPhone{alice}
+		for _, u := range []string{"bob", "carol", "dave"} {
+			members = append(members, newTimedPhone(b, lab, u, nil))
+		}
+		var stats []*roomStats
+		for _, p := range members {
+			r, err := p.Join(ctx, "m2e", call.RoomConfig{})
+			require.NoError(b, err)
+			stats = append(stats, collectRoomStats(r))
+		}
+		for _, s := range stats {
+			require.NoError(b, s.waitConnected(ctx, len(members)-1, 30*time.Second))
+		}
+		reportMouthToEar(b, measureMouthToEar(b, alice, members[1:]...))
+		b.ReportMetric(0, "ns/op")
+	})
+}
+
+// timedPhone is a lab phone whose microphone and speaker periods are
+// stamped on the wall clock.
+type timedPhone struct {
+	*calltest.Phone
+	mic, spk *mediatest.Timeline
+}
+
+func newTimedPhone(b *testing.B, lab *calltest.Lab, user string, mic pcm.Reader) *timedPhone {
+	b.Helper()
+	t := &timedPhone{mic: &mediatest.Timeline{}, spk: &mediatest.Timeline{}}
+	backend := audio.Tap(audio.NewVirtualBackend(audio.VirtualBackendConfig{Devices: []audio.VirtualDevice{
+		{ID: "mic", Direction: audio.Capture, Default: true, Source: mic},
+		{ID: "speaker", Direction: audio.Playback, Default: true},
+	}}), audio.Callbacks{Capture: t.mic.Add, Playback: t.spk.Add})
+	b.Cleanup(func() { _ = backend.Close() })
+	cfg := call.Config{EndToneDuration: -1, Audio: call.AudioConfig{Backend: backend}}
+	p, err := lab.NewPhone(context.Background(), user, calltest.PhoneOptions{Config: cfg})
+	require.NoError(b, err)
+	t.Phone = p
+	return t
+}
+
+// measureMouthToEar lets the talker talk for two settling seconds and
+// then b.N seconds (at least 3), and measures the talker's mouth-to-ear
+// delay to each listener over those; it returns the listener with the
+// median delay.
+func measureMouthToEar(b *testing.B, talker *timedPhone, listeners ...*timedPhone) mediatest.Measurement {
+	b.Helper()
+	wait := func(d time.Duration) {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		<-t.C
+	}
+	wait(2 * time.Second) // the jitter buffers' start-up
+	b.ResetTimer()
+	from := time.Now()
+	wait(time.Duration(max(b.N, 3)) * time.Second)
+	until := time.Now()
+	wait(500 * time.Millisecond) // the last windows reach the speakers
+	b.StopTimer()
+	var ms []mediatest.Measurement
+	for _, l := range listeners {
+		m := mediatest.MouthToEar(talker.mic, l.spk, mediatest.MouthToEarConfig{From: from, Until: until})
+		require.True(b, m.Found(), "%s heard %s: %d of %d windows matched", l.User(), talker.User(), m.Good, m.All)
+		ms = append(ms, m)
+	}
+	slices.SortFunc(ms, func(x, y mediatest.Measurement) int { return cmp.Compare(x.MouthToEar, y.MouthToEar) })
+	return ms[len(ms)/2]
+}
+
+func reportMouthToEar(b *testing.B, m mediatest.Measurement) {
+	b.ReportMetric(float64(m.MouthToEar.Microseconds())/1000, "ms/m2e")
+	b.ReportMetric(float64(m.Good)/float64(m.All), "matched")
 }
