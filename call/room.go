@@ -535,6 +535,8 @@ func (r *Room) onTimer(k timerKind) {
 	case timerStats:
 		r.sampleStats()
 		r.arm(timerStats, r.cfg.StatsInterval)
+	case timerRelay:
+		r.phone.askRelay() // the answer arms the next refresh (onRelayConfig)
 	}
 }
 
@@ -557,6 +559,8 @@ func (r *Room) onMessage(m signaling.Message) {
 		r.onRoomSignal(m)
 	case signaling.TypeError:
 		r.onError(m)
+	case signaling.TypeReady, signaling.TypeRelayConfig:
+		r.onRelayConfig()
 	}
 }
 
@@ -600,6 +604,7 @@ func (r *Room) onRoster(m signaling.Message) {
 			return
 		}
 		r.arm(timerStats, r.cfg.StatsInterval)
+		r.armRelayRefresh()
 	}
 	if m.Type == signaling.TypeMembers {
 		if r.joinReq != nil {

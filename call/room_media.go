@@ -305,6 +305,41 @@ func (p *Phone) roomCertificate() (*webrtc.Certificate, error) {
 // used for a new peer connection.
 const certMargin = time.Hour
 
+// onRelayConfig takes the phone's new relay credentials (the phone has
+// stored them): peer connections made from now on get them (newPeer), and
+// the live ones gather with them at their next ICE restart, for which the
+// credentials they were made with may have expired. The next refresh is
+// armed for when these go stale. A room lives longer than the call set-up
+// that refreshes a call's credentials.
+func (r *Room) onRelayConfig() {
+	if r.cfg.ICEServers != nil || !r.joined {
+		return
+	}
+	servers := toWebRTC(r.phone.relayServers())
+	for _, p := range r.peers {
+		if p.s == nil {
+			continue
+		}
+		c := p.s.pc.GetConfiguration()
+		c.ICEServers = servers
+		if err := p.s.pc.SetConfiguration(c); err != nil {
+			r.log.Warn("relay servers not updated", "member", p.member.User, "err", err)
+		}
+	}
+	r.armRelayRefresh()
+}
+
+// armRelayRefresh arms the request for fresh relay credentials for when
+// the phone's go stale.
+func (r *Room) armRelayRefresh() {
+	if r.cfg.ICEServers != nil {
+		return
+	}
+	if d, ok := r.phone.relayStaleIn(); ok {
+		r.arm(timerRelay, d)
+	}
+}
+
 // closePeer closes p's peer connection off the actor (it can take a
 // while); release waits for it.
 func (r *Room) closePeer(p *roomPeer) {
