@@ -2,6 +2,7 @@ package call_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -52,7 +53,9 @@ func TestRoomRefreshesRelayCredentials(t *testing.T) {
 		{ID: "speaker", Direction: audio.Playback, Default: true},
 	}})
 	t.Cleanup(func() { _ = backend.Close() })
+	var logs syncBuffer
 	cfg := fast()
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg.SettingEngine = calltest.Loopback()
 	cfg.Audio.Backend = backend
 	phone, err := call.NewPhone(asker, cfg)
@@ -79,4 +82,6 @@ func TestRoomRefreshesRelayCredentials(t *testing.T) {
 		}
 	}
 	require.Greater(t, toneShare(bob.heard(t, time.Second), 440), 0.5, "bob still hears alice")
+	// The live peer connection took the new servers.
+	require.NotContains(t, logs.String(), "relay servers not updated")
 }
