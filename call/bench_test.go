@@ -324,65 +324,74 @@ func snapshotRoomStats(all []*roomStats) roomStatsSnapshot {
 }
 
 // BenchmarkRoomMouthToEar measures the mouth-to-ear delay inside a room of
-// four and on a 1:1 call the same way: the talker's microphone and each
-// listener's speaker are stamped with the wall-clock time of every period
-// (mediatest.Timeline on audio.Tap, as the demo does), and
-// mediatest.MouthToEar matches b.N seconds (at least 3) of the talker's
-// speech-like signal in what the listener played, in 0.5 s windows, once
-// the jitter buffers have settled. Only the talker speaks (the listeners' microphones
-// are silent), so a room listener's mix holds the talker alone. It reports
-// the median over the windows (ms/m2e; in the room, the median over the
-// three listeners) and the share of windows that matched (matched).
+// four and on a 1:1 call the same way and at the same time, so that both
+// see the same load: in one process, alice talks to bob on a call while
+// another talker talks in a room to three listeners. The talkers'
+// microphones play a speech-like signal and the listeners' are silent (a
+// room listener's mix holds the talker alone); every microphone and
+// speaker period is stamped with the wall-clock time (mediatest.Timeline
+// on audio.Tap, as the demo does), and mediatest.MouthToEar finds b.N
+// seconds (at least 3) of the talker's signal in what each listener
+// played, in 0.5 s windows, once the jitter buffers have settled. It
+// reports the median over the windows for the call (call-ms/m2e) and the
+// room (room-ms/m2e: the median listener), the room's minus the call's
+// (diff-ms), and the share of windows found (matched, the least of the
+// two).
 func BenchmarkRoomMouthToEar(b *testing.B) {
-	b.Run("call", func(b *testing.B) {
-		lab := calltest.NewLab(server.Config{RateLimit: 1e6, RateBurst: 1e6})
-		defer lab.Close()
-		ctx := context.Background()
-		alice := newTimedPhone(b, lab, "alice", pcm.Loop(mediatest.SpeechLike(10*sec, 1)))
-		bob := newTimedPhone(b, lab, "bob", nil)
-		go func() {
-			for in := range bob.Incoming() {
-				_ = in.Accept(ctx)
-			}
-		}()
-		c, err := alice.Dial(ctx, "bob")
+	lab := calltest.NewLab(server.Config{RateLimit: 1e6, RateBurst: 1e6})
+	defer lab.Close()
+	ctx := context.Background()
+	talk := func(user string) *timedPhone {
+		return newTimedPhone(b, lab, user, pcm.Loop(mediatest.SpeechLike(10*sec, 1)))
+	}
+
+	alice, bob := talk("alice"), newTimedPhone(b, lab, "bob", nil)
+	go func() {
+		for in := range bob.Incoming() {
+			_ = in.Accept(ctx)
+		}
+	}()
+	c, err := alice.Dial(ctx, "bob")
+	require.NoError(b, err)
+	defer c.Hangup()
+	for e := range c.Events() {
+		if e.Kind == call.EventState && e.State == call.Connected {
+			break
+		}
+		require.NotEqual(b, call.Ended, e.State, "call ended: %s", e.Reason)
+	}
+	go func() {
+		for range c.Events() {
+		}
+	}()
+
+	members := []*timedPhone{talk("talker")}
+	for _, u := range []string{"carol", "dave", "erin"} {
+		members = append(members, newTimedPhone(b, lab, u, nil))
+	}
+	var stats []*roomStats
+	for _, p := range members {
+		r, err := p.Join(ctx, "m2e", call.RoomConfig{})
 		require.NoError(b, err)
-		defer c.Hangup()
-		for e := range c.Events() {
-			if e.Kind == call.EventState && e.State == call.Connected {
-				break
-			}
-			require.NotEqual(b, call.Ended, e.State, "call ended: %s", e.Reason)
-		}
-		go func() {
-			for range c.Events() {
-			}
-		}()
-		reportMouthToEar(b, measureMouthToEar(b, alice, bob))
-		b.ReportMetric(0, "ns/op")
-	})
-	b.Run("room", func(b *testing.B) {
-		lab := calltest.NewLab(server.Config{RateLimit: 1e6, RateBurst: 1e6})
-		defer lab.Close()
-		ctx := context.Background()
-		alice := newTimedPhone(b, lab, "alice", pcm.Loop(mediatest.SpeechLike(10*sec, 1)))
-		members := []*timedPhone{alice}
-		for _, u := range []string{"bob", "carol", "dave"} {
-			members = append(members, newTimedPhone(b, lab, u, nil))
-		}
-		var stats []*roomStats
-		for _, p := range members {
-			r, err := p.Join(ctx, "m2e", call.RoomConfig{})
-			require.NoError(b, err)
-			stats = append(stats, collectRoomStats(r))
-		}
-		for _, s := range stats {
-			require.NoError(b, s.waitConnected(ctx, len(members)-1, 30*time.Second))
-		}
-		reportMouthToEar(b, measureMouthToEar(b, alice, members[1:]...))
-		b.ReportMetric(0, "ns/op")
-	})
+		stats = append(stats, collectRoomStats(r))
+	}
+	for _, s := range stats {
+		require.NoError(b, s.waitConnected(ctx, len(members)-1, 30*time.Second))
+	}
+
+	from, until := talkWindow(b)
+	onCall := mouthToEar(b, from, until, alice, bob)
+	inRoom := mouthToEar(b, from, until, members[0], members[1:]...)
+	b.ReportMetric(millis(onCall.MouthToEar), "call-ms/m2e")
+	b.ReportMetric(millis(inRoom.MouthToEar), "room-ms/m2e")
+	b.ReportMetric(millis(inRoom.MouthToEar-onCall.MouthToEar), "diff-ms")
+	b.ReportMetric(min(matched(onCall), matched(inRoom)), "matched")
+	b.ReportMetric(0, "ns/op")
 }
+
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func matched(m mediatest.Measurement) float64 { return float64(m.Good) / float64(max(1, m.All)) }
 
 // timedPhone is a lab phone whose microphone and speaker periods are
 // stamped on the wall clock.
@@ -406,24 +415,30 @@ func newTimedPhone(b *testing.B, lab *calltest.Lab, user string, mic pcm.Reader)
 	return t
 }
 
-// measureMouthToEar lets the talker talk for two settling seconds and
-// then b.N seconds (at least 3), and measures the talker's mouth-to-ear
-// delay to each listener over those; it returns the listener with the
-// median delay.
-func measureMouthToEar(b *testing.B, talker *timedPhone, listeners ...*timedPhone) mediatest.Measurement {
+// talkWindow waits two settling seconds (the jitter buffers' start-up),
+// then b.N seconds (at least 3) of talk, and returns that stretch; it
+// returns once the speakers have played its end.
+func talkWindow(b *testing.B) (from, until time.Time) {
 	b.Helper()
 	wait := func(d time.Duration) {
 		t := time.NewTimer(d)
 		defer t.Stop()
 		<-t.C
 	}
-	wait(2 * time.Second) // the jitter buffers' start-up
+	wait(2 * time.Second)
 	b.ResetTimer()
-	from := time.Now()
+	from = time.Now()
 	wait(time.Duration(max(b.N, 3)) * time.Second)
-	until := time.Now()
-	wait(500 * time.Millisecond) // the last windows reach the speakers
+	until = time.Now()
+	wait(500 * time.Millisecond)
 	b.StopTimer()
+	return from, until
+}
+
+// mouthToEar measures the talker's mouth-to-ear delay to each listener
+// over [from, until] and returns the listener with the median delay.
+func mouthToEar(b *testing.B, from, until time.Time, talker *timedPhone, listeners ...*timedPhone) mediatest.Measurement {
+	b.Helper()
 	var ms []mediatest.Measurement
 	for _, l := range listeners {
 		m := mediatest.MouthToEar(talker.mic, l.spk, mediatest.MouthToEarConfig{From: from, Until: until})
@@ -432,9 +447,4 @@ func measureMouthToEar(b *testing.B, talker *timedPhone, listeners ...*timedPhon
 	}
 	slices.SortFunc(ms, func(x, y mediatest.Measurement) int { return cmp.Compare(x.MouthToEar, y.MouthToEar) })
 	return ms[len(ms)/2]
-}
-
-func reportMouthToEar(b *testing.B, m mediatest.Measurement) {
-	b.ReportMetric(float64(m.MouthToEar.Microseconds())/1000, "ms/m2e")
-	b.ReportMetric(float64(m.Good)/float64(m.All), "matched")
 }
