@@ -42,6 +42,7 @@ type Phone struct {
 	watched []eventQueue
 	up      chan struct{} // closed while the transport is up; replaced on down
 	closed  bool
+	cert    *webrtc.Certificate // the rooms' DTLS certificate (roomCertificate)
 
 	apiOnce sync.Once
 	api     *webrtc.API
@@ -416,9 +417,13 @@ func (p *Phone) dispatch(m signaling.Message) {
 	case signaling.TypeReady, signaling.TypeRelayConfig:
 		p.mu.Lock()
 		calls := p.snapshotLocked()
+		room := p.room
 		p.mu.Unlock()
 		for _, c := range calls {
 			c.post(evMessage{m})
+		}
+		if room != nil {
+			room.post(evMessage{m})
 		}
 		return
 	case signaling.TypeInvite:

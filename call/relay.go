@@ -69,6 +69,19 @@ func (p *Phone) askRelay() bool {
 	return stale
 }
 
+// relayStaleIn is how long the relay credentials have before they go
+// stale (askRelay then asks for new ones), and false when they do not
+// expire.
+func (p *Phone) relayStaleIn() (time.Duration, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.relay.ttl <= 0 {
+		return 0, false
+	}
+	// Just past the half-life: stale is strictly beyond it.
+	return max(0, time.Until(p.relay.received.Add(p.relay.ttl/2))) + time.Millisecond, true
+}
+
 // relayWait is a call's wait for fresh relay credentials; media set-up is
 // held back until they arrive or RelayTimeout passes.
 type relayWait struct {

@@ -474,6 +474,11 @@ func (r *Room) join(req *request) {
 	r.phone.askRelay()
 	r.sendJoin()
 	r.arm(timerConnect, r.cfg.ConnectTimeout)
+	// While the server answers: the peer connections need it as soon as
+	// the member list arrives.
+	if _, err := r.phone.roomCertificate(); err != nil {
+		r.log.Warn("no DTLS certificate yet", "err", err)
+	}
 }
 
 func (r *Room) sendJoin() {
@@ -540,6 +545,8 @@ func (r *Room) onTimer(k timerKind) {
 	case timerStats:
 		r.sampleStats()
 		r.arm(timerStats, r.cfg.StatsInterval)
+	case timerRelay:
+		r.phone.askRelay() // the answer arms the next refresh (onRelayConfig)
 	}
 }
 
@@ -562,6 +569,8 @@ func (r *Room) onMessage(m signaling.Message) {
 		r.onRoomSignal(m)
 	case signaling.TypeError:
 		r.onError(m)
+	case signaling.TypeReady, signaling.TypeRelayConfig:
+		r.onRelayConfig()
 	}
 }
 
@@ -605,6 +614,7 @@ func (r *Room) onRoster(m signaling.Message) {
 			return
 		}
 		r.arm(timerStats, r.cfg.StatsInterval)
+		r.armRelayRefresh()
 	}
 	if m.Type == signaling.TypeMembers {
 		if r.joinReq != nil {

@@ -1,6 +1,9 @@
 package call
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"math"
@@ -181,6 +184,11 @@ func (r *Room) newPeer(m signaling.Member) (*roomPeer, error) {
 	if r.cfg.RelayOnly {
 		pcCfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
 	}
+	cert, err := r.phone.roomCertificate()
+	if err != nil {
+		return nil, err
+	}
+	pcCfg.Certificates = []webrtc.Certificate{*cert}
 	pc, err := api.NewPeerConnection(pcCfg)
 	if err != nil {
 		return nil, fmt.Errorf("call: peer connection: %w", err)
@@ -272,6 +280,75 @@ func (r *Room) newPeer(m signaling.Member) (*roomPeer, error) {
 	p.s = s
 	p.connectTimer = time.AfterFunc(r.cfg.ConnectTimeout, func() { r.inbox.Put(evRoomPeerTimeout{evMemberPeer: id}) })
 	return p, nil
+}
+
+// roomCertificate is the DTLS certificate of every peer connection of
+// the phone's rooms. Without one pion makes a certificate per
+// PeerConnection (a key and a signature: most of the CPU a
+// PeerConnection's creation takes), which for a joiner means one per
+// member, one after the other on the actor before its offers go out.
+// Members know a certificate by its fingerprint in the SDP, carried by the
+// authenticated signaling, so sharing one is as safe as one per connection
+// (a browser reusing RTCPeerConnection.generateCertificate's does the
+// same). A new one is made when it has less than certMargin left.
+func (p *Phone) roomCertificate() (*webrtc.Certificate, error) {
+	p.mu.Lock()
+	cert := p.cert
+	p.mu.Unlock()
+	if cert != nil && time.Until(cert.Expires()) > certMargin {
+		return cert, nil
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("call: certificate key: %w", err)
+	}
+	cert, err = webrtc.GenerateCertificate(key)
+	if err != nil {
+		return nil, fmt.Errorf("call: certificate: %w", err)
+	}
+	p.mu.Lock()
+	p.cert = cert
+	p.mu.Unlock()
+	return cert, nil
+}
+
+// certMargin is the validity a room's certificate must have left to be
+// used for a new peer connection.
+const certMargin = time.Hour
+
+// onRelayConfig takes the phone's new relay credentials (the phone has
+// stored them): peer connections made from now on get them (newPeer), and
+// the live ones gather with them at their next ICE restart, for which the
+// credentials they were made with may have expired. The next refresh is
+// armed for when these go stale. A room lives longer than the call set-up
+// that refreshes a call's credentials.
+func (r *Room) onRelayConfig() {
+	if r.cfg.ICEServers != nil || !r.joined {
+		return
+	}
+	servers := toWebRTC(r.phone.relayServers())
+	for _, p := range r.peers {
+		if p.s == nil {
+			continue
+		}
+		c := p.s.pc.GetConfiguration()
+		c.ICEServers = servers
+		if err := p.s.pc.SetConfiguration(c); err != nil {
+			r.log.Warn("relay servers not updated", "member", p.member.User, "err", err)
+		}
+	}
+	r.armRelayRefresh()
+}
+
+// armRelayRefresh arms the request for fresh relay credentials for when
+// the phone's go stale.
+func (r *Room) armRelayRefresh() {
+	if r.cfg.ICEServers != nil {
+		return
+	}
+	if d, ok := r.phone.relayStaleIn(); ok {
+		r.arm(timerRelay, d)
+	}
 }
 
 // closePeer closes p's peer connection off the actor (it can take a
