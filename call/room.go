@@ -13,6 +13,7 @@ import (
 
 	"github.com/dialtone-dev/dialtone/internal/mailbox"
 	"github.com/dialtone-dev/dialtone/media"
+	"github.com/dialtone-dev/dialtone/media/apm"
 	"github.com/dialtone-dev/dialtone/negotiation"
 	"github.com/dialtone-dev/dialtone/signaling"
 	"github.com/pion/webrtc/v4"
@@ -250,6 +251,13 @@ func (r *Room) Mute(on bool) {
 	r.post(cmdMute{on: on})
 }
 
+// SetProcessing switches the parts of the microphone's processing (echo
+// cancellation, noise suppression, gain control, high-pass filter) for the
+// rest of the membership, from the next frame; see Config.Processing.
+func (r *Room) SetProcessing(cfg apm.Config) {
+	r.post(cmdProcess{cfg: cfg})
+}
+
 // SetVolume sets the gain user's audio is mixed with (1: as received, 0:
 // silent, 2: twice as loud, clipped). It holds for the member's whole
 // membership, and is kept for a member who has not joined yet.
@@ -392,6 +400,13 @@ func (r *Room) handle(in input) {
 		r.join(in.request)
 	case cmdLeave:
 		r.leave()
+	case cmdProcess:
+		r.cfg.Processing = &in.cfg
+		if r.audio != nil {
+			if err := r.audio.proc.SetConfig(in.cfg); err != nil {
+				r.log.Warn("audio processing", "err", err)
+			}
+		}
 	case cmdMute:
 		if r.sender != nil {
 			r.sender.SetMuted(in.on)
@@ -889,6 +904,7 @@ func (r *Room) release() {
 		if err := a.dev.Close(); err != nil {
 			r.log.Debug("closing audio", "err", err)
 		}
+		a.proc.Close()
 	}
 	r.events.Close()
 	close(r.done)

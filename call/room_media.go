@@ -18,15 +18,14 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// roomAudio is the device side of a room: one capture feeding the one
-// Sender whose packets go to every member, and one playback mixing every
-// member's Receiver. The actor swaps the pointers; the device callbacks
-// read them without locks.
+// roomAudio is the device side of a room: one capture, through the
+// processing, feeding the one Sender whose packets go to every member, and
+// one playback mixing every member's Receiver. The actor swaps the
+// pointers; the device callbacks read them without locks.
 type roomAudio struct {
+	micPath
 	dev    *audio.Session
-	sender atomic.Pointer[media.Sender]
 	inputs atomic.Pointer[[]*mixInput]
-	rec    atomic.Pointer[Recording]
 	// Playback scratch, used only from the playback callback.
 	buf []int16
 	acc []int32
@@ -45,16 +44,6 @@ func newMixInput(gain float64) *mixInput {
 }
 
 func (in *mixInput) setGain(g float64) { in.gain.Store(math.Float64bits(g)) }
-
-func (a *roomAudio) capture(p []int16) {
-	s := a.sender.Load()
-	if s != nil {
-		_, _ = s.WritePCM(p)
-	}
-	if r := a.rec.Load(); r != nil {
-		r.local(p, s == nil || s.Muted())
-	}
-}
 
 // playback mixes every member's audio, each at its gain. Every receiver is
 // pulled each period, even at gain 0, so its jitter buffer keeps the
@@ -141,7 +130,7 @@ func (r *Room) openSender() error {
 // join never touches them.
 func (r *Room) openAudio() error {
 	a := &roomAudio{}
-	dev, err := openDevices(r.cfg.Audio, r.log, audio.Callbacks{Capture: a.capture, Playback: a.playback})
+	dev, err := openProcessed(r.cfg, r.log, &a.micPath, a.playback)
 	if err != nil {
 		return err
 	}

@@ -26,13 +26,20 @@ import (
 // the pointers are swapped by the actor and read by the device callbacks
 // without locks.
 type callAudio struct {
-	dev    *audio.Session
-	proc   *apm.Processor // fixed for the call's life
+	micPath
+	dev  *audio.Session
+	recv atomic.Pointer[media.Receiver]
+	tone atomic.Pointer[tonePlayer]
+	mix  []int16 // playback scratch; used only from the playback callback
+}
+
+// micPath is the capture side calls and rooms share: the microphone
+// through the processing to the Sender and any recording. The actor swaps
+// the pointers; the capture callback reads them without locks.
+type micPath struct {
+	proc   *apm.Processor // fixed for the devices' life
 	sender atomic.Pointer[media.Sender]
-	recv   atomic.Pointer[media.Receiver]
-	tone   atomic.Pointer[tonePlayer]
 	rec    atomic.Pointer[Recording]
-	mix    []int16 // playback scratch; used only from the playback callback
 	clean  []int16 // capture scratch; used only from the capture callback
 }
 
@@ -51,26 +58,49 @@ type pcmSource interface {
 
 // capture runs the microphone through the processing (even before the
 // Sender is attached, so the echo canceller has converged on the ringback
-// by the time the call connects) and hands it to the Sender.
-func (a *callAudio) capture(p []int16) {
-	if cap(a.clean) < len(p) {
-		a.clean = make([]int16, len(p))
+// by the time a call connects) and hands it to the Sender.
+func (m *micPath) capture(p []int16) {
+	if cap(m.clean) < len(p) {
+		m.clean = make([]int16, len(p))
 	}
-	clean := a.clean[:len(p)]
+	clean := m.clean[:len(p)]
 	copy(clean, p)
-	a.proc.Capture(clean)
-	s := a.sender.Load()
+	m.proc.Capture(clean)
+	s := m.sender.Load()
 	if s != nil {
 		_, _ = s.WritePCM(clean)
 	}
-	if r := a.rec.Load(); r != nil {
+	if r := m.rec.Load(); r != nil {
 		r.local(clean, s == nil || s.Muted())
 	}
 }
 
-func (a *callAudio) playback(out []int16) {
-	a.fill(out)
-	a.proc.Playback(out)
+// openProcessed opens the devices cfg selects with the processing between
+// the microphone and m's Sender, and what play hands the device as its
+// echo reference. What is switched on is cfg.Processing, else what suits
+// the device (processingFor).
+func openProcessed(cfg Config, log *slog.Logger, m *micPath, play func([]int16)) (*audio.Session, error) {
+	// The processor exists (switched off) before the devices start
+	// calling; what to switch on depends on the device they turn out to be.
+	proc, err := apm.New(apm.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("call: audio processing: %w", err)
+	}
+	m.proc = proc
+	playback := func(out []int16) {
+		play(out)
+		proc.Playback(out)
+	}
+	dev, err := openDevices(cfg.Audio, log, audio.Callbacks{Capture: m.capture, Playback: playback})
+	if err != nil {
+		proc.Close()
+		return nil, err
+	}
+	proc.SetDelay(dev.Latency())
+	if err := proc.SetConfig(processingFor(cfg.Processing, dev)); err != nil {
+		log.Warn("audio processing", "err", err)
+	}
+	return dev, nil
 }
 
 // fill mixes the remote stream and any tone into out; a recording takes
@@ -109,22 +139,15 @@ func (c *Call) openAudio() error {
 	if c.audio != nil {
 		return nil
 	}
-	// The processor exists (switched off) before the devices start
-	// calling; what to switch on depends on the device they turn out to be.
-	proc, err := apm.New(apm.Config{})
+	a := &callAudio{}
+	dev, err := openProcessed(c.cfg, c.log, &a.micPath, a.fill)
 	if err != nil {
-		return fmt.Errorf("call: audio processing: %w", err)
-	}
-	a := &callAudio{proc: proc}
-	dev, err := openDevices(c.cfg.Audio, c.log, audio.Callbacks{Capture: a.capture, Playback: a.playback})
-	if err != nil {
-		proc.Close()
 		return err
 	}
 	a.dev = dev
 	c.audio = a
-	proc.SetDelay(dev.Latency())
-	c.setProcessing(processingFor(c.cfg.Processing, dev))
+	cfg := a.proc.Config()
+	c.cfg.Processing = &cfg
 	return nil
 }
 
