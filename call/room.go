@@ -100,6 +100,17 @@ func (p *Phone) Join(ctx context.Context, name string, cfg RoomConfig) (*Room, e
 	if !signaling.ValidRoom(name) {
 		return nil, fmt.Errorf("call: join %q: %w", name, ErrBadRoom)
 	}
+	if v := p.tr.Ready().Protocol; v < 2 {
+		return nil, fmt.Errorf("call: join %s: %w (protocol %d)", name, ErrNoRooms, v)
+	}
+	return p.joinRoom(ctx, name, cfg, nil)
+}
+
+// joinRoom makes this phone a member of room name, carried by mixer (nil:
+// a mesh over the signaling server): the checks every room shares (display
+// name, busy policy), then the room's actor, which answers once it is in
+// or refused.
+func (p *Phone) joinRoom(ctx context.Context, name string, cfg RoomConfig, mixer *janusMixer) (*Room, error) {
 	if cfg.DisplayName == "" {
 		cfg.DisplayName = p.cfg.DisplayName
 	}
@@ -108,9 +119,6 @@ func (p *Phone) Join(ctx context.Context, name string, cfg RoomConfig) (*Room, e
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
-	}
-	if v := p.tr.Ready().Protocol; v < 2 {
-		return nil, fmt.Errorf("call: join %s: %w (protocol %d)", name, ErrNoRooms, v)
 	}
 	p.mu.Lock()
 	if p.closed {
@@ -127,11 +135,12 @@ func (p *Phone) Join(ctx context.Context, name string, cfg RoomConfig) (*Room, e
 		return nil, fmt.Errorf("call: join %s: %w (%s)", name, ErrInRoom, other)
 	}
 	r := newRoom(p, name, cfg)
+	r.mixer = mixer
 	p.room = r
 	r.start()
 	p.mu.Unlock()
 
-	// The actor answers once the server has (the member list, or a
+	// The actor answers once the room has (the member list, or a
 	// refusal), or the room ended first (Phone.Close).
 	if err := r.ask(ctx, func(q *request) input { return cmdJoin{q} }); err != nil {
 		r.post(cmdLeave{})

@@ -12,7 +12,6 @@ import (
 	"github.com/dialtone-dev/dialtone/janus"
 	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/negotiation"
-	"github.com/dialtone-dev/dialtone/signaling"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -63,41 +62,7 @@ func (p *Phone) JoinJanus(ctx context.Context, jr JanusRoom, cfg RoomConfig) (*R
 	if jr.Room == 0 {
 		return nil, fmt.Errorf("call: join %s: %w", name, ErrBadRoom)
 	}
-	if cfg.DisplayName == "" {
-		cfg.DisplayName = p.cfg.DisplayName
-	}
-	if !signaling.ValidDisplayName(cfg.DisplayName) {
-		return nil, fmt.Errorf("call: join %s: display name: %w", name, ErrBadRoom)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil, ErrClosed
-	}
-	if live := p.liveLocked(); live != nil {
-		p.mu.Unlock()
-		return nil, fmt.Errorf("call: join %s: %w (call %s is %s)", name, ErrBusy, live.id, live.State())
-	}
-	if p.room != nil {
-		other := p.room.name
-		p.mu.Unlock()
-		return nil, fmt.Errorf("call: join %s: %w (%s)", name, ErrInRoom, other)
-	}
-	r := newRoom(p, name, cfg)
-	r.mixer = newJanusMixer(jr)
-	p.room = r
-	r.start()
-	p.mu.Unlock()
-
-	if err := r.ask(ctx, func(q *request) input { return cmdJoin{q} }); err != nil {
-		r.post(cmdLeave{})
-		<-r.done
-		return nil, err
-	}
-	return r, nil
+	return p.joinRoom(ctx, name, cfg, newJanusMixer(jr))
 }
 
 // janusMixer is a room's link to a Janus AudioBridge: the API session, run
