@@ -446,7 +446,8 @@ type malgoDevice struct {
 
 	// Touched only by miniaudio's audio thread.
 	buf  []int16
-	fill int // capture: samples gathered in buf; playback: samples of buf already played
+	fill int      // capture: samples gathered in buf; playback: samples of buf already played
+	line timeline // playback
 }
 
 //export dialtoneMalgoNotify
@@ -570,6 +571,14 @@ func (d *malgoDevice) data(out, in []byte, frames uint32) {
 		}
 	}
 	if out != nil && frames > 0 {
+		// Periods the device lost in a stall are handed to the callback and
+		// dropped, so its source stays on the device's clock (see timeline).
+		if d.line.skip(time.Now(), int(frames), d.n) {
+			clear(d.buf)
+			if d.cb.Playback != nil {
+				d.cb.Playback(d.buf)
+			}
+		}
 		dst := unsafe.Slice((*int16)(unsafe.Pointer(unsafe.SliceData(out))), frames)
 		for len(dst) > 0 {
 			if d.fill == d.n {

@@ -177,6 +177,54 @@ func TestPulsePlayCapture(t *testing.T) {
 	}
 }
 
+// A playback device whose thread stalls keeps asking for audio at the
+// clock's pace: after a 150 ms stall in its callback, which runs
+// PulseAudio's stream dry, the callbacks catch up with the wall clock
+// instead of staying 150 ms behind it for good (which a call's jitter
+// buffer would turn into 150 ms more mouth-to-ear delay).
+func TestPulsePlaybackStallKeepsClock(t *testing.T) {
+	_, b := pulseBackend(t)
+	ctx := testCtx(t, 10*time.Second)
+	spk, err := b.Open(ctx, DeviceConfig{Direction: Playback, Device: "spk"})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, spk.Close()) }()
+	const stall = 150 * time.Millisecond
+	var (
+		mu      sync.Mutex
+		start   time.Time
+		samples int
+		stalled = make(chan struct{})
+	)
+	// behind is how far the audio asked for lags the wall clock.
+	behind := func() time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		return time.Since(start) - time.Duration(samples)*time.Second/SampleRate
+	}
+	require.NoError(t, spk.Start(Callbacks{Playback: func(out []int16) {
+		mu.Lock()
+		if start.IsZero() {
+			start = time.Now()
+		}
+		samples += len(out)
+		hold := samples == SampleRate/2 // half a second in
+		mu.Unlock()
+		if hold {
+			time.Sleep(stall) // the audio thread held up, as by a loaded machine
+			close(stalled)
+		}
+	}}))
+	select {
+	case <-stalled:
+	case <-ctx.Done():
+		t.Fatal("no stall")
+	}
+	before := behind()
+	require.Greater(t, before, stall/2, "the stall put the device behind")
+	assert.Eventually(t, func() bool { return behind() < 3*DefaultPeriod }, time.Second, 10*time.Millisecond,
+		"back on the clock after the stall (%v behind just after it)", before)
+}
+
 // Switching a session's speaker mid-stream moves the sound: the tone
 // leaves spk and shows up on spk2.
 func TestPulseSessionSwitchPlayback(t *testing.T) {
