@@ -17,6 +17,11 @@ const (
 	// stall (1 ms/s, 1000 ppm): a sound card whose clock runs slower than
 	// the system's falls behind it that slowly, and its timeline follows.
 	lagRise = 0.001
+	// catchUpAfter is how long after falling behind the device starts
+	// catching up: a stall of the whole process also held back the
+	// packets that refill a call's jitter buffer, and skipping before they
+	// have arrived would run it dry.
+	catchUpAfter = 200 * time.Millisecond
 )
 
 // timeline keeps a playback device's callbacks on the clock. A device
@@ -35,12 +40,14 @@ const (
 // timeline measures how far the device's requests have fallen behind the
 // wall clock since its first one, beyond the least lag they have shown
 // (which follows a slow device clock at up to lagRise). Once that reaches
-// lostMin periods, until it is back under a period, one extra period per
-// period of wall time is taken from the source and dropped, as a sound
-// card that keeps its clock skips what it could not play. At that pace,
-// not the whole stall at once: a stall of the whole process also held back
-// the packets that refill the source, and they arrive while the device
-// catches up. Used only from the device's audio thread.
+// lostMin periods, it waits catchUpAfter, then, until the device is back
+// within a period, takes one extra period per period of wall time from
+// the source and drops it, as a sound card that keeps its clock skips
+// what it could not play. Neither at once nor all of it in one go: a
+// stall of the whole process also held back the packets that refill a
+// call's jitter buffer, and skipping before they arrive runs the buffer
+// dry, which it answers by raising its delay. Used only from the device's
+// audio thread.
 type timeline struct {
 	started  bool
 	catching bool
@@ -49,6 +56,7 @@ type timeline struct {
 	floor    time.Duration // least lag seen, risen at lagRise since
 	last     time.Time     // previous request
 	skipped  time.Time     // last skip
+	since    time.Time     // when the device fell lostMin periods behind
 }
 
 // skip records a request for frames at now and reports whether a period
@@ -71,11 +79,13 @@ func (l *timeline) skip(now time.Time, frames, n int) bool {
 	case behind > lostMax:
 		l.floor, l.catching = lag, false
 	case behind >= lostMin*period:
-		l.catching = true
+		if !l.catching {
+			l.catching, l.since = true, now
+		}
 	case behind < period:
 		l.catching = false
 	}
-	if !l.catching || now.Sub(l.skipped) < period {
+	if !l.catching || now.Sub(l.since) < catchUpAfter || now.Sub(l.skipped) < period {
 		return false
 	}
 	l.frames += int64(n)
