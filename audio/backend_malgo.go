@@ -44,6 +44,9 @@ const callLimit = 3 * time.Second
 // (its sink unloaded) or goes away, the callbacks just stop.
 const stallLimit = 1500 * time.Millisecond
 
+// malgoPeriods is the number of periods miniaudio is asked to buffer.
+const malgoPeriods = 2
+
 // watchEvery is the period of a device's watchdog.
 const watchEvery = 100 * time.Millisecond
 
@@ -311,7 +314,7 @@ func (b *malgoBackend) deviceConfig(t malgo.DeviceType, id unsafe.Pointer, perio
 	cfg := malgo.DefaultDeviceConfig(t)
 	cfg.SampleRate = SampleRate
 	cfg.PeriodSizeInFrames = uint32(Samples(period))
-	cfg.Periods = 2
+	cfg.Periods = malgoPeriods
 	cfg.PerformanceProfile = malgo.LowLatency
 	cfg.Capture.Format, cfg.Capture.Channels = malgo.FormatS16, Channels
 	cfg.Playback.Format, cfg.Playback.Channels = malgo.FormatS16, Channels
@@ -441,6 +444,7 @@ type malgoDevice struct {
 	watching chan struct{} // closed when the watchdog has returned
 
 	last      atomic.Int64 // time of the last data callback, ns since epoch
+	lead      atomic.Int64 // playback: how far ahead of the clock the device asks, ns (see Latency)
 	stopNote  atomic.Bool  // a "stopped" notification the watchdog has not judged yet
 	suspended atomic.Bool
 
@@ -473,7 +477,28 @@ func (d *malgoDevice) release() {
 	d.handle.Delete()
 }
 
-func (d *malgoDevice) Info() DeviceInfo      { return d.info }
+func (d *malgoDevice) Info() DeviceInfo { return d.info }
+
+// Latency implements [Latencier]. A playback device asks for audio ahead
+// of playing it, by as much as its buffer holds: the most it has asked
+// ahead of the wall clock (its timeline's least lag) is how long a
+// callback's audio waits before it is heard; PulseAudio's first request,
+// made while Start prefills the stream, already asks for the whole buffer
+// (its tlength), so the figure is there when Start returns. Before any
+// request it is the buffer miniaudio was asked for, the period times
+// periods. A capture device hands over a period once the period's last
+// sample has arrived: its first sample is a period old (miniaudio asks
+// PulseAudio for fragments of a period).
+func (d *malgoDevice) Latency() time.Duration {
+	if d.info.Direction == Capture {
+		return d.period
+	}
+	lead := time.Duration(d.lead.Load())
+	if lead <= 0 {
+		return d.period * malgoPeriods
+	}
+	return max(lead, d.period)
+}
 func (d *malgoDevice) Period() time.Duration { return d.period }
 
 func (d *malgoDevice) Start(cb Callbacks) error {
@@ -579,6 +604,7 @@ func (d *malgoDevice) data(out, in []byte, frames uint32) {
 				d.cb.Playback(d.buf)
 			}
 		}
+		d.lead.Store(int64(-d.line.floor))
 		dst := unsafe.Slice((*int16)(unsafe.Pointer(unsafe.SliceData(out))), frames)
 		for len(dst) > 0 {
 			if d.fill == d.n {
