@@ -6,6 +6,7 @@ package audio
 // #include <stdlib.h>
 // void dialtone_ma_notification(const void* p);
 // void dialtone_alsa_quiet(void);
+// int dialtone_thread_realtime(int prio);
 import "C"
 
 import (
@@ -449,9 +450,10 @@ type malgoDevice struct {
 	suspended atomic.Bool
 
 	// Touched only by miniaudio's audio thread.
-	buf  []int16
-	fill int      // capture: samples gathered in buf; playback: samples of buf already played
-	line timeline // playback
+	buf     []int16
+	fill    int      // capture: samples gathered in buf; playback: samples of buf already played
+	line    timeline // playback
+	rtTried bool
 }
 
 //export dialtoneMalgoNotify
@@ -580,6 +582,10 @@ func (d *malgoDevice) watch() {
 // data runs on miniaudio's thread. The byte slices are views of C memory,
 // valid only during the call: samples are copied in and out of d.buf.
 func (d *malgoDevice) data(out, in []byte, frames uint32) {
+	if !d.rtTried {
+		d.rtTried = true
+		d.realtime()
+	}
 	d.last.Store(int64(time.Since(d.epoch)))
 	if in != nil && frames > 0 {
 		src := unsafe.Slice((*int16)(unsafe.Pointer(unsafe.SliceData(in))), frames)
@@ -618,6 +624,34 @@ func (d *malgoDevice) data(out, in []byte, frames uint32) {
 			d.fill += k
 			dst = dst[k:]
 		}
+	}
+}
+
+// realtimeBackend reports whether backend runs the data callbacks on
+// miniaudio's own device thread, which takes a real-time priority; the
+// others call back on the system's audio threads (already real-time) or,
+// for the null backend, on a timer thread that must not compete with a
+// loaded machine's work.
+func realtimeBackend(backend string) bool { return backend == "pulseaudio" || backend == "alsa" }
+
+// rtPriority is the device thread's SCHED_RR priority: just under
+// PulseAudio's own threads (5), which must win when both are due.
+const rtPriority = 4
+
+// realtime puts the device's thread, on its first callback, in the
+// real-time scheduling class, as desktop audio programs do (the sound
+// server's own threads are there): on a loaded machine an ordinary thread
+// waits tens of milliseconds for a core, longer than the sound server
+// buffers, and every such stall is an underrun, a gap the far side hears,
+// and a jump in the echo path that the echo canceller must find again.
+// Without the right to (RLIMIT_RTPRIO, which distributions grant to the
+// audio group, or root) the thread stays as it is.
+func (d *malgoDevice) realtime() {
+	if !realtimeBackend(d.b.name) {
+		return
+	}
+	if e := C.dialtone_thread_realtime(rtPriority); e != 0 {
+		d.b.log.Debug("audio: device thread stays in the normal scheduling class", "device", d.info, "errno", int(e))
 	}
 }
 

@@ -1,11 +1,14 @@
-//go:build cgo
+//go:build cgo && linux
 
 package audio
 
 import (
+	"bytes"
 	"context"
 	"math"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -223,6 +226,70 @@ func TestPulsePlaybackStallKeepsClock(t *testing.T) {
 	require.Greater(t, before, stall/2, "the stall put the device behind")
 	assert.Eventually(t, func() bool { return behind() < 3*DefaultPeriod }, time.Second, 10*time.Millisecond,
 		"back on the clock after the stall (%v behind just after it)", before)
+}
+
+// A device's thread takes a real-time priority where the process may
+// (root, or RLIMIT_RTPRIO, as distributions grant the audio group), as the
+// sound server's own threads do, and stays as it is elsewhere.
+func TestPulseDeviceThreadRealtime(t *testing.T) {
+	_, b := pulseBackend(t)
+	ctx := testCtx(t, 10*time.Second)
+	may := os.Geteuid() == 0 || rtprioLimit(t) >= rtPriority
+	for _, dir := range []Direction{Playback, Capture} {
+		dev, err := b.Open(ctx, DeviceConfig{Direction: dir})
+		require.NoError(t, err)
+		policy := make(chan string, 1)
+		require.NoError(t, dev.Start(Callbacks{
+			// The callback runs on the device's thread: its stat's 41st
+			// field is its scheduling policy (0 normal, 2 round-robin).
+			Playback: func([]int16) { sendPolicy(policy) },
+			Capture:  func([]int16) { sendPolicy(policy) },
+		}))
+		select {
+		case p := <-policy:
+			if may {
+				assert.Equal(t, "2", p, "%v device thread in SCHED_RR", dir)
+			} else {
+				assert.Equal(t, "0", p, "%v device thread in SCHED_OTHER", dir)
+			}
+		case <-ctx.Done():
+			t.Fatalf("no %v callback", dir)
+		}
+		require.NoError(t, dev.Close())
+	}
+}
+
+// rtprioLimit is the process's soft RLIMIT_RTPRIO.
+func rtprioLimit(t *testing.T) int {
+	b, err := os.ReadFile("/proc/self/limits")
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Max realtime priority"); ok {
+			f := strings.Fields(rest)[0]
+			if f == "unlimited" {
+				return 99
+			}
+			n, _ := strconv.Atoi(f)
+			return n
+		}
+	}
+	return 0
+}
+
+// sendPolicy sends the calling thread's scheduling policy, once.
+func sendPolicy(c chan string) {
+	b, err := os.ReadFile("/proc/thread-self/stat")
+	if err != nil {
+		return
+	}
+	// The command name (field 2) is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) > 38 {
+		select {
+		case c <- f[38]: // field 41, counted from field 3
+		default:
+		}
+	}
 }
 
 // Switching a session's speaker mid-stream moves the sound: the tone
