@@ -5,6 +5,7 @@ package audio_test
 import (
 	"context"
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -65,37 +66,38 @@ func rms(p []int16) float64 {
 // his own microphone (its monitor, spk.monitor) at full level, and alice
 // talks. With the microphone's processing on, as it is by default on a
 // sound card, bob's echo canceller keeps alice's voice from coming back to
-// her; with it off she hears herself at about her own level. The figure
-// is the level of what alice's speaker (spk2, heard on its monitor) plays,
-// against the level of her speech: the median over the half-second
-// windows of the last 6 s of 12 s of speech, so that it is the echo she
-// hears most of the time once the canceller has converged; a stall of a
-// loaded machine can still let a burst of echo through while the
-// canceller finds the echo path again, which the log shows as the level
-// over the whole 6 s.
+// her; with it off she hears herself at about her own level. The figures
+// are the level of what alice's speaker (spk2, heard on its monitor)
+// plays, against the level of her speech, in the half-second windows of
+// the last 6 s of 12 s of speech. Once converged the canceller takes the
+// echo 30 dB down and more (the lower quartile); a stall of a loaded
+// machine shifts the echo path and lets echo through until the canceller
+// has found it again, so the median is held only to 10 dB down, where
+// without processing it stays near 0 dB.
 func TestPulseCallEcho(t *testing.T) {
 	pulsetest.Start(t)
 	speech := mediatest.Speech(t, mediatest.SpeechSet()[0])
-	if t.Skipped() {
-		return
-	}
 	for _, tc := range []struct {
 		name  string
 		proc  *apm.Config // bob's; nil: the default for his device
-		check func(t *testing.T, db float64)
+		check func(t *testing.T, median, quartile float64)
 	}{
-		{"processing on", nil, func(t *testing.T, db float64) {
-			assert.Less(t, db, -30.0, "alice hears herself back")
+		{"processing on", nil, func(t *testing.T, median, quartile float64) {
+			assert.Less(t, quartile, -30.0, "alice hears herself back")
+			assert.Less(t, median, -10.0, "alice hears herself back")
 		}},
-		{"processing off", &apm.Config{}, func(t *testing.T, db float64) {
-			assert.Greater(t, db, -10.0, "without processing alice hears her echo")
+		{"processing off", &apm.Config{}, func(t *testing.T, median, quartile float64) {
+			assert.Greater(t, median, -10.0, "without processing alice hears her echo")
+			assert.Greater(t, quartile, -20.0, "without processing alice hears her echo")
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			db, whole, st := echoLevel(t, speech, tc.proc)
-			t.Logf("echo at alice %.1f dB relative to her voice (%.1f dB over the whole 6 s); bob's processing %+v, ERLE %.1f dB, delay %v",
-				db, whole, st.Config, st.ERLE, st.Delay)
-			tc.check(t, db)
+			windows, whole, st := echoLevel(t, speech, tc.proc)
+			slices.Sort(windows)
+			median, quartile := mediatest.Median(windows), windows[len(windows)/4]
+			t.Logf("echo at alice relative to her voice: median %.1f dB, lower quartile %.1f dB, over the whole 6 s %.1f dB; bob's processing %+v, ERLE %.1f dB, delay %v",
+				median, quartile, whole, st.Config, st.ERLE, st.Delay)
+			tc.check(t, median, quartile)
 		})
 	}
 }
@@ -103,9 +105,9 @@ func TestPulseCallEcho(t *testing.T) {
 // echoLevel runs a call in which alice says speech into her microphone
 // (vmic, on micsink's monitor) and bob's microphone hears his speaker, and
 // returns the level, in dB relative to speech, of what alice's speaker
-// plays at the end (the median over half-second windows, and over the
-// whole), with bob's processing stats.
-func echoLevel(t *testing.T, speech []int16, bobProc *apm.Config) (median, whole float64, st apm.Stats) {
+// plays at the end, in half-second windows and over the whole, with bob's
+// processing stats.
+func echoLevel(t *testing.T, speech []int16, bobProc *apm.Config) (windows []float64, whole float64, st apm.Stats) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -177,9 +179,9 @@ func echoLevel(t *testing.T, speech []int16, bobProc *apm.Config) (median, whole
 	require.Greater(t, len(heard), audio.Samples(5*time.Second), "alice's ear ran")
 	ref := rms(speech)
 	dB := func(p []int16) float64 { return 20 * math.Log10(math.Max(rms(p), 1e-3)/ref) }
-	var windows []float64
 	for w := audio.Samples(500 * time.Millisecond); len(heard) >= w; heard = heard[w:] {
 		windows = append(windows, dB(heard[:w]))
 	}
-	return mediatest.Median(windows), dB(ear.last(6 * time.Second)), bc.Stats().Processing
+	t.Logf("echo at alice in each half second, dB: %.0f", windows)
+	return windows, dB(ear.last(6 * time.Second)), bc.Stats().Processing
 }
