@@ -501,6 +501,7 @@ func (d *malgoDevice) Latency() time.Duration {
 	}
 	return max(lead, d.period)
 }
+
 func (d *malgoDevice) Period() time.Duration { return d.period }
 
 func (d *malgoDevice) Start(cb Callbacks) error {
