@@ -6,6 +6,7 @@ package audio
 // #include <stdlib.h>
 // void dialtone_ma_notification(const void* p);
 // void dialtone_alsa_quiet(void);
+// int dialtone_thread_realtime(int prio);
 import "C"
 
 import (
@@ -43,6 +44,9 @@ const callLimit = 3 * time.Second
 // interrupted: miniaudio reports no error when the server kills a stream
 // (its sink unloaded) or goes away, the callbacks just stop.
 const stallLimit = 1500 * time.Millisecond
+
+// malgoPeriods is the number of periods miniaudio is asked to buffer.
+const malgoPeriods = 2
 
 // watchEvery is the period of a device's watchdog.
 const watchEvery = 100 * time.Millisecond
@@ -311,7 +315,7 @@ func (b *malgoBackend) deviceConfig(t malgo.DeviceType, id unsafe.Pointer, perio
 	cfg := malgo.DefaultDeviceConfig(t)
 	cfg.SampleRate = SampleRate
 	cfg.PeriodSizeInFrames = uint32(Samples(period))
-	cfg.Periods = 2
+	cfg.Periods = malgoPeriods
 	cfg.PerformanceProfile = malgo.LowLatency
 	cfg.Capture.Format, cfg.Capture.Channels = malgo.FormatS16, Channels
 	cfg.Playback.Format, cfg.Playback.Channels = malgo.FormatS16, Channels
@@ -441,12 +445,15 @@ type malgoDevice struct {
 	watching chan struct{} // closed when the watchdog has returned
 
 	last      atomic.Int64 // time of the last data callback, ns since epoch
+	lead      atomic.Int64 // playback: how far ahead of the clock the device asks, ns (see Latency)
 	stopNote  atomic.Bool  // a "stopped" notification the watchdog has not judged yet
 	suspended atomic.Bool
 
 	// Touched only by miniaudio's audio thread.
-	buf  []int16
-	fill int // capture: samples gathered in buf; playback: samples of buf already played
+	buf     []int16
+	fill    int      // capture: samples gathered in buf; playback: samples of buf already played
+	line    timeline // playback
+	rtTried bool
 }
 
 //export dialtoneMalgoNotify
@@ -472,7 +479,29 @@ func (d *malgoDevice) release() {
 	d.handle.Delete()
 }
 
-func (d *malgoDevice) Info() DeviceInfo      { return d.info }
+func (d *malgoDevice) Info() DeviceInfo { return d.info }
+
+// Latency implements [Latencier]. A playback device asks for audio ahead
+// of playing it, by as much as its buffer holds: the most it has asked
+// ahead of the wall clock (its timeline's least lag) is how long a
+// callback's audio waits before it is heard; PulseAudio's first request,
+// made while Start prefills the stream, already asks for the whole buffer
+// (its tlength), so the figure is there when Start returns. Before any
+// request it is the buffer miniaudio was asked for, the period times
+// periods. A capture device hands over a period once the period's last
+// sample has arrived: its first sample is a period old (miniaudio asks
+// PulseAudio for fragments of a period).
+func (d *malgoDevice) Latency() time.Duration {
+	if d.info.Direction == Capture {
+		return d.period
+	}
+	lead := time.Duration(d.lead.Load())
+	if lead <= 0 {
+		return d.period * malgoPeriods
+	}
+	return max(lead, d.period)
+}
+
 func (d *malgoDevice) Period() time.Duration { return d.period }
 
 func (d *malgoDevice) Start(cb Callbacks) error {
@@ -554,6 +583,10 @@ func (d *malgoDevice) watch() {
 // data runs on miniaudio's thread. The byte slices are views of C memory,
 // valid only during the call: samples are copied in and out of d.buf.
 func (d *malgoDevice) data(out, in []byte, frames uint32) {
+	if !d.rtTried {
+		d.rtTried = true
+		d.realtime()
+	}
 	d.last.Store(int64(time.Since(d.epoch)))
 	if in != nil && frames > 0 {
 		src := unsafe.Slice((*int16)(unsafe.Pointer(unsafe.SliceData(in))), frames)
@@ -570,6 +603,15 @@ func (d *malgoDevice) data(out, in []byte, frames uint32) {
 		}
 	}
 	if out != nil && frames > 0 {
+		// Periods the device lost in a stall are handed to the callback and
+		// dropped, so its source stays on the device's clock (see timeline).
+		if d.line.skip(time.Now(), int(frames), d.n) {
+			clear(d.buf)
+			if d.cb.Playback != nil {
+				d.cb.Playback(d.buf)
+			}
+		}
+		d.lead.Store(int64(-d.line.floor))
 		dst := unsafe.Slice((*int16)(unsafe.Pointer(unsafe.SliceData(out))), frames)
 		for len(dst) > 0 {
 			if d.fill == d.n {
@@ -583,6 +625,34 @@ func (d *malgoDevice) data(out, in []byte, frames uint32) {
 			d.fill += k
 			dst = dst[k:]
 		}
+	}
+}
+
+// realtimeBackend reports whether backend runs the data callbacks on
+// miniaudio's own device thread, which takes a real-time priority; the
+// others call back on the system's audio threads (already real-time) or,
+// for the null backend, on a timer thread that must not compete with a
+// loaded machine's work.
+func realtimeBackend(backend string) bool { return backend == "pulseaudio" || backend == "alsa" }
+
+// rtPriority is the device thread's SCHED_RR priority: just under
+// PulseAudio's own threads (5), which must win when both are due.
+const rtPriority = 4
+
+// realtime puts the device's thread, on its first callback, in the
+// real-time scheduling class, as desktop audio programs do (the sound
+// server's own threads are there): on a loaded machine an ordinary thread
+// waits tens of milliseconds for a core, longer than the sound server
+// buffers, and every such stall is an underrun, a gap the far side hears,
+// and a jump in the echo path that the echo canceller must find again.
+// Without the right to (RLIMIT_RTPRIO, which distributions grant to the
+// audio group, or root) the thread stays as it is.
+func (d *malgoDevice) realtime() {
+	if !realtimeBackend(d.b.name) {
+		return
+	}
+	if e := C.dialtone_thread_realtime(rtPriority); e != 0 {
+		d.b.log.Debug("audio: device thread stays in the normal scheduling class", "device", d.info, "errno", int(e))
 	}
 }
 

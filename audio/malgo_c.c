@@ -1,10 +1,15 @@
 //go:build cgo
 
 // C side of the malgo backend: miniaudio's device notification callback,
-// which malgo does not bind, and the silencing of libasound's error
-// messages. Declarations are in backend_malgo.go.
+// which malgo does not bind, the silencing of libasound's error messages
+// and the device threads' real-time priority. Declarations are in
+// backend_malgo.go.
+
+#define _GNU_SOURCE
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <sched.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -66,4 +71,18 @@ static void dialtone_alsa_install(void) {
 
 void dialtone_alsa_quiet(void) {
 	pthread_once(&dialtone_alsa_once, dialtone_alsa_install);
+}
+
+// dialtone_thread_realtime puts the calling thread in the round-robin
+// real-time class at priority prio, reset for any child it forks; it
+// returns 0 or an error number. Linux only (elsewhere ENOSYS).
+int dialtone_thread_realtime(int prio) {
+#if defined(__linux__) && defined(SCHED_RESET_ON_FORK)
+	struct sched_param p = {0};
+	p.sched_priority = prio;
+	return pthread_setschedparam(pthread_self(), SCHED_RR | SCHED_RESET_ON_FORK, &p);
+#else
+	(void)prio;
+	return ENOSYS;
+#endif
 }

@@ -55,7 +55,11 @@ func (m *mouth) play(out []int16) {
 // earDetector notes when beeps of freq begin in what it captures, in
 // capture callback time (the period's last sample arrived at the call).
 type earDetector struct {
-	freq   float64
+	freq float64
+	// atCallback notes an onset at the time of the callback that brought
+	// it, not at the onset's sample.
+	atCallback bool
+
 	on     bool
 	quiet  int // sub-blocks below the off level since the beep
 	mu     sync.Mutex
@@ -78,6 +82,9 @@ func (e *earDetector) capture(p []int16) {
 		case l > 0.1:
 			e.on, e.quiet = true, 0
 			end := len(p) - j // samples from this block's start to the period's end
+			if e.atCallback {
+				end = 0
+			}
 			e.mu.Lock()
 			e.onsets = append(e.onsets, now.Add(-time.Duration(end)*time.Second/audio.SampleRate))
 			e.mu.Unlock()
@@ -230,9 +237,51 @@ func TestPulseCallMouthToEar(t *testing.T) {
 		require.GreaterOrEqual(t, len(got), 8, "%s: beeps heard across the call", d.name)
 		got = got[2:] // the jitter buffer settles on the first beeps
 		m2e := medianOf(got)
-		t.Logf("%s mouth-to-ear through the sound server: median %v (min %v, max %v, %d beeps; first %v, last %v); without the test's legs %v",
+		first, last := medianOf(got[:3]), medianOf(got[len(got)-3:])
+		t.Logf("%s mouth-to-ear through the sound server: median %v (min %v, max %v, %d beeps; first three %v, last three %v); without the test's legs %v",
 			d.name, m2e.Round(time.Millisecond), slices.Min(got).Round(time.Millisecond), slices.Max(got).Round(time.Millisecond),
-			len(got), got[0].Round(time.Millisecond), got[len(got)-1].Round(time.Millisecond), (m2e - medianOf(legs)).Round(time.Millisecond))
+			len(got), first.Round(time.Millisecond), last.Round(time.Millisecond), (m2e - medianOf(legs)).Round(time.Millisecond))
 		assert.Less(t, m2e, 400*time.Millisecond, d.name)
+		// The devices' threads stall on a loaded machine; each stall must
+		// not stay in the call as delay (see audio's timeline).
+		assert.Less(t, last-first, 100*time.Millisecond, "%s: the delay grew during the call", d.name)
+	}
+}
+
+// A session on the sound server reports the delay its echo canceller
+// aligns by: Latency, from a playback callback to the capture callback
+// that hears its audio, is what a beep played to spk and heard on
+// spk.monitor takes; also when the client library sets a longer buffer
+// than dialtone asked for (PULSE_LATENCY_MSEC, which libpulse applies to
+// every stream of the process).
+func TestPulseSessionLatency(t *testing.T) {
+	pulsetest.Start(t)
+	for _, env := range []string{"", "40"} {
+		t.Run("PULSE_LATENCY_MSEC="+env, func(t *testing.T) {
+			if env != "" {
+				t.Setenv("PULSE_LATENCY_MSEC", env)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			m, e := &mouth{freq: 1000}, &earDetector{freq: 1000, atCallback: true}
+			s, err := audio.Open(ctx, audio.Config{Kind: audio.KindMalgo, Capture: "spk.monitor", Playback: "spk",
+				Callbacks: audio.Callbacks{Capture: e.capture, Playback: m.play}})
+			require.NoError(t, err)
+			defer func() { require.NoError(t, s.Close()) }()
+			select {
+			case <-time.After(3 * time.Second):
+			case <-ctx.Done():
+				t.Fatal("timed out")
+			}
+			got := delays(m, e)
+			require.GreaterOrEqual(t, len(got), 4, "beeps heard")
+			measured := medianOf(got)
+			t.Logf("Latency %v; beeps from the playback callback to the capture callback: median %v of %d",
+				s.Latency().Round(time.Millisecond), measured.Round(time.Millisecond), len(got))
+			// A null sink's monitor hears the audio when the server mixes it,
+			// a little before a sound card would play it: the beeps come up
+			// to a period sooner than Latency says.
+			assert.InDelta(t, measured, s.Latency(), float64(audio.DefaultPeriod+5*time.Millisecond))
+		})
 	}
 }

@@ -1,11 +1,14 @@
-//go:build cgo
+//go:build cgo && linux
 
 package audio
 
 import (
+	"bytes"
 	"context"
 	"math"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -174,6 +177,118 @@ func TestPulsePlayCapture(t *testing.T) {
 			tone.set(0)
 			e.await(t, ctx, 5, "silence", silent)
 		})
+	}
+}
+
+// A playback device whose thread stalls keeps asking for audio at the
+// clock's pace: after a 150 ms stall in its callback, which runs
+// PulseAudio's stream dry, the callbacks catch up with the wall clock
+// instead of staying 150 ms behind it for good (which a call's jitter
+// buffer would turn into 150 ms more mouth-to-ear delay).
+func TestPulsePlaybackStallKeepsClock(t *testing.T) {
+	_, b := pulseBackend(t)
+	ctx := testCtx(t, 10*time.Second)
+	spk, err := b.Open(ctx, DeviceConfig{Direction: Playback, Device: "spk"})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, spk.Close()) }()
+	const stall = 150 * time.Millisecond
+	var (
+		mu      sync.Mutex
+		start   time.Time
+		samples int
+		stalled = make(chan struct{})
+	)
+	// behind is how far the audio asked for lags the wall clock.
+	behind := func() time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		return time.Since(start) - time.Duration(samples)*time.Second/SampleRate
+	}
+	require.NoError(t, spk.Start(Callbacks{Playback: func(out []int16) {
+		mu.Lock()
+		if start.IsZero() {
+			start = time.Now()
+		}
+		samples += len(out)
+		hold := samples == SampleRate/2 // half a second in
+		mu.Unlock()
+		if hold {
+			time.Sleep(stall) // the audio thread held up, as by a loaded machine
+			close(stalled)
+		}
+	}}))
+	select {
+	case <-stalled:
+	case <-ctx.Done():
+		t.Fatal("no stall")
+	}
+	before := behind()
+	require.Greater(t, before, stall/2, "the stall put the device behind")
+	assert.Eventually(t, func() bool { return behind() < 3*DefaultPeriod }, time.Second, 10*time.Millisecond,
+		"back on the clock after the stall (%v behind just after it)", before)
+}
+
+// A device's thread takes a real-time priority where the process may
+// (root, or RLIMIT_RTPRIO, as distributions grant the audio group), as the
+// sound server's own threads do, and stays as it is elsewhere.
+func TestPulseDeviceThreadRealtime(t *testing.T) {
+	_, b := pulseBackend(t)
+	ctx := testCtx(t, 10*time.Second)
+	may := os.Geteuid() == 0 || rtprioLimit(t) >= rtPriority
+	for _, dir := range []Direction{Playback, Capture} {
+		dev, err := b.Open(ctx, DeviceConfig{Direction: dir})
+		require.NoError(t, err)
+		policy := make(chan string, 1)
+		require.NoError(t, dev.Start(Callbacks{
+			// The callback runs on the device's thread: its stat's 41st
+			// field is its scheduling policy (0 normal, 2 round-robin).
+			Playback: func([]int16) { sendPolicy(policy) },
+			Capture:  func([]int16) { sendPolicy(policy) },
+		}))
+		select {
+		case p := <-policy:
+			if may {
+				assert.Equal(t, "2", p, "%v device thread in SCHED_RR", dir)
+			} else {
+				assert.Equal(t, "0", p, "%v device thread in SCHED_OTHER", dir)
+			}
+		case <-ctx.Done():
+			t.Fatalf("no %v callback", dir)
+		}
+		require.NoError(t, dev.Close())
+	}
+}
+
+// rtprioLimit is the process's soft RLIMIT_RTPRIO.
+func rtprioLimit(t *testing.T) int {
+	b, err := os.ReadFile("/proc/self/limits")
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Max realtime priority"); ok {
+			f := strings.Fields(rest)[0]
+			if f == "unlimited" {
+				return 99
+			}
+			n, _ := strconv.Atoi(f)
+			return n
+		}
+	}
+	return 0
+}
+
+// sendPolicy sends the calling thread's scheduling policy, once.
+func sendPolicy(c chan string) {
+	b, err := os.ReadFile("/proc/thread-self/stat")
+	if err != nil {
+		return
+	}
+	// The command name (field 2) is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) > 38 {
+		select {
+		case c <- f[38]: // field 41, counted from field 3
+		default:
+		}
 	}
 }
 
