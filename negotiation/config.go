@@ -63,15 +63,15 @@ type Config struct {
 	// The count resets whenever ICE connects again.
 	MaxFailedRestarts int
 
-	// RemoteRestartHold bounds how long, when the far side restarts ICE
-	// by offering and this side is the controlling ICE agent, the far
-	// side's new candidates are held back from pion: until the far side's
-	// own checks have reached us (ICE connected), which proves it has
-	// applied our answer, or this long at most. Checks, and above all the
-	// one nomination pion makes, that reach a browser before it has our
-	// answer can be lost (Firefox loses the nomination and never switches
-	// to the new connection). Default DefaultRemoteRestartHold (2 s).
-	// Negative hands them over at once.
+	// RemoteRestartHold bounds how long, when the far side (a full ICE
+	// agent) restarts ICE by offering and this side is the controlling
+	// ICE agent, the far side's new candidates are held back from pion:
+	// until the far side's own checks have reached us, which proves it
+	// has applied our answer, or this long at most. Checks, and above all
+	// the one nomination pion makes, that reach a browser before it has
+	// our answer can be lost (Firefox loses the nomination and never
+	// switches to the new connection). Default DefaultRemoteRestartHold
+	// (2 s). Negative hands them over at once.
 	RemoteRestartHold time.Duration
 
 	// OnFailed, if set, is called once with an error wrapping ErrICEFailed

@@ -442,7 +442,7 @@ func (n *Negotiator) handleOffer(offer webrtc.SessionDescription, parsed *sdp.Se
 	}
 	// A far-side ICE restart: its candidates may have to wait until its
 	// checks reach us (restart_hold.go), those in the offer too.
-	hold := n.remoteUfrag != "" && ufrag != n.remoteUfrag && n.holdsRemoteRestart()
+	hold := n.remoteUfrag != "" && ufrag != n.remoteUfrag && n.holdsRemoteRestart(parsed)
 	var inOffer []webrtc.ICECandidateInit
 	if hold {
 		var err error

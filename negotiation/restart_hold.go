@@ -39,9 +39,14 @@ import (
 const holdPollInterval = 20 * time.Millisecond
 
 // holdsRemoteRestart reports whether the candidates of a far-side ICE
-// restart are to be held: we are the controlling agent and holding is on.
-func (n *Negotiator) holdsRemoteRestart() bool {
+// restart offered in d are to be held: holding is on, we are the
+// controlling agent, and the far side is a full agent (an ICE-lite one
+// never checks, so holding would only wait out the hold).
+func (n *Negotiator) holdsRemoteRestart(d *sdp.SessionDescription) bool {
 	if n.cfg.RemoteRestartHold < 0 {
+		return false
+	}
+	if _, lite := d.Attribute(sdp.AttrKeyICELite); lite {
 		return false
 	}
 	return n.pc.SCTP().Transport().ICETransport().Role() == webrtc.ICERoleControlling
