@@ -19,6 +19,11 @@ const (
 	// DefaultMaxFailedRestarts is how many ICE restarts the negotiator tries
 	// after ICE reached "failed" before it reports ErrICEFailed.
 	DefaultMaxFailedRestarts = 1
+
+	// DefaultRemoteRestartHold is the longest the candidates of a far-side
+	// ICE restart are held (see Config.RemoteRestartHold): long enough for
+	// the answer to cross the signaling path and be applied.
+	DefaultRemoteRestartHold = 2 * time.Second
 )
 
 // Config configures a Negotiator. The zero value of every field except Send
@@ -58,6 +63,17 @@ type Config struct {
 	// The count resets whenever ICE connects again.
 	MaxFailedRestarts int
 
+	// RemoteRestartHold bounds how long, when the far side (a full ICE
+	// agent) restarts ICE by offering and this side is the controlling
+	// ICE agent, the far side's new candidates are held back from pion:
+	// until the far side's own checks have reached us, which proves it
+	// has applied our answer, or this long at most. Checks, and above all
+	// the one nomination pion makes, that reach a browser before it has
+	// our answer can be lost (Firefox loses the nomination and never
+	// switches to the new connection). Default DefaultRemoteRestartHold
+	// (2 s). Negative hands them over at once.
+	RemoteRestartHold time.Duration
+
 	// OnFailed, if set, is called once with an error wrapping ErrICEFailed
 	// when the negotiator gives up (Done is closed just before). It is
 	// called from the negotiator's goroutine, so it may use Counters, Err,
@@ -81,6 +97,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxFailedRestarts == 0 {
 		c.MaxFailedRestarts = DefaultMaxFailedRestarts
+	}
+	if c.RemoteRestartHold == 0 {
+		c.RemoteRestartHold = DefaultRemoteRestartHold
 	}
 	if c.MaxFailedRestarts < 0 {
 		c.MaxFailedRestarts = 0

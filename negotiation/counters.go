@@ -14,6 +14,7 @@ type Counters struct {
 	CandidatesSent    uint64 // local candidates sent
 	CandidatesApplied uint64 // remote candidates handed to pion
 	CandidatesQueued  uint64 // remote candidates that had to wait for a description
+	CandidatesHeld    uint64 // remote candidates of a far-side ICE restart held until its checks reached us
 	CandidatesDropped uint64 // remote candidates dropped (ignored offer, stale generation, unknown m-line, overflow)
 }
 
@@ -21,6 +22,7 @@ type counters struct {
 	offersSent, answersSent, offersReceived, answersReceived               atomic.Uint64
 	rollbacks, ignoredOffers, restarts                                     atomic.Uint64
 	candidatesSent, candidatesApplied, candidatesQueued, candidatesDropped atomic.Uint64
+	candidatesHeld                                                         atomic.Uint64
 }
 
 func (c *counters) snapshot() Counters {
@@ -35,6 +37,7 @@ func (c *counters) snapshot() Counters {
 		CandidatesSent:    c.candidatesSent.Load(),
 		CandidatesApplied: c.candidatesApplied.Load(),
 		CandidatesQueued:  c.candidatesQueued.Load(),
+		CandidatesHeld:    c.candidatesHeld.Load(),
 		CandidatesDropped: c.candidatesDropped.Load(),
 	}
 }

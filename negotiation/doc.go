@@ -83,6 +83,8 @@
 //     description instead of being dropped, as pion would;
 //   - candidates of an ignored offer or of an earlier generation are dropped
 //     quietly (Counters.CandidatesDropped); duplicates are harmless;
+//   - candidates of a far-side ICE restart may be held a moment (see ICE
+//     restart);
 //   - a candidate that does not parse (ErrInvalidCandidate) or names an
 //     m-line the remote description lacks (ErrUnknownMLine) is an error.
 //
@@ -95,6 +97,18 @@
 // Config.MaxFailedRestarts more times; after that it gives up: Config.OnFailed
 // is called with an error wrapping ErrICEFailed, Done is closed and Err
 // returns the error. RestartICE restarts on request.
+//
+// When the far side restarts ICE with an offer and this side is the
+// controlling ICE agent (it made the first offer; the roles hold across
+// restarts), the far side's new candidates, trickled or in the offer, are
+// held back from pion until the far side's own checks have reached us,
+// which proves it has applied our answer, or for Config.RemoteRestartHold
+// at most (Counters.CandidatesHeld). pion nominates a pair once and never
+// repeats it; a check, and above all that nomination, reaching a browser
+// before our answer can be lost there: Firefox then never moves its media
+// to the restarted connection, and nothing it sends reaches us again.
+// Held candidates cost the restart about one poll of pion's candidates
+// (20 ms) once the far side's first check arrives.
 //
 // # Concurrency
 //

@@ -53,6 +53,11 @@ type Negotiator struct {
 	iceState        webrtc.ICEConnectionState
 	graceTimer      *time.Timer
 	graceSeq        uint64
+	holding         bool                      // candidates of a far-side ICE restart are held (restart_hold.go)
+	held            []webrtc.ICECandidateInit // the held candidates, in arrival order
+	holdTimer       *time.Timer               // ends the hold
+	holdPoll        *time.Timer               // next look for the far side's checks
+	holdSeq         uint64
 	failedRestarts  int
 	midSeq          int
 	gaveUp          bool
@@ -174,6 +179,12 @@ func (n *Negotiator) Close() error {
 		<-n.loopDone
 		if n.graceTimer != nil {
 			n.graceTimer.Stop()
+		}
+		if n.holdTimer != nil {
+			n.holdTimer.Stop()
+		}
+		if n.holdPoll != nil {
+			n.holdPoll.Stop()
 		}
 		n.finish(ErrClosed)
 	})
@@ -429,6 +440,16 @@ func (n *Negotiator) handleOffer(offer webrtc.SessionDescription, parsed *sdp.Se
 			n.wantRestart = true
 		}
 	}
+	// A far-side ICE restart: its candidates may have to wait until its
+	// checks reach us (restart_hold.go), those in the offer too.
+	hold := n.remoteUfrag != "" && ufrag != n.remoteUfrag && n.holdsRemoteRestart(parsed)
+	var inOffer []webrtc.ICECandidateInit
+	if hold {
+		var err error
+		if offer.SDP, inOffer, err = takeCandidates(parsed, offer.SDP, ufrag); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidDescription, err)
+		}
+	}
 	undo := n.beginExchange()
 	if err := n.pc.SetRemoteDescription(offer); err != nil {
 		undo()
@@ -440,6 +461,14 @@ func (n *Negotiator) handleOffer(offer webrtc.SessionDescription, parsed *sdp.Se
 		// The remote side restarted ICE; pion restarted ours with it.
 		n.wantRestart = false
 		n.stopGrace()
+		if hold {
+			n.startHold()
+		}
+	}
+	for _, c := range inOffer {
+		if err := n.addCandidate(c); err != nil {
+			n.log.Warn("candidate of the offer", "err", err)
+		}
 	}
 	n.flushCandidates()
 	answer, err := n.pc.CreateAnswer(nil)
@@ -525,6 +554,7 @@ func (n *Negotiator) setRemoteUfrag(ufrag string) bool {
 		return false
 	}
 	n.pastUfrags[old] = struct{}{}
+	n.dropHeld()
 	return true
 }
 
@@ -560,6 +590,10 @@ func (n *Negotiator) addCandidate(c webrtc.ICECandidateInit) error {
 	if err := checkMLine(c, n.remoteParsed); err != nil {
 		n.count.candidatesDropped.Add(1)
 		return err
+	}
+	if n.holding {
+		n.hold(c)
+		return nil
 	}
 	if err := n.pc.AddICECandidate(c); err != nil {
 		return fmt.Errorf("negotiation: add candidate: %w", err)
@@ -623,6 +657,11 @@ func (n *Negotiator) onICEState(s webrtc.ICEConnectionState) {
 	case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
 		n.stopGrace()
 		n.failedRestarts = 0
+		if n.holding && n.connectedNow() {
+			// The far side's checks reached us: it has our answer.
+			n.log.Debug("remote ICE restart: connected, candidates released")
+			n.releaseHeld()
+		}
 	case webrtc.ICEConnectionStateFailed:
 		n.stopGrace()
 		if n.gaveUp {

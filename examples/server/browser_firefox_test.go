@@ -58,8 +58,9 @@ func inNetnsFirefox(t *testing.T, test func(t *testing.T, firefox string)) {
 
 // TestBrowserFirefox calls between the web phone in a real Firefox and a
 // Go call.Phone, both ways, through the example server: the audio is
-// checked by content in both directions, text goes both ways, and each
-// side hangs up once.
+// checked by content in both directions, also after the page restarts ICE
+// on the call Go dialed; text goes both ways, and each side hangs up
+// once.
 func TestBrowserFirefox(t *testing.T) {
 	inNetnsFirefox(t, browserFirefoxTest)
 }
@@ -93,6 +94,15 @@ func browserFirefoxTest(t *testing.T, ffPath string) {
 		foxWait(ctx, t, fox, `dialtone.state() === 'connected'`, 10*time.Second)
 		t.Logf("dial → page ringing %v; answer click → Go connected %v", ringing, stateAt(w, call.Connected).Sub(answered).Round(time.Millisecond))
 
+		assertHearsFirefox(ctx, t, g)
+		foxHears(ctx, t, fox, `dialtone.levels().remote`, foxGoTone)
+
+		// The page restarts ICE: Firefox offers new credentials and
+		// trickles new candidates, and Go, which dialed and so is the
+		// controlling ICE agent, answers and nominates the pair. Once
+		// Firefox's transport has connected on the new credentials, the
+		// audio flows both ways again.
+		foxRestartICE(ctx, t, fox)
 		assertHearsFirefox(ctx, t, g)
 		foxHears(ctx, t, fox, `dialtone.levels().remote`, foxGoTone)
 
@@ -486,7 +496,7 @@ func assertHearsFirefox(ctx context.Context, t *testing.T, g *goPhone) {
 	}
 	nextSamples(ctx, t, g, audio.SampleRate/2)
 	heard := nextSamples(ctx, t, g, audio.SampleRate)
-	share, own := mediatest.ToneShare(heard, foxMicTone), mediatest.ToneShare(heard, foxGoTone)
+	share, own := blockToneShare(heard, foxMicTone), blockToneShare(heard, foxGoTone)
 	level := dbov(heard)
 	quiet := 0 // 10 ms blocks well below the tone: gaps
 	for i := 0; i+blockSamples <= len(heard); i += blockSamples {
@@ -494,12 +504,27 @@ func assertHearsFirefox(ctx context.Context, t *testing.T, g *goPhone) {
 			quiet++
 		}
 	}
-	t.Logf("%s heard from Firefox's fake mic: %.1f dBov, %.0f%% at %v Hz, %.1f%% at its own %v Hz, %d quiet 10 ms blocks",
+	t.Logf("%s heard from Firefox's fake mic: %.1f dBov, %.0f%% at %v Hz, %.1f%% at its own %v Hz (medians of 100 ms blocks), %d quiet 10 ms blocks",
 		g.phone.User(), level, 100*share, foxMicTone, 100*own, foxGoTone, quiet)
 	assert.Greater(t, level, -40.0, "Firefox's tone is loud enough")
 	assert.Greater(t, share, 0.8, "the Go phone hears Firefox's 1 kHz tone")
 	assert.Less(t, own, 0.05, "the Go phone's own tone does not come back")
 	assert.LessOrEqual(t, quiet, 5, "the tone is steady")
+}
+
+// blockToneShare is the median over pcm's 100 ms blocks of the share of
+// their energy at freq Hz. Per block, because the share is phase-coherent
+// over what it measures: the Go phone's jitter buffer removes or adds a
+// few ms of audio now and then (or conceals a late packet), which shifts
+// the tone's phase, and two halves of a second out of phase cancel in one
+// measure over the whole second although every block is the pure tone.
+func blockToneShare(pcm []int16, freq float64) float64 {
+	const block = audio.SampleRate / 10
+	var shares []float64
+	for i := 0; i+block <= len(pcm); i += block {
+		shares = append(shares, mediatest.ToneShare(pcm[i:i+block], freq))
+	}
+	return mediatest.Median(shares)
 }
 
 // assertNoRefusals checks that Firefox's page applied every description
@@ -546,4 +571,43 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// foxRestartICE restarts ICE in Firefox's call (pc.restartIce(), as the
+// page does when the connection fails) and waits until Firefox has
+// applied Go's answer and its ICE transport is connected on the new
+// credentials: Firefox keeps sending on the old connection until then.
+func foxRestartICE(ctx context.Context, t *testing.T, fox *firefox.Browser) {
+	t.Helper()
+	answers := `dialtone.phone.events.filter((e) => e.endsWith(' received answer')).length`
+	var before int
+	require.NoError(t, fox.Eval(ctx, answers, &before))
+	start := time.Now()
+	require.NoError(t, fox.Eval(ctx, `(() => { dialtone.phone.call.pc.restartIce(); return true })()`, nil))
+	foxWait(ctx, t, fox, fmt.Sprintf(`%s > %d && dialtone.phone.call.pc.signalingState === 'stable'`, answers, before), 10*time.Second)
+	applied := since(start)
+	// The transport's state, from getStats, polled in the page.
+	var transport struct {
+		State string `json:"iceState"`
+		Ufrag string `json:"iceLocalUsernameFragment"`
+		Want  string `json:"want"`
+	}
+	err := fox.ExecuteAsync(ctx, `const done = arguments[arguments.length - 1];
+const pc = dialtone.phone.call.pc;
+const want = pc.localDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1];
+const until = performance.now() + 10000;
+const check = async () => {
+  let t = {};
+  (await pc.getStats()).forEach((r) => { if (r.type === 'transport') t = r; });
+  if ((t.iceState === 'connected' && t.iceLocalUsernameFragment === want) || performance.now() > until) {
+    done({iceState: t.iceState, iceLocalUsernameFragment: t.iceLocalUsernameFragment, want});
+    return;
+  }
+  setTimeout(check, 50);
+};
+check();`, nil, &transport)
+	require.NoError(t, err)
+	assert.Equal(t, "connected", transport.State, "Firefox's ICE transport after the restart (local ufrag %s, the restart's %s)", transport.Ufrag, transport.Want)
+	assert.Equal(t, transport.Want, transport.Ufrag, "Firefox's ICE transport runs on the restart's credentials")
+	t.Logf("ICE restart: answer applied %v, Firefox's transport connected on the new credentials %v after restartIce()", applied, since(start))
 }
