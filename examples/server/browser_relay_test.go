@@ -112,12 +112,12 @@ func browserRelayTest(t *testing.T, chromium string) {
 	// Go calls the page; the page answers.
 	c, err := g.phone.Dial(ctx, "browser", call.WithDisplayName("Go phone"))
 	require.NoError(t, err)
-	w := watch(c)
+	w := watch(c.Events())
 	require.NoError(t, chromedp.Do(pg, chromedp.WaitVisible("#answer"), chromedp.Click("#answer")))
 	answered := time.Now()
-	_, err = w.waitState(ctx, call.Connected, 15*time.Second)
+	_, err = waitState(ctx, w, call.Connected, 15*time.Second)
 	require.NoError(t, err, "Go side connected")
-	t.Logf("answer click → Go connected through coturn: %v", w.at(call.Connected).Sub(answered).Round(time.Millisecond))
+	t.Logf("answer click → Go connected through coturn: %v", stateAt(w, call.Connected).Sub(answered).Round(time.Millisecond))
 	waitJS(t, pg, `dialtone.state() === 'connected'`, 10*time.Second)
 
 	// The page's selected pair is relay to relay.
