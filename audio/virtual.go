@@ -160,6 +160,32 @@ func (v *Virtual) run(t Ticker, step func(time.Time)) {
 }
 
 // stepper returns the function that runs what fell due at a tick.
+//
+// Like a sound card's crystal, the device keeps sample time: periods are
+// counted from the first tick (with half a period of slack against tick
+// jitter), and a tick that arrives late (a busy machine, a ticker that
+// dropped ticks) catches up what fell due since, so the streams never lose
+// or gain samples against the clock. The two directions catch up
+// differently, as a sound card's buffers do:
+//
+//   - capture runs every period due at once: a card's capture buffer kept
+//     the samples while the process was not reading, and hands them over
+//     together;
+//   - playback runs one period per tick, and once it has lagged the clock
+//     for playbackCatchUpAfter, one more per tick until it is back on it.
+//     A late tick means the whole process stalled, and with it the
+//     goroutines that read packets off the network and file them in a
+//     call's jitter buffer. Pulling every due period at the stall's end
+//     would ask the buffer for audio whose packets are still waiting in
+//     the socket: it would conceal their slots, then drop them as late
+//     and raise its target delay by the stall's length, which it keeps
+//     for ten seconds or more. Pulling at the clock's pace for a while
+//     lets those packets arrive first; catching up afterwards (rather
+//     than staying behind) keeps the stall from adding to the delay for
+//     good.
+//
+// A lag beyond maxCatchUp periods (the process was stopped, a debugger) is
+// an overrun: what cannot be caught up is skipped, not burst out.
 func (v *Virtual) stepper(cb Callbacks) func(now time.Time) {
 	var in, out []int16
 	if v.cfg.Direction&Capture != 0 && cb.Capture != nil {
@@ -169,60 +195,91 @@ func (v *Virtual) stepper(cb Callbacks) func(now time.Time) {
 		out = make([]int16, v.n)
 	}
 	src := v.cfg.Source
-	// Like a sound card's crystal, the device keeps sample time: a tick that
-	// arrives late (a busy machine, a ticker that dropped ticks) runs every
-	// period that has fallen due since, so the stream never loses or gains
-	// samples against the clock. Periods are counted from the first tick,
-	// with half a period of slack against tick jitter.
 	var base time.Time
-	var ran int64
+	var captured, played int64 // periods run or skipped since base
+	var ran [2]int64           // periods run: capture, playback
+	var behind time.Time       // since when playback has lagged the clock; zero when it has not
+	// overrun skips all but one period of a lag beyond maxCatchUp.
+	overrun := func(lag int64, what string) int64 {
+		if lag <= maxCatchUp {
+			return 0
+		}
+		v.log.Debug("audio: virtual device overrun; skipping periods", "device", v.info.Name, "direction", what, "periods", lag-1)
+		return lag - 1
+	}
 	return func(now time.Time) {
 		if base.IsZero() {
 			base = now.Add(-v.cfg.Period - v.cfg.Period/2)
 		}
-		due := int64(now.Sub(base)/v.cfg.Period) - ran
-		if due > maxCatchUp {
-			// Far behind (the process was stopped, a debugger): an overrun.
-			// Skip what cannot be caught up rather than burst it out.
-			v.log.Debug("audio: virtual device overrun; skipping periods", "device", v.info.Name, "periods", due-1)
-			ran += due - 1
-			due = 1
+		due := int64(now.Sub(base) / v.cfg.Period)
+		if in != nil {
+			captured += overrun(due-captured, "capture")
+			for ; captured < due; captured++ {
+				src = v.read(src, in)
+				cb.Capture(in)
+				ran[0]++
+			}
 		}
-		for ; due > 0; due-- {
-			ran++
-			src = v.period(cb, src, in, out)
+		if out != nil {
+			played += overrun(due-played, "playback")
+			lag := due - played
+			n := min(lag, 1)
+			switch {
+			case lag <= 1:
+				behind = time.Time{}
+			case behind.IsZero():
+				behind = now
+			case now.Sub(behind) >= playbackCatchUpAfter:
+				n = 2
+			}
+			for range n {
+				played++
+				v.play(cb, out)
+				ran[1]++
+			}
+		}
+		// A period is complete once each direction in use has run it.
+		done := due
+		switch {
+		case in != nil && out != nil:
+			done = min(ran[0], ran[1])
+		case in != nil:
+			done = ran[0]
+		case out != nil:
+			done = ran[1]
+		}
+		if n := uint64(done); n > v.periods.Load() {
+			v.periods.Store(n)
+			if v.nwait.Load() > 0 {
+				v.wake(n)
+			}
 		}
 	}
 }
 
-// maxCatchUp bounds how many late periods one tick may run (200 ms at
+// maxCatchUp bounds how many late periods a device catches up (200 ms at
 // 10 ms).
 const maxCatchUp = 20
 
-// period runs one capture + playback period and returns the source to use
-// next time.
-func (v *Virtual) period(cb Callbacks, src pcm.Reader, in, out []int16) pcm.Reader {
-	if in != nil {
-		src = v.read(src, in)
-		cb.Capture(in)
+// playbackCatchUpAfter is how long a playback device that fell behind the
+// clock plays at the clock's pace before it catches up (see stepper): well
+// over the time the packets a stall held back take to reach a jitter
+// buffer once the process runs again, on a loaded machine where each
+// goroutine of the receive path can wait a millisecond or more to run.
+const playbackCatchUpAfter = 200 * time.Millisecond
+
+// play asks Callbacks.Playback for one period and writes it to the sink.
+func (v *Virtual) play(cb Callbacks, out []int16) {
+	clear(out)
+	if cb.Playback != nil {
+		cb.Playback(out)
 	}
-	if out != nil {
-		clear(out)
-		if cb.Playback != nil {
-			cb.Playback(out)
+	if v.cfg.Sink != nil {
+		if _, err := v.cfg.Sink.WritePCM(out); err != nil {
+			v.log.Warn("audio: virtual sink write failed; discarding from now on", "device", v.info.Name, "err", err)
+			v.cfg.Sink = nil
 		}
-		if v.cfg.Sink != nil {
-			if _, err := v.cfg.Sink.WritePCM(out); err != nil {
-				v.log.Warn("audio: virtual sink write failed; discarding from now on", "device", v.info.Name, "err", err)
-				v.cfg.Sink = nil
-			}
-		}
 	}
-	n := v.periods.Add(1)
-	if v.nwait.Load() > 0 {
-		v.wake(n)
-	}
-	return src
 }
 
 // read fills p from src (silence when src is nil or exhausted) and returns

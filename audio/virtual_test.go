@@ -130,3 +130,73 @@ func TestPeriodValidation(t *testing.T) {
 	assert.Equal(t, 480, Samples(DefaultPeriod))
 	assert.Equal(t, 960, Samples(20*time.Millisecond))
 }
+
+// liveSource models a call's jitter buffer behind a playback device: audio
+// arrives in periods (packets filed by the network goroutines) and the
+// device pulls it; a pull for audio that has not arrived is an underrun,
+// which the listener hears as a glitch and after which a jitter buffer
+// drops the late audio and raises its delay.
+type liveSource struct {
+	n         int // samples per period
+	arrived   int
+	pulled    int
+	underruns int
+}
+
+func (l *liveSource) deliver(periods int) { l.arrived += periods * l.n }
+
+func (l *liveSource) playback(out []int16) {
+	if l.pulled+len(out) > l.arrived {
+		l.underruns++
+	}
+	l.pulled += len(out)
+}
+
+// A stall of the whole process (a loaded machine) holds back both the
+// device's ticks and the packets for its jitter buffer. The microphone
+// hands over what it captured meanwhile at once; the speaker does not
+// pull the stalled stretch before its packets have arrived (which would
+// run the buffer dry), then catches up with the clock rather than
+// keeping the stall as delay.
+func TestVirtualStallCatchUp(t *testing.T) {
+	const period = 10 * time.Millisecond
+	v, err := NewVirtual(VirtualConfig{Period: period})
+	require.NoError(t, err)
+	src := &liveSource{n: Samples(period)}
+	captured := 0
+	step := v.stepper(Callbacks{Capture: func([]int16) { captured++ }, Playback: src.playback})
+
+	t0 := time.Unix(0, 0)
+	src.deliver(2) // the jitter buffer's depth
+	k := 0
+	tick := func() {
+		src.deliver(1) // the packet due this period arrived before the tick
+		step(t0.Add(time.Duration(k) * period))
+		k++
+	}
+	for range 50 {
+		tick()
+	}
+	require.Zero(t, src.underruns)
+	require.Equal(t, 50, captured)
+
+	// An 80 ms stall: no tick and no packet for 8 periods. The pacer runs
+	// first when the process resumes; the packets held back follow.
+	const stall = 8
+	k += stall
+	step(t0.Add(time.Duration(k) * period))
+	k++
+	src.deliver(stall + 1)
+	assert.Equal(t, 50+stall+1, captured, "the microphone hands over the stalled periods at once")
+	assert.Zero(t, src.underruns, "the speaker waits for the audio held back by the stall")
+	assert.Less(t, src.pulled, (50+stall)*src.n, "the speaker is not pulling the stalled stretch at once")
+
+	// Within half a second, back on the clock.
+	for range 50 {
+		tick()
+	}
+	assert.Zero(t, src.underruns)
+	assert.Equal(t, k*src.n, src.pulled, "the speaker is back on the clock")
+	assert.Equal(t, 2*src.n, src.arrived-src.pulled, "the buffer is back to its depth")
+	assert.Equal(t, uint64(k), v.Periods())
+}

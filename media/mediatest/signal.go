@@ -43,11 +43,16 @@ func MultiTone(n int, seed uint64) []int16 {
 }
 
 // ProbeTone returns n samples of a signal made to measure delay through a
-// speech codec: five tones at frequencies that are not whole hertz (so,
-// unlike [MultiTone], it does not nearly repeat itself every second, and a
-// window's correlation peak cannot land on a near-repeat), under a deep,
+// speech codec: five tones, each gliding slowly (±5 % at a random 0.5–2 Hz)
+// around a frequency that is not a whole number of hertz, under a deep,
 // smooth random envelope (1–6 Hz) that gives every 0.5 s window a shape of
-// its own, with no hard onsets for SILK to smear. Peaks near −6 dBFS.
+// its own, with no hard onsets for SILK to smear. Steady tones, whatever
+// their frequencies, line up their phases again at some lag: five fixed
+// ones correlate with themselves at 0.93 about half a second later, as
+// well as a codec's output correlates with its input, so a delay search
+// over a second could lock onto the near-repeat. Gliding, the tones' phases
+// never line up again, and no stretch correlates with another of the same
+// signal much above 0.3 (TestProbeToneNoNearRepeat). Peaks near −6 dBFS.
 // Equal seeds give equal signals.
 func ProbeTone(n int, seed uint64) []int16 {
 	rng := rand.New(rand.NewPCG(seed, 0x6563686f))
@@ -61,12 +66,20 @@ func ProbeTone(n int, seed uint64) []int16 {
 		envF[i] = 1 + rng.Float64()*5
 		envP[i] = rng.Float64() * 2 * math.Pi
 	}
+	const glide = 0.05 // frequency deviation, a share of the tone's frequency
+	var glideF, glideP [5]float64
+	for i := range glideF {
+		glideF[i] = 0.5 + rng.Float64()*1.5
+		glideP[i] = rng.Float64() * 2 * math.Pi
+	}
 	out := make([]int16, n)
 	for i := range out {
 		t := float64(i) / SampleRate
 		var x float64
 		for k, f := range freqs {
-			x += math.Sin(2*math.Pi*f*t + phase[k])
+			x += math.Sin(phase[k])
+			f *= 1 + glide*math.Sin(2*math.Pi*glideF[k]*t+glideP[k])
+			phase[k] = math.Mod(phase[k]+2*math.Pi*f/SampleRate, 2*math.Pi)
 		}
 		var e float64
 		for k := range envF {
