@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -19,13 +16,9 @@ import (
 
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
-	"github.com/dialtone-dev/dialtone/call/calltest"
 	"github.com/dialtone-dev/dialtone/examples/server/internal/site"
 	"github.com/dialtone-dev/dialtone/internal/coturntest"
 	"github.com/dialtone-dev/dialtone/internal/testenv"
-	"github.com/dialtone-dev/dialtone/media"
-	"github.com/dialtone-dev/dialtone/media/pcm"
-	"github.com/dialtone-dev/dialtone/signaling"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 )
 
@@ -98,7 +91,7 @@ func browserRelayTest(t *testing.T, chromium string) {
 		assert.NoError(t, <-served)
 	})
 
-	g := newRelayGoPhone(ctx, t, base, "gophone")
+	g := dialGoPhone(ctx, t, base, "gophone", goTone, true)
 	pg := newBrowser(ctx, t, chromium)
 	_, err = chromedp.Call(pg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: forceRelay})
 	require.NoError(t, err)
@@ -163,44 +156,4 @@ func browserRelayTest(t *testing.T, chromium string) {
 	assert.Equal(t, call.ReasonHangup, reason)
 	waitJS(t, pg, `dialtone.state() === 'idle'`, 5*time.Second)
 	w.stop()
-}
-
-// newRelayGoPhone is a relay-only Go phone signed in to the example server
-// with a token from /token: a virtual microphone playing goTone and a
-// recording speaker.
-func newRelayGoPhone(ctx context.Context, t *testing.T, base, user string) *goPhone {
-	t.Helper()
-	resp, err := http.Get(base + "/token?user=" + url.QueryEscape(user))
-	require.NoError(t, err)
-	var tok struct {
-		Token string `json:"token"`
-	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&tok))
-	require.NoError(t, resp.Body.Close())
-	tr, err := signaling.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws", signaling.DialConfig{Token: tok.Token})
-	require.NoError(t, err)
-	g := &goPhone{speaker: &pcm.Recorder{}}
-	backend := audio.NewVirtualBackend(audio.VirtualBackendConfig{Devices: []audio.VirtualDevice{
-		{ID: "mic", Direction: audio.Capture, Default: true,
-			Source: media.NewTone(media.ToneSpec{Frequencies: []float64{goTone}, Level: -12})},
-		{ID: "speaker", Direction: audio.Playback, Default: true, Sink: g.speaker},
-	}})
-	g.phone, err = call.NewPhone(tr, call.Config{
-		DisplayName:     user,
-		SettingEngine:   calltest.Loopback(),
-		RelayOnly:       true,
-		Audio:           call.AudioConfig{Backend: backend},
-		EndToneDuration: -1,
-		Logger:          testLogger(t),
-	})
-	if err != nil {
-		_ = tr.Close()
-		_ = backend.Close()
-		require.NoError(t, err)
-	}
-	t.Cleanup(func() {
-		assert.NoError(t, g.phone.Close())
-		assert.NoError(t, backend.Close())
-	})
-	return g
 }

@@ -328,6 +328,15 @@ type goPhone struct {
 // toneHz.
 func newGoPhone(ctx context.Context, t *testing.T, base, user string, toneHz float64) *goPhone {
 	t.Helper()
+	return dialGoPhone(ctx, t, base, user, toneHz, false)
+}
+
+// dialGoPhone signs user in to the example server with a token from
+// /token: a Go phone whose virtual microphone plays a tone of toneHz and
+// whose speaker records, sending all media through the relay if
+// relayOnly.
+func dialGoPhone(ctx context.Context, t *testing.T, base, user string, toneHz float64, relayOnly bool) *goPhone {
+	t.Helper()
 	resp, err := http.Get(base + "/token?user=" + url.QueryEscape(user))
 	require.NoError(t, err)
 	var tok struct {
@@ -347,6 +356,7 @@ func newGoPhone(ctx context.Context, t *testing.T, base, user string, toneHz flo
 	g.phone, err = call.NewPhone(tr, call.Config{
 		DisplayName:     user,
 		SettingEngine:   calltest.Loopback(),
+		RelayOnly:       relayOnly,
 		Audio:           call.AudioConfig{Backend: backend},
 		EndToneDuration: -1,
 		Logger:          testLogger(t),
