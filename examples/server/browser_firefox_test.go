@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +17,7 @@ import (
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/internal/firefox"
+	"github.com/dialtone-dev/dialtone/internal/pulsetest"
 	"github.com/dialtone-dev/dialtone/internal/testenv"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
 )
@@ -380,49 +379,12 @@ func newFirefox(ctx context.Context, t *testing.T, path, pulse string, prefs map
 	return fox
 }
 
-// startPulse runs a PulseAudio server, with a null sink as its only
-// output, until the test ends, and returns its address for PULSE_SERVER.
-// It listens on a Unix socket only.
+// startPulse runs a private PulseAudio server (internal/pulsetest) until
+// the test ends and returns its address for PULSE_SERVER: Firefox runs a
+// page's AudioContext only with an audio output.
 func startPulse(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "native")
-	cmd := exec.Command("pulseaudio", "--daemonize=no", "-n", "--exit-idle-time=-1", "--disallow-exit",
-		"--use-pid-file=no", "--log-target=stderr",
-		"--load=module-native-protocol-unix auth-anonymous=1 socket="+sock,
-		"--load=module-null-sink sink_name=out rate=48000")
-	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_RUNTIME_DIR="+dir)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("PulseAudio's output:\n%s", out)
-		}
-	})
-	// Ready once it listens: the socket appears.
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(10 * time.Second)
-	for {
-		if _, err := os.Stat(sock); err == nil {
-			return "unix:" + sock
-		}
-		select {
-		case <-tick.C:
-		case <-exited:
-			t.Fatalf("PulseAudio exited:\n%s", out)
-		case <-deadline:
-			t.Fatalf("PulseAudio did not listen within 10 s:\n%s", out)
-		}
-	}
+	return pulsetest.Start(t).Address
 }
 
 // foxLogIn opens the web phone in Firefox and logs in as user, by keys and
