@@ -60,15 +60,23 @@ func heard(t *testing.T, ref, rec []int16) (corr, snr float64) {
 // connected.
 func connect(t *testing.T, a, b *calltest.Phone) (ac, bc *call.Call, aw, bw *watcher) {
 	t.Helper()
+	ac, bc, aw, bw = ring(t, a, b)
+	require.NoError(t, bc.Accept(ctxT(t, setupWait)))
+	aw.waitState(t, call.Connected, setupWait)
+	bw.waitState(t, call.Connected, setupWait)
+	return ac, bc, aw, bw
+}
+
+// ring dials from a to b and returns once the call rings at b, with
+// both ends watched.
+func ring(t *testing.T, a, b *calltest.Phone) (ac, bc *call.Call, aw, bw *watcher) {
+	t.Helper()
 	ac, err := a.Dial(t.Context(), b.User())
 	require.NoError(t, err)
 	aw = watch(ac)
 	bc = nextIncoming(t, b, setupWait)
 	bw = watch(bc)
 	require.Equal(t, ac.ID(), bc.ID())
-	require.NoError(t, bc.Accept(ctxT(t, setupWait)))
-	aw.waitState(t, call.Connected, setupWait)
-	bw.waitState(t, call.Connected, setupWait)
 	return ac, bc, aw, bw
 }
 
@@ -169,11 +177,7 @@ func TestEndReasons(t *testing.T) {
 		lab := newLab(t, server.Config{})
 		a := newPhone(t, lab, "alice", calltest.PhoneOptions{})
 		b := newPhone(t, lab, "bob", calltest.PhoneOptions{})
-		ac, err := a.Dial(t.Context(), "bob")
-		require.NoError(t, err)
-		aw := watch(ac)
-		bc := nextIncoming(t, b, setupWait)
-		bw := watch(bc)
+		ac, bc, aw, bw := ring(t, a, b)
 		aw.waitState(t, call.Waiting, setupWait)
 		ac.Hangup()
 		assert.Equal(t, call.ReasonCancelled, aw.waitEnd(t, setupWait))
@@ -207,11 +211,7 @@ func TestEndReasons(t *testing.T) {
 		bcfg.SettingEngine = dead
 		a := newPhone(t, lab, "alice", calltest.PhoneOptions{Config: cfg})
 		b := newPhone(t, lab, "bob", calltest.PhoneOptions{Config: bcfg})
-		ac, err := a.Dial(t.Context(), "bob")
-		require.NoError(t, err)
-		aw := watch(ac)
-		bc := nextIncoming(t, b, setupWait)
-		bw := watch(bc)
+		_, bc, aw, bw := ring(t, a, b)
 		require.NoError(t, bc.Accept(ctxT(t, time.Second)))
 		assert.Equal(t, call.ReasonConnectTimeout, aw.waitEnd(t, setupWait))
 		assert.Equal(t, call.ReasonConnectTimeout, bw.waitEnd(t, setupWait))
