@@ -57,18 +57,6 @@ func TestRoomGoToGo(t *testing.T) {
 	assert.Equal(t, call.ReasonOffline, waitEnd(t, cc, 10*time.Second))
 }
 
-func nextMessage(t *testing.T, r *socketio.Room) signaling.Message {
-	t.Helper()
-	select {
-	case m, ok := <-r.Incoming():
-		require.True(t, ok, "incoming closed")
-		return m
-	case <-time.After(5 * time.Second):
-		t.Fatal("no message")
-		return signaling.Message{}
-	}
-}
-
 const sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n"
 
 // The room's events become the phone's messages whatever their shape;
@@ -100,7 +88,7 @@ func TestRoomTranslates(t *testing.T) {
 	})
 	t.Cleanup(func() { _ = r.Close() })
 	assert.Equal(t, `42["join-room","r1"]`, <-fromClient)
-	ready := nextMessage(t, r)
+	ready := next(t, r.Incoming(), "message")
 	assert.Equal(t, signaling.TypeReady, ready.Type)
 	assert.Equal(t, "s1", r.Ready().User, "the socket's ID by default")
 
@@ -117,7 +105,7 @@ func TestRoomTranslates(t *testing.T) {
 	toClient <- `42["webrtc_ice_candidate",{"room":"r1","candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}}]`
 	toClient <- `42["webrtc_ice_candidate",{"type":"candidate","label":0,"id":"0","candidate":"candidate:2 1 udp 1 127.0.0.1 10 typ host"}]`
 
-	inv := nextMessage(t, r)
+	inv := next(t, r.Incoming(), "message")
 	assert.Equal(t, signaling.TypeInvite, inv.Type)
 	assert.Equal(t, socketio.DefaultPeer, inv.From)
 	require.NotEmpty(t, inv.Call)
@@ -126,7 +114,7 @@ func TestRoomTranslates(t *testing.T) {
 		`{"candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}}`,
 		`{"candidate":{"candidate":"candidate:2 1 udp 1 127.0.0.1 10 typ host","sdpMid":"0","sdpMLineIndex":0}}`,
 	} {
-		m := nextMessage(t, r)
+		m := next(t, r.Incoming(), "message")
 		assert.Equal(t, signaling.TypeSignal, m.Type)
 		assert.Equal(t, inv.Call, m.Call)
 		assert.JSONEq(t, want, string(m.Data))
@@ -155,15 +143,15 @@ func TestRoomTranslates(t *testing.T) {
 
 	// The peer leaves: the call is hung up.
 	toClient <- `42["bye","peer-socket"]`
-	m := nextMessage(t, r)
+	m := next(t, r.Incoming(), "message")
 	assert.Equal(t, signaling.TypeHangup, m.Type)
 	assert.Equal(t, inv.Call, m.Call)
 
 	// Our hang-up of a new call: leave, then join again.
 	toClient <- `42["webrtc_offer",{"type":"offer","sdp":` + string(offer) + `}]`
-	inv = nextMessage(t, r)
+	inv = next(t, r.Incoming(), "message")
 	require.Equal(t, signaling.TypeInvite, inv.Type)
-	nextMessage(t, r) // its offer
+	next(t, r.Incoming(), "message") // its offer
 	require.NoError(t, r.Send(ctx, signaling.Message{Type: signaling.TypeDecline, To: "peer", Call: inv.Call}))
 	assert.Equal(t, `42["bye","r1"]`, <-fromClient)
 	assert.Equal(t, `42["join-room","r1"]`, <-fromClient)
