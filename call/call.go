@@ -290,14 +290,22 @@ func (r *request) withdrawn() bool { return r.state.Load() == requestWithdrawn }
 
 // ask posts a command and waits for its result, or for ctx.
 func (c *Call) ask(ctx context.Context, mk func(*request) input) error {
+	return ask(ctx, c.inbox, c.stopped, mk)
+}
+
+// ask posts the command mk makes to an actor's inbox (a Call's or a
+// Room's) and waits for its result, for the actor to stop (stopped), or
+// for ctx; a command the actor has not taken yet when ctx ends is
+// withdrawn.
+func ask(ctx context.Context, inbox *mailbox.Mailbox[input], stopped <-chan struct{}, mk func(*request) input) error {
 	r := newRequest(ctx)
-	if !c.inbox.Put(mk(r)) {
+	if !inbox.Put(mk(r)) {
 		return ErrEnded
 	}
 	select {
 	case err := <-r.reply:
 		return err
-	case <-c.stopped:
+	case <-stopped:
 		select {
 		case err := <-r.reply:
 			return err

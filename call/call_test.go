@@ -56,9 +56,33 @@ func heard(t *testing.T, ref, rec []int16) (corr, snr float64) {
 	return mediatest.Median(corrs), mediatest.Median(snrs)
 }
 
+// bothWays lets a couple of seconds of audio flow between a and b, whose
+// microphones loop sigA and sigB, and measures by content what each heard
+// of the other (heard), logged under what.
+func bothWays(t *testing.T, what string, a, b *calltest.Phone, sigA, sigB []int16) (corrAB, snrAB, corrBA, snrBA float64) {
+	t.Helper()
+	require.NoError(t, b.Speaker.Wait(ctxT(t, 10*time.Second), b.Speaker.Len()+2*sec+sec/4))
+	require.NoError(t, a.Speaker.Wait(ctxT(t, 10*time.Second), a.Speaker.Len()+2*sec+sec/4))
+	corrAB, snrAB = heard(t, sigA, b.Speaker.Samples())
+	corrBA, snrBA = heard(t, sigB, a.Speaker.Samples())
+	t.Logf("%salice→bob corr %.3f SNR %.1f dB; bob→alice corr %.3f SNR %.1f dB", what, corrAB, snrAB, corrBA, snrBA)
+	return corrAB, snrAB, corrBA, snrBA
+}
+
 // connect dials from a to b, accepts on b and waits until both are
 // connected.
 func connect(t *testing.T, a, b *calltest.Phone) (ac, bc *call.Call, aw, bw *watcher) {
+	t.Helper()
+	ac, bc, aw, bw = ring(t, a, b)
+	require.NoError(t, bc.Accept(ctxT(t, setupWait)))
+	aw.waitState(t, call.Connected, setupWait)
+	bw.waitState(t, call.Connected, setupWait)
+	return ac, bc, aw, bw
+}
+
+// ring dials from a to b and returns once the call rings at b, with
+// both ends watched.
+func ring(t *testing.T, a, b *calltest.Phone) (ac, bc *call.Call, aw, bw *watcher) {
 	t.Helper()
 	ac, err := a.Dial(t.Context(), b.User())
 	require.NoError(t, err)
@@ -66,9 +90,6 @@ func connect(t *testing.T, a, b *calltest.Phone) (ac, bc *call.Call, aw, bw *wat
 	bc = nextIncoming(t, b, setupWait)
 	bw = watch(bc)
 	require.Equal(t, ac.ID(), bc.ID())
-	require.NoError(t, bc.Accept(ctxT(t, setupWait)))
-	aw.waitState(t, call.Connected, setupWait)
-	bw.waitState(t, call.Connected, setupWait)
 	return ac, bc, aw, bw
 }
 
@@ -88,12 +109,7 @@ func TestHappyPathAudioBothWaysAndHangup(t *testing.T) {
 			b := newPhone(t, lab, "bob", calltest.PhoneOptions{Mic: pcm.Loop(sigB)})
 			ac, bc, aw, bw := connect(t, a, b)
 
-			// Let a couple of seconds of audio flow, then check both ways by content.
-			require.NoError(t, b.Speaker.Wait(ctxT(t, 10*time.Second), b.Speaker.Len()+2*sec+sec/4))
-			require.NoError(t, a.Speaker.Wait(ctxT(t, 10*time.Second), a.Speaker.Len()+2*sec+sec/4))
-			corrAB, snrAB := heard(t, sigA, b.Speaker.Samples())
-			corrBA, snrBA := heard(t, sigB, a.Speaker.Samples())
-			t.Logf("alice→bob corr %.3f SNR %.1f dB; bob→alice corr %.3f SNR %.1f dB", corrAB, snrAB, corrBA, snrBA)
+			corrAB, snrAB, corrBA, snrBA := bothWays(t, "", a, b, sigA, sigB)
 			assert.Greater(t, corrAB, 0.9)
 			assert.Greater(t, corrBA, 0.9)
 			assert.Greater(t, snrAB, 8.0)
@@ -169,11 +185,7 @@ func TestEndReasons(t *testing.T) {
 		lab := newLab(t, server.Config{})
 		a := newPhone(t, lab, "alice", calltest.PhoneOptions{})
 		b := newPhone(t, lab, "bob", calltest.PhoneOptions{})
-		ac, err := a.Dial(t.Context(), "bob")
-		require.NoError(t, err)
-		aw := watch(ac)
-		bc := nextIncoming(t, b, setupWait)
-		bw := watch(bc)
+		ac, bc, aw, bw := ring(t, a, b)
 		aw.waitState(t, call.Waiting, setupWait)
 		ac.Hangup()
 		assert.Equal(t, call.ReasonCancelled, aw.waitEnd(t, setupWait))
@@ -207,11 +219,7 @@ func TestEndReasons(t *testing.T) {
 		bcfg.SettingEngine = dead
 		a := newPhone(t, lab, "alice", calltest.PhoneOptions{Config: cfg})
 		b := newPhone(t, lab, "bob", calltest.PhoneOptions{Config: bcfg})
-		ac, err := a.Dial(t.Context(), "bob")
-		require.NoError(t, err)
-		aw := watch(ac)
-		bc := nextIncoming(t, b, setupWait)
-		bw := watch(bc)
+		_, bc, aw, bw := ring(t, a, b)
 		require.NoError(t, bc.Accept(ctxT(t, time.Second)))
 		assert.Equal(t, call.ReasonConnectTimeout, aw.waitEnd(t, setupWait))
 		assert.Equal(t, call.ReasonConnectTimeout, bw.waitEnd(t, setupWait))

@@ -34,11 +34,7 @@ func TestRelayOnlyThroughCoturn(t *testing.T) {
 	a := newPhone(t, lab, "alice", calltest.PhoneOptions{Config: cfg, Mic: pcm.Loop(sigA)})
 	b := newPhone(t, lab, "bob", calltest.PhoneOptions{Config: cfg, Mic: pcm.Loop(sigB)})
 
-	ac, err := a.Dial(t.Context(), "bob")
-	require.NoError(t, err)
-	aw := watch(ac)
-	bc := nextIncoming(t, b, setupWait)
-	bw := watch(bc)
+	ac, bc, aw, bw := ring(t, a, b)
 	start := time.Now()
 	require.NoError(t, bc.Accept(ctxT(t, setupWait)))
 	aw.waitState(t, call.Connected, setupWait)
@@ -47,11 +43,7 @@ func TestRelayOnlyThroughCoturn(t *testing.T) {
 	t.Logf("accept → connected through coturn: %v", took)
 	assert.Less(t, took, relayConnectBound, "a relay-only call must not wait for a direct path that cannot exist")
 
-	require.NoError(t, b.Speaker.Wait(ctxT(t, 10*time.Second), b.Speaker.Len()+2*sec+sec/4))
-	require.NoError(t, a.Speaker.Wait(ctxT(t, 10*time.Second), a.Speaker.Len()+2*sec+sec/4))
-	corrAB, snrAB := heard(t, sigA, b.Speaker.Samples())
-	corrBA, snrBA := heard(t, sigB, a.Speaker.Samples())
-	t.Logf("through coturn: alice→bob corr %.3f SNR %.1f dB; bob→alice corr %.3f SNR %.1f dB", corrAB, snrAB, corrBA, snrBA)
+	corrAB, _, corrBA, _ := bothWays(t, "through coturn: ", a, b, sigA, sigB)
 	assert.Greater(t, corrAB, 0.9)
 	assert.Greater(t, corrBA, 0.9)
 
@@ -78,11 +70,7 @@ func TestRelayOnlyWrongSecretFailsFast(t *testing.T) {
 	a := newPhone(t, lab, "alice", calltest.PhoneOptions{Config: cfg})
 	b := newPhone(t, lab, "bob", calltest.PhoneOptions{Config: cfg})
 
-	ac, err := a.Dial(t.Context(), "bob")
-	require.NoError(t, err)
-	aw := watch(ac)
-	bc := nextIncoming(t, b, setupWait)
-	bw := watch(bc)
+	ac, bc, aw, bw := ring(t, a, b)
 	start := time.Now()
 	require.NoError(t, bc.Accept(ctxT(t, setupWait)))
 	assert.Equal(t, call.ReasonRelayFailed, aw.waitEnd(t, 3*time.Second))

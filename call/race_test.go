@@ -27,11 +27,7 @@ func TestAcceptCancelRace(t *testing.T) {
 	outcomes := map[string]int{}
 	const rounds = 100
 	for round := range rounds {
-		ac, err := a.Dial(t.Context(), "bob")
-		require.NoError(t, err)
-		aw := watch(ac)
-		bc := nextIncoming(t, b, setupWait)
-		bw := watch(bc)
+		ac, bc, aw, bw := ring(t, a, b)
 		aw.waitState(t, call.Waiting, setupWait)
 
 		// Jitter both sides so every interleaving occurs (sleeps shape the
@@ -46,7 +42,7 @@ func TestAcceptCancelRace(t *testing.T) {
 		time.Sleep(hangupDelay)
 		ac.Hangup()
 		ra, rb := aw.waitEnd(t, setupWait), bw.waitEnd(t, setupWait)
-		err = <-acceptErr
+		err := <-acceptErr
 		switch {
 		case ra == call.ReasonCancelled:
 			assert.Equal(t, call.ReasonCancelled, rb, "round %d: caller cancelled, callee says %s", round, rb)

@@ -555,12 +555,21 @@ func (o *oggOut) close() error {
 // zero is the moment the call is answered, so neither the ringback nor
 // the microphone before the answer is recorded.
 func (c *Call) Record(ctx context.Context, cfg RecordConfig) (*Recording, error) {
-	rec, err := newRecording(cfg, true)
+	return startRecording(ctx, cfg, true, c.post, c.ask)
+}
+
+// startRecording starts a recording and files it with its owner (a Call
+// or a Room, whose actor takes cmdRecord through ask); stopping it posts
+// cmdStopRecord. ogg says whether the owner can record Ogg. When the
+// owner refuses it, the recording is stopped and its writer has finished
+// before the error returns.
+func startRecording(ctx context.Context, cfg RecordConfig, ogg bool, post func(input), ask func(context.Context, func(*request) input) error) (*Recording, error) {
+	rec, err := newRecording(cfg, ogg)
 	if err != nil {
 		return nil, err
 	}
-	rec.detach = func() { c.post(cmdStopRecord{rec: rec}) }
-	if err := c.ask(ctx, func(r *request) input { return cmdRecord{request: r, rec: rec} }); err != nil {
+	rec.detach = func() { post(cmdStopRecord{rec: rec}) }
+	if err := ask(ctx, func(r *request) input { return cmdRecord{request: r, rec: rec} }); err != nil {
 		rec.stop()
 		<-rec.done
 		return nil, err
@@ -611,17 +620,7 @@ func (c *Call) stopRecording(rec *Recording) {
 // ErrRecording while a recording runs and ErrEnded once the room has
 // ended; leaving the room stops the recording.
 func (r *Room) Record(ctx context.Context, cfg RecordConfig) (*Recording, error) {
-	rec, err := newRecording(cfg, false)
-	if err != nil {
-		return nil, err
-	}
-	rec.detach = func() { r.post(cmdStopRecord{rec: rec}) }
-	if err := r.ask(ctx, func(q *request) input { return cmdRecord{request: q, rec: rec} }); err != nil {
-		rec.stop()
-		<-rec.done
-		return nil, err
-	}
-	return rec, nil
+	return startRecording(ctx, cfg, false, r.post, r.ask)
 }
 
 // record hooks rec to the room's devices.

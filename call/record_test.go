@@ -103,12 +103,7 @@ func TestCallRecord(t *testing.T) {
 	alice := newPhone(t, lab, "alice", calltest.PhoneOptions{Mic: toneMic(aliceTone)})
 	bob := newPhone(t, lab, "bob", calltest.PhoneOptions{Mic: toneMic(bobTone)})
 
-	c, err := alice.Dial(ctxT(t, 5*time.Second), "bob")
-	require.NoError(t, err)
-	w := watch(c)
-	in := nextIncoming(t, bob, 5*time.Second)
-	require.NoError(t, in.Accept(ctxT(t, 5*time.Second)))
-	w.waitState(t, call.Connected, 10*time.Second)
+	c, _, w, _ := connect(t, alice, bob)
 	// Bob's tone is playing at alice's before the recording starts.
 	start := alice.Speaker.Len()
 	require.NoError(t, alice.Speaker.Wait(ctxT(t, 5*time.Second), start+sec/2))
@@ -350,12 +345,7 @@ func TestCallRecordStalledWriter(t *testing.T) {
 	lab := newLab(t, server.Config{})
 	alice := newPhone(t, lab, "alice", calltest.PhoneOptions{Mic: toneMic(aliceTone)})
 	bob := newPhone(t, lab, "bob", calltest.PhoneOptions{Mic: toneMic(bobTone)})
-	c, err := alice.Dial(ctxT(t, 5*time.Second), "bob")
-	require.NoError(t, err)
-	w := watch(c)
-	in := nextIncoming(t, bob, 5*time.Second)
-	require.NoError(t, in.Accept(ctxT(t, 5*time.Second)))
-	w.waitState(t, call.Connected, 10*time.Second)
+	c, _, _, _ := connect(t, alice, bob)
 
 	out := &gatedWriter{open: make(chan struct{})}
 	var once sync.Once

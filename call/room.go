@@ -309,26 +309,7 @@ func (r *Room) post(in input) { r.inbox.Put(in) }
 
 // ask posts a command and waits for its result, or for ctx.
 func (r *Room) ask(ctx context.Context, mk func(*request) input) error {
-	q := newRequest(ctx)
-	if !r.inbox.Put(mk(q)) {
-		return ErrEnded
-	}
-	select {
-	case err := <-q.reply:
-		return err
-	case <-r.stopped:
-		select {
-		case err := <-q.reply:
-			return err
-		default:
-			return ErrEnded
-		}
-	case <-ctx.Done():
-		if q.state.CompareAndSwap(requestPending, requestWithdrawn) {
-			return ctx.Err()
-		}
-		return <-q.reply
-	}
+	return ask(ctx, r.inbox, r.stopped, mk)
 }
 
 func (r *Room) isEnded() bool {

@@ -1,9 +1,6 @@
 package call_test
 
 import (
-	"context"
-	"net"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -11,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dialtone-dev/dialtone/call/calltest"
-	"github.com/dialtone-dev/dialtone/internal/testenv"
+	"github.com/dialtone-dev/dialtone/internal/redistest"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 	"github.com/dialtone-dev/dialtone/signaling/server/redisbroker"
 )
@@ -21,7 +18,7 @@ import (
 // room: the member lists, member-joined and room-signals cross the
 // nodes, and each hears the other two (and never itself).
 func TestRoomAcrossNodes(t *testing.T) {
-	addr := startRedis(t)
+	addr := redistest.Start(t)
 	node := func(id string) *calltest.Lab {
 		rdb := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2})
 		// The lab closes its server, then the client may go.
@@ -46,64 +43,5 @@ func TestRoomAcrossNodes(t *testing.T) {
 	alice.heard(t, 500*time.Millisecond)
 	for _, m := range all {
 		m.checkHears(t, without(all, m), []*member{m})
-	}
-}
-
-// startRedis runs a private redis-server on a free loopback port until the
-// end of the test and returns its address. Without redis-server the test
-// is skipped, except under CI=true where it fails (internal/testenv).
-func startRedis(t *testing.T) string {
-	t.Helper()
-	bin := testenv.Program(t, "redis-server")
-	for range 3 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		addr := l.Addr().String()
-		require.NoError(t, l.Close())
-		_, port, err := net.SplitHostPort(addr)
-		require.NoError(t, err)
-		cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port,
-			"--save", "", "--appendonly", "no", "--dir", t.TempDir(), "--daemonize", "no")
-		require.NoError(t, cmd.Start())
-		exited := make(chan struct{})
-		go func() {
-			_ = cmd.Wait()
-			close(exited)
-		}()
-		stop := func() {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if redisUp(addr, exited) {
-			t.Cleanup(stop)
-			return addr
-		}
-		stop() // the port was taken meanwhile, or it did not start
-	}
-	t.Fatal("redis-server did not start")
-	return ""
-}
-
-// redisUp pings addr until it answers (true), the server exits or 5 s pass.
-func redisUp(addr string, exited <-chan struct{}) bool {
-	rdb := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, MaxRetries: -1})
-	defer rdb.Close()
-	deadline := time.After(5 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := rdb.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return true
-		}
-		select {
-		case <-exited:
-			return false
-		case <-deadline:
-			return false
-		case <-tick.C:
-		}
 	}
 }

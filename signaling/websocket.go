@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/dialtone-dev/dialtone/internal/wsdial"
 )
 
 // DialConfig configures the WebSocket client. Every zero field takes the
@@ -70,7 +72,7 @@ type DialConfig struct {
 
 func (c DialConfig) withDefaults() DialConfig {
 	if c.Dialer == nil {
-		c.Dialer = &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: 10 * time.Second}
+		c.Dialer = wsdial.DefaultDialer()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -189,20 +191,13 @@ func (c *Client) connect(ctx context.Context) (*websocket.Conn, Message, error) 
 		q.Set("user", c.cfg.User)
 		u.RawQuery = q.Encode()
 	}
-	ws, resp, err := c.cfg.Dialer.DialContext(ctx, u.String(), h)
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
+	ws, status, err := wsdial.Dial(ctx, c.cfg.Dialer, u.String(), h, c.cfg.MaxMessageSize)
 	if err != nil {
-		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+		if status == http.StatusUnauthorized {
 			return nil, Message{}, ErrUnauthorized
-		}
-		if resp != nil {
-			return nil, Message{}, fmt.Errorf("%w: HTTP %s: %w", ErrConnect, resp.Status, err)
 		}
 		return nil, Message{}, fmt.Errorf("%w: %w", ErrConnect, err)
 	}
-	ws.SetReadLimit(int64(c.cfg.MaxMessageSize))
 	ready, err := c.waitReady(ctx, ws)
 	if err != nil {
 		_ = ws.Close()

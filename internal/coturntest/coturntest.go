@@ -15,11 +15,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dialtone-dev/dialtone/internal/testenv"
+	"github.com/dialtone-dev/dialtone/internal/testproc"
 )
 
 // Realm is the realm every Server runs with.
@@ -116,20 +116,16 @@ func start(t testing.TB, bin string, opts Options) (*Server, error) {
 	}
 	cmd := exec.Command(bin, "-c", confPath)
 	cmd.Dir = dir
-	if err := cmd.Start(); err != nil {
+	p, err := testproc.Start(cmd)
+	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
 	stop := func() {
-		s.stop(cmd.Process.Pid, exited)
+		p.Stop(2 * time.Second)
 		_ = os.RemoveAll(dir)
 	}
-	if err := s.waitReady(exited, 5*time.Second); err != nil {
+	if err := s.waitReady(p.Exited(), 5*time.Second); err != nil {
 		stop()
 		return nil, err
 	}
@@ -140,24 +136,6 @@ func start(t testing.TB, bin string, opts Options) (*Server, error) {
 		stop()
 	})
 	return s, nil
-}
-
-// stop ends the server by the PID in its pidfile (the process we started),
-// with SIGTERM, then SIGKILL if it has not exited within 2 s.
-func (s *Server) stop(started int, exited <-chan struct{}) {
-	pid := started
-	if b, err := os.ReadFile(filepath.Join(s.dir, "turnserver.pid")); err == nil {
-		if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && p == started {
-			pid = p
-		}
-	}
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(2 * time.Second):
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		<-exited
-	}
 }
 
 // URLs returns the server's TURN URL, for server.Config.TURNURLs.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dialtone-dev/dialtone/internal/testenv"
+	"github.com/dialtone-dev/dialtone/internal/testproc"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 	"golang.org/x/sys/unix"
@@ -29,10 +30,9 @@ type Server struct {
 	// Dir holds the configuration and janus.log.
 	Dir string
 
-	cmd  *exec.Cmd
+	proc *testproc.Process
 	ns   *netns
 	net  *nsNet
-	exit chan error
 }
 
 // Start starts Janus for t and waits until its API answers.
@@ -75,19 +75,18 @@ func Start(t testing.TB, opts Options) *Server {
 	cmd := exec.Command("/bin/sh", "-c", script)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	proc, err := testproc.Start(cmd)
+	if err != nil {
 		t.Fatalf("janustest: starting janus: %v", err)
 	}
 	s := &Server{
 		URL:  fmt.Sprintf("ws://%s:%d/", JanusAddr, wsPort),
 		Dir:  dir,
-		cmd:  cmd,
-		exit: make(chan error, 1),
+		proc: proc,
 	}
-	go func() { s.exit <- cmd.Wait() }()
 	t.Cleanup(func() { s.stop(t) })
 
-	ns, err := enterNetns(cmd.Process.Pid)
+	ns, err := enterNetns(proc.Pid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,9 +114,8 @@ func (s *Server) waitReady() error {
 			return nil
 		}
 		select {
-		case err := <-s.exit:
-			s.exit <- err
-			return fmt.Errorf("janus exited: %v", err)
+		case <-s.proc.Exited():
+			return fmt.Errorf("janus exited: %v", s.proc.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -146,20 +144,14 @@ func (s *Server) SettingEngine() *webrtc.SettingEngine {
 
 // Kill stops Janus at once (SIGKILL), as a crash would.
 func (s *Server) Kill() {
-	_ = s.cmd.Process.Signal(syscall.SIGKILL)
+	s.proc.Kill()
 }
 
 func (s *Server) stop(t testing.TB) {
 	if s.ns != nil {
 		s.ns.close()
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exit:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Signal(syscall.SIGKILL)
-		<-s.exit
-	}
+	s.proc.Stop(5 * time.Second)
 	if t.Failed() {
 		t.Logf("janus.log (tail):\n%s", s.logTail())
 	}

@@ -2,7 +2,6 @@ package apm
 
 import (
 	"math"
-	"math/cmplx"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -91,7 +90,7 @@ func buildScene(farParts [][]int16, nearVoice []int16) *scene {
 	for i := range ir {
 		ir[i] *= scale
 	}
-	wet := convolve(far, ir)
+	wet := mediatest.Convolve(far, ir)
 
 	s := &scene{far: make([]int16, n), echo: make([]int16, n), near: make([]int16, n), mic: make([]int16, n)}
 	noise := math.Pow(10, noiseDBFS/20) * 32768
@@ -138,68 +137,6 @@ func rmsF(x []float64) float64 {
 		e += v * v
 	}
 	return math.Sqrt(e / float64(max(1, len(x))))
-}
-
-// convolve returns x * h truncated to len(x), by FFT.
-func convolve(x, h []float64) []float64 {
-	m := 1
-	for m < len(x)+len(h) {
-		m <<= 1
-	}
-	a, b := make([]complex128, m), make([]complex128, m)
-	for i, v := range x {
-		a[i] = complex(v, 0)
-	}
-	for i, v := range h {
-		b[i] = complex(v, 0)
-	}
-	fft(a, false)
-	fft(b, false)
-	for i := range a {
-		a[i] *= b[i]
-	}
-	fft(a, true)
-	y := make([]float64, len(x))
-	for i := range y {
-		y[i] = real(a[i])
-	}
-	return y
-}
-
-// fft is an in-place radix-2 transform; len(a) is a power of two. The
-// inverse is scaled by 1/len(a).
-func fft(a []complex128, inverse bool) {
-	n := len(a)
-	for i, j := 1, 0; i < n; i++ {
-		bit := n >> 1
-		for ; j&bit != 0; bit >>= 1 {
-			j ^= bit
-		}
-		j ^= bit
-		if i < j {
-			a[i], a[j] = a[j], a[i]
-		}
-	}
-	sign := -1.0
-	if inverse {
-		sign = 1
-	}
-	for size := 2; size <= n; size <<= 1 {
-		w := cmplx.Rect(1, sign*2*math.Pi/float64(size))
-		for start := 0; start < n; start += size {
-			wk := complex(1, 0)
-			for k := range size / 2 {
-				u, v := a[start+k], a[start+k+size/2]*wk
-				a[start+k], a[start+k+size/2] = u+v, u-v
-				wk *= w
-			}
-		}
-	}
-	if inverse {
-		for i := range a {
-			a[i] /= complex(float64(n), 0)
-		}
-	}
 }
 
 // figures are what the harness measures of one canceller on the scene.

@@ -2,7 +2,6 @@ package mediatest
 
 import (
 	"math"
-	"math/cmplx"
 	"sort"
 )
 
@@ -15,27 +14,10 @@ func Delay(ref, out []int16) (samples int, corr float64) {
 	if len(ref) == 0 || len(out) == 0 {
 		return 0, 0
 	}
-	n := 1
-	for n < len(ref)+len(out) {
-		n <<= 1
-	}
-	a := make([]complex128, n)
-	b := make([]complex128, n)
-	for i, v := range ref {
-		a[i] = complex(float64(v), 0)
-	}
-	for i, v := range out {
-		b[i] = complex(float64(v), 0)
-	}
-	fft(a, false)
-	fft(b, false)
-	for i := range a {
-		a[i] = b[i] * cmplx.Conj(a[i])
-	}
-	fft(a, true)
+	c := crossCorrelate(ref, out)
 	best, lag := math.Inf(-1), 0
 	for l := 0; l < len(out); l++ {
-		if v := real(a[l]); v > best {
+		if v := c[l]; v > best {
 			best, lag = v, l
 		}
 	}
@@ -142,55 +124,6 @@ func Median(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// fft is an in-place iterative radix-2 FFT (len(a) a power of two); inverse
-// scales by 1/n.
-func fft(a []complex128, inverse bool) {
-	n := len(a)
-	for i, j := 1, 0; i < n; i++ {
-		bit := n >> 1
-		for ; j&bit != 0; bit >>= 1 {
-			j ^= bit
-		}
-		j ^= bit
-		if i < j {
-			a[i], a[j] = a[j], a[i]
-		}
-	}
-	sign := -1.0
-	if inverse {
-		sign = 1
-	}
-	for size := 2; size <= n; size <<= 1 {
-		ang := sign * 2 * math.Pi / float64(size)
-		wl := complex(math.Cos(ang), math.Sin(ang))
-		half := size / 2
-		// Twiddles per stage, computed once (accurate and cheap).
-		tw := make([]complex128, half)
-		w := complex(1, 0)
-		for k := range tw {
-			if k%64 == 0 {
-				w = cmplx.Rect(1, ang*float64(k))
-			}
-			tw[k] = w
-			w *= wl
-		}
-		for start := 0; start < n; start += size {
-			for k := 0; k < half; k++ {
-				u := a[start+k]
-				v := a[start+k+half] * tw[k]
-				a[start+k] = u + v
-				a[start+k+half] = u - v
-			}
-		}
-	}
-	if inverse {
-		inv := complex(1/float64(n), 0)
-		for i := range a {
-			a[i] *= inv
-		}
-	}
 }
 
 // ToneShare is the fraction of pcm's energy at freq Hz (Goertzel over the

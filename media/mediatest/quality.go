@@ -194,27 +194,11 @@ func bessel0(x float64) float64 {
 // matches ref[i], by cross-correlating the mean-centred Hilbert envelopes.
 func envelopeLag(ref, deg []float64, maxLag int) int {
 	er, ed := centred(envelope(ref)), centred(envelope(deg))
-	n := 1
-	for n < len(er)+len(ed) {
-		n <<= 1
-	}
-	a := make([]complex128, n)
-	b := make([]complex128, n)
-	for i, v := range er {
-		a[i] = complex(v, 0)
-	}
-	for i, v := range ed {
-		b[i] = complex(v, 0)
-	}
-	fft(a, false)
-	fft(b, false)
-	for i := range a {
-		a[i] = b[i] * cmplx.Conj(a[i])
-	}
-	fft(a, true)
+	c := crossCorrelate(er, ed)
+	n := len(c)
 	best, lag := math.Inf(-1), 0
 	for d := -min(maxLag, len(er)-1); d <= min(maxLag, len(ed)-1); d++ {
-		if v := real(a[(d+n)%n]); v > best {
+		if v := c[(d+n)%n]; v > best {
 			best, lag = v, d
 		}
 	}

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,19 +18,18 @@ import (
 
 	"github.com/dialtone-dev/dialtone/call"
 	chromiumflags "github.com/dialtone-dev/dialtone/internal/chromium"
+	"github.com/dialtone-dev/dialtone/internal/netns"
 	"github.com/dialtone-dev/dialtone/internal/testenv"
 	"github.com/dialtone-dev/dialtone/signaling/socketio"
 )
 
 // The browser test runs Chromium, the Node server and a Go phone in a
-// network namespace that has nothing but loopback, as the web phone's
-// browser test does (examples/server): the test binary re-executes itself
-// under `unshare -n`; netnsEnv marks the child.
+// network namespace that has nothing but loopback (internal/netns), as the
+// web phone's browser test does (examples/server).
 const (
-	netnsEnv    = "DIALTONE_BROWSER_NETNS" // "1" in the child; "off" runs without a namespace
-	chromiumEnv = "DIALTONE_CHROMIUM"      // path of the Chromium binary
-	goTone      = 1000.0                   // Hz, the Go phone's microphone
-	pageTone    = 700.0                    // Hz, the page's fake microphone
+	chromiumEnv = "DIALTONE_CHROMIUM" // path of the Chromium binary
+	goTone      = 1000.0              // Hz, the Go phone's microphone
+	pageTone    = 700.0               // Hz, the page's fake microphone
 )
 
 func chromiumPath(t *testing.T) string {
@@ -44,21 +41,6 @@ func chromiumPath(t *testing.T) string {
 	return testenv.Program(t, p)
 }
 
-// unshareCommand finds how to make a loopback-only network namespace here:
-// as root `unshare -n`, else through a user namespace (`unshare -rn`).
-func unshareCommand() ([]string, error) {
-	var errs []error
-	for _, args := range [][]string{{"unshare", "-n"}, {"unshare", "-r", "-n"}} {
-		probe := append(append([]string(nil), args...), "sh", "-c", "ip link set lo up")
-		out, err := exec.Command(probe[0], probe[1:]...).CombinedOutput()
-		if err == nil {
-			return args, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out)))
-	}
-	return nil, errors.Join(errs...)
-}
-
 // TestRoomBrowser: a page of a room-relay app (plain JS, the Socket.IO
 // client, RTCPeerConnection, a fake microphone) in headless Chromium calls
 // a Go phone that joined its room, and the Go phone calls it; audio is
@@ -68,31 +50,10 @@ func TestRoomBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
-	switch os.Getenv(netnsEnv) {
-	case "1", "off":
-		roomBrowserTest(t, chromium)
-		return
+	if os.Getenv(netns.Env) == "" {
+		nodeModules(t) // here: the namespace has no registry
 	}
-	nodeModules(t) // here: the namespace has no registry
-	testenv.Program(t, "unshare")
-	testenv.Program(t, "ip")
-	unshare, err := unshareCommand()
-	if err != nil {
-		testenv.Missing(t, "cannot make a loopback-only network namespace (set %s=off to run without one): %v", netnsEnv, err)
-	}
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	args := append(append([]string(nil), unshare...), "sh", "-c", `ip link set lo up && exec "$0" "$@"`, exe,
-		"-test.run=^TestRoomBrowser$", "-test.v", "-test.timeout=100s")
-	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), netnsEnv+"=1", npmDoneEnv+"=1")
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	t.Logf("child test in a loopback-only network namespace (%s), %v:\n%s", strings.Join(unshare, " "), time.Since(start).Round(time.Millisecond), out)
-	require.NoError(t, err, "browser test failed in the namespace")
-	require.Contains(t, string(out), "--- PASS: TestRoomBrowser", "the child ran the test")
+	netns.Run(t, func(t *testing.T) { roomBrowserTest(t, chromium) }, npmDoneEnv+"=1")
 }
 
 func roomBrowserTest(t *testing.T, chromium string) {

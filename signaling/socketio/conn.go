@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/dialtone-dev/dialtone/internal/mailbox"
+	"github.com/dialtone-dev/dialtone/internal/wsdial"
 	"github.com/dialtone-dev/dialtone/signaling"
 )
 
@@ -56,7 +57,7 @@ func (c ConnConfig) withDefaults() ConnConfig {
 		c.Namespace = "/"
 	}
 	if c.Dialer == nil {
-		c.Dialer = &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: 10 * time.Second}
+		c.Dialer = wsdial.DefaultDialer()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -123,17 +124,10 @@ func DialConn(ctx context.Context, rawURL string, cfg ConnConfig) (*Conn, error)
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
-	ws, resp, err := cfg.Dialer.DialContext(ctx, u, cfg.Header)
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
+	ws, _, err := wsdial.Dial(ctx, cfg.Dialer, u, cfg.Header, cfg.MaxMessageSize)
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("%w: HTTP %s: %w", signaling.ErrConnect, resp.Status, err)
-		}
 		return nil, fmt.Errorf("%w: %w", signaling.ErrConnect, err)
 	}
-	ws.SetReadLimit(int64(cfg.MaxMessageSize))
 	c := &Conn{cfg: cfg, log: cfg.Logger, ws: ws, events: mailbox.New[Event](), done: make(chan struct{})}
 	op, err := c.handshake(ctx)
 	if err != nil {

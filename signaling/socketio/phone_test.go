@@ -2,9 +2,6 @@ package socketio_test
 
 import (
 	"context"
-	"log/slog"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +11,7 @@ import (
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
+	"github.com/dialtone-dev/dialtone/internal/testlog"
 	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
 	"github.com/dialtone-dev/dialtone/media/pcm"
@@ -43,7 +41,7 @@ func newTestPhone(t *testing.T, tr signaling.Transport, tone float64) *testPhone
 		RingTimeout:     10 * time.Second,
 		ConnectTimeout:  15 * time.Second,
 		EndToneDuration: -1,
-		Logger:          testLogger(t),
+		Logger:          testlog.Logger(t),
 	})
 	if err != nil {
 		_ = tr.Close()
@@ -73,6 +71,26 @@ func (p *testPhone) hears(t *testing.T, freq float64) {
 		p.User(), freq, share, p.tone, own, media.LevelDBov(heard))
 	assert.Greater(t, share, 0.5, "%s hears %.0f Hz", p.User(), freq)
 	assert.Less(t, own, 0.05, "%s does not hear its own tone", p.User())
+}
+
+// answer accepts in, the callee's end of the call out, waits until both
+// ends are connected and checks that each phone hears the other's tone.
+func answer(ctx context.Context, t *testing.T, caller *testPhone, out *call.Call, callee *testPhone, in *call.Call) {
+	t.Helper()
+	require.NoError(t, in.Accept(ctx))
+	waitState(t, out, call.Connected, 15*time.Second)
+	waitState(t, in, call.Connected, 15*time.Second)
+	callee.hears(t, caller.tone)
+	caller.hears(t, callee.tone)
+}
+
+// hangUp hangs c up and checks that it ends as a hangup and peer, the
+// call's other end, as a remote hangup.
+func hangUp(t *testing.T, c, peer *call.Call) {
+	t.Helper()
+	c.Hangup()
+	assert.Equal(t, call.ReasonRemoteHangup, waitEnd(t, peer, 10*time.Second))
+	assert.Equal(t, call.ReasonHangup, waitEnd(t, c, 10*time.Second))
 }
 
 // waitState waits for c to reach state s.
@@ -111,21 +129,4 @@ func incoming(t *testing.T, p *testPhone, d time.Duration) *call.Call {
 		t.Fatalf("%s: no incoming call within %v", p.User(), d)
 		return nil
 	}
-}
-
-// testLogger logs the phone's and pion's messages through t with
-// DIALTONE_DEBUG set (pion may still log from a goroutine that outlives the
-// test, which t.Log does not allow, so never by default).
-func testLogger(t *testing.T) *slog.Logger {
-	if os.Getenv("DIALTONE_DEBUG") == "" {
-		return nil
-	}
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(b), "\n"))
-	return len(b), nil
 }

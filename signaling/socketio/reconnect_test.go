@@ -15,27 +15,18 @@ import (
 	"github.com/dialtone-dev/dialtone/signaling/socketio"
 )
 
-func nextStatus(t *testing.T, ch <-chan signaling.Status) signaling.Status {
+// next returns the next value on ch, failing t when ch closes or nothing
+// comes within 5 s; what names the value in the failure.
+func next[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
 	select {
-	case s, ok := <-ch:
-		require.True(t, ok, "status closed")
-		return s
+	case v, ok := <-ch:
+		require.True(t, ok, "closed before a %s", what)
+		return v
 	case <-time.After(5 * time.Second):
-		t.Fatal("no status change")
-		return signaling.Status{}
-	}
-}
-
-func nextIncoming(t *testing.T, ch <-chan signaling.Message) signaling.Message {
-	t.Helper()
-	select {
-	case m, ok := <-ch:
-		require.True(t, ok, "incoming closed")
-		return m
-	case <-time.After(5 * time.Second):
-		t.Fatal("no message")
-		return signaling.Message{}
+		t.Fatalf("no %s within 5 s", what)
+		var zero T
+		return zero
 	}
 }
 
@@ -67,22 +58,22 @@ func TestTransportReconnects(t *testing.T) {
 	tr, err := socketio.Dial(context.Background(), url, socketio.Config{Backoff: fastBackoff})
 	require.NoError(t, err)
 	defer tr.Close()
-	assert.Equal(t, signaling.TypeReady, nextIncoming(t, tr.Incoming()).Type)
+	assert.Equal(t, signaling.TypeReady, next(t, tr.Incoming(), "message").Type)
 
-	down := nextStatus(t, tr.Status())
+	down := next(t, tr.Status(), "status change")
 	assert.Equal(t, signaling.StateDown, down.State)
 	assert.ErrorIs(t, down.Err, signaling.ErrDisconnected)
-	up := nextStatus(t, tr.Status())
+	up := next(t, tr.Status(), "status change")
 	assert.Equal(t, signaling.StateUp, up.State)
-	assert.Equal(t, signaling.TypeReady, nextIncoming(t, tr.Incoming()).Type)
+	assert.Equal(t, signaling.TypeReady, next(t, tr.Incoming(), "message").Type)
 	assert.Equal(t, 60, tr.Ready().RelayTTL, "the new ready")
 
 	require.NoError(t, tr.Send(context.Background(), signaling.Message{Type: signaling.TypeRelay, Call: "c1"}))
 	assert.Equal(t, `42["dialtone",{"type":"relay","call":"c1"}]`, <-got)
 
 	// The server disconnects the socket; the next attempt is refused.
-	assert.Equal(t, signaling.StateDown, nextStatus(t, tr.Status()).State)
-	closed := nextStatus(t, tr.Status())
+	assert.Equal(t, signaling.StateDown, next(t, tr.Status(), "status change").State)
+	closed := next(t, tr.Status(), "status change")
 	assert.Equal(t, signaling.StateClosed, closed.State)
 	assert.ErrorIs(t, closed.Err, socketio.ErrConnectRefused)
 	for range tr.Incoming() {
@@ -99,7 +90,7 @@ func TestTransportNoReconnect(t *testing.T) {
 	tr, err := socketio.Dial(context.Background(), url, socketio.Config{NoReconnect: true})
 	require.NoError(t, err)
 	defer tr.Close()
-	closed := nextStatus(t, tr.Status())
+	closed := next(t, tr.Status(), "status change")
 	assert.Equal(t, signaling.StateClosed, closed.State)
 	assert.ErrorIs(t, closed.Err, socketio.ErrServerDisconnect)
 }
@@ -125,21 +116,21 @@ func TestRoomReconnects(t *testing.T) {
 	require.NoError(t, err)
 	defer r.Close()
 	assert.Equal(t, `42["join","r1"]`, <-joins)
-	assert.Equal(t, signaling.TypeReady, nextIncoming(t, r.Incoming()).Type)
+	assert.Equal(t, signaling.TypeReady, next(t, r.Incoming(), "message").Type)
 	user := r.Ready().User
-	inv := nextIncoming(t, r.Incoming())
+	inv := next(t, r.Incoming(), "message")
 	require.Equal(t, signaling.TypeInvite, inv.Type)
-	nextIncoming(t, r.Incoming()) // the offer
+	next(t, r.Incoming(), "message") // the offer
 	require.NoError(t, r.Send(context.Background(), signaling.Message{Type: signaling.TypeAccept, To: "peer", Call: inv.Call}))
 	require.NoError(t, r.Send(context.Background(), signaling.Message{Type: signaling.TypeSignal, To: "peer", Call: inv.Call,
 		Data: json.RawMessage(`{"description":{"type":"answer","sdp":"v=0"}}`)})) // the server drops us on reading it
 
-	hangup := nextIncoming(t, r.Incoming())
+	hangup := next(t, r.Incoming(), "message")
 	assert.Equal(t, signaling.TypeHangup, hangup.Type)
 	assert.Equal(t, inv.Call, hangup.Call)
-	assert.Equal(t, signaling.StateDown, nextStatus(t, r.Status()).State)
-	assert.Equal(t, signaling.StateUp, nextStatus(t, r.Status()).State)
+	assert.Equal(t, signaling.StateDown, next(t, r.Status(), "status change").State)
+	assert.Equal(t, signaling.StateUp, next(t, r.Status(), "status change").State)
 	assert.Equal(t, `42["join","r1"]`, <-joins)
-	assert.Equal(t, signaling.TypeReady, nextIncoming(t, r.Incoming()).Type)
+	assert.Equal(t, signaling.TypeReady, next(t, r.Incoming(), "message").Type)
 	assert.Equal(t, user, r.Ready().User, "the user ID outlives the socket")
 }

@@ -41,44 +41,20 @@ func TestRoomGoToGo(t *testing.T) {
 	bob := newTestPhone(t, joinRoom(t, base, socketio.RoomConfig{Room: "r1", User: "bob"}), 1000)
 	bc := incoming(t, bob, 10*time.Second)
 	assert.Equal(t, socketio.DefaultPeer, bc.Peer())
-	require.NoError(t, bc.Accept(ctx))
-	waitState(t, ac, call.Connected, 15*time.Second)
-	waitState(t, bc, call.Connected, 15*time.Second)
-	bob.hears(t, 600)
-	alice.hears(t, 1000)
-	bc.Hangup()
-	assert.Equal(t, call.ReasonRemoteHangup, waitEnd(t, ac, 10*time.Second))
-	assert.Equal(t, call.ReasonHangup, waitEnd(t, bc, 10*time.Second))
+	answer(ctx, t, alice, ac, bob, bc)
+	hangUp(t, bc, ac)
 
 	// The other way, both still in the room.
 	bc, err = bob.Dial(ctx, socketio.DefaultPeer)
 	require.NoError(t, err)
 	ac = incoming(t, alice, 10*time.Second)
-	require.NoError(t, ac.Accept(ctx))
-	waitState(t, ac, call.Connected, 15*time.Second)
-	waitState(t, bc, call.Connected, 15*time.Second)
-	alice.hears(t, 1000)
-	bob.hears(t, 600)
-	bc.Hangup()
-	assert.Equal(t, call.ReasonRemoteHangup, waitEnd(t, ac, 10*time.Second))
-	assert.Equal(t, call.ReasonHangup, waitEnd(t, bc, 10*time.Second))
+	answer(ctx, t, bob, bc, alice, ac)
+	hangUp(t, bc, ac)
 
 	// A callee that is not the room's peer is offline.
 	cc, err := alice.Dial(ctx, "carol")
 	require.NoError(t, err)
 	assert.Equal(t, call.ReasonOffline, waitEnd(t, cc, 10*time.Second))
-}
-
-func nextMessage(t *testing.T, r *socketio.Room) signaling.Message {
-	t.Helper()
-	select {
-	case m, ok := <-r.Incoming():
-		require.True(t, ok, "incoming closed")
-		return m
-	case <-time.After(5 * time.Second):
-		t.Fatal("no message")
-		return signaling.Message{}
-	}
 }
 
 const sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n"
@@ -112,7 +88,7 @@ func TestRoomTranslates(t *testing.T) {
 	})
 	t.Cleanup(func() { _ = r.Close() })
 	assert.Equal(t, `42["join-room","r1"]`, <-fromClient)
-	ready := nextMessage(t, r)
+	ready := next(t, r.Incoming(), "message")
 	assert.Equal(t, signaling.TypeReady, ready.Type)
 	assert.Equal(t, "s1", r.Ready().User, "the socket's ID by default")
 
@@ -129,7 +105,7 @@ func TestRoomTranslates(t *testing.T) {
 	toClient <- `42["webrtc_ice_candidate",{"room":"r1","candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}}]`
 	toClient <- `42["webrtc_ice_candidate",{"type":"candidate","label":0,"id":"0","candidate":"candidate:2 1 udp 1 127.0.0.1 10 typ host"}]`
 
-	inv := nextMessage(t, r)
+	inv := next(t, r.Incoming(), "message")
 	assert.Equal(t, signaling.TypeInvite, inv.Type)
 	assert.Equal(t, socketio.DefaultPeer, inv.From)
 	require.NotEmpty(t, inv.Call)
@@ -138,7 +114,7 @@ func TestRoomTranslates(t *testing.T) {
 		`{"candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}}`,
 		`{"candidate":{"candidate":"candidate:2 1 udp 1 127.0.0.1 10 typ host","sdpMid":"0","sdpMLineIndex":0}}`,
 	} {
-		m := nextMessage(t, r)
+		m := next(t, r.Incoming(), "message")
 		assert.Equal(t, signaling.TypeSignal, m.Type)
 		assert.Equal(t, inv.Call, m.Call)
 		assert.JSONEq(t, want, string(m.Data))
@@ -167,15 +143,15 @@ func TestRoomTranslates(t *testing.T) {
 
 	// The peer leaves: the call is hung up.
 	toClient <- `42["bye","peer-socket"]`
-	m := nextMessage(t, r)
+	m := next(t, r.Incoming(), "message")
 	assert.Equal(t, signaling.TypeHangup, m.Type)
 	assert.Equal(t, inv.Call, m.Call)
 
 	// Our hang-up of a new call: leave, then join again.
 	toClient <- `42["webrtc_offer",{"type":"offer","sdp":` + string(offer) + `}]`
-	inv = nextMessage(t, r)
+	inv = next(t, r.Incoming(), "message")
 	require.Equal(t, signaling.TypeInvite, inv.Type)
-	nextMessage(t, r) // its offer
+	next(t, r.Incoming(), "message") // its offer
 	require.NoError(t, r.Send(ctx, signaling.Message{Type: signaling.TypeDecline, To: "peer", Call: inv.Call}))
 	assert.Equal(t, `42["bye","r1"]`, <-fromClient)
 	assert.Equal(t, `42["join-room","r1"]`, <-fromClient)

@@ -41,16 +41,8 @@ func TestDialtoneOverSocketIO(t *testing.T) {
 	bc := incoming(t, bob, 10*time.Second)
 	assert.Equal(t, "alice", bc.Peer())
 	assert.Equal(t, ac.ID(), bc.ID())
-	require.NoError(t, bc.Accept(ctx))
-	waitState(t, ac, call.Connected, 15*time.Second)
-	waitState(t, bc, call.Connected, 15*time.Second)
-
-	bob.hears(t, 600)
-	alice.hears(t, 1000)
-
-	bc.Hangup()
-	assert.Equal(t, call.ReasonRemoteHangup, waitEnd(t, ac, 10*time.Second))
-	assert.Equal(t, call.ReasonHangup, waitEnd(t, bc, 10*time.Second))
+	answer(ctx, t, alice, ac, bob, bc)
+	hangUp(t, bc, ac)
 
 	// Nobody signed in as carol: the server says offline.
 	cc, err := alice.Dial(ctx, "carol")

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dialtone-dev/dialtone/internal/redistest"
 	"github.com/dialtone-dev/dialtone/signaling"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 )
@@ -22,8 +23,8 @@ import (
 // 503, in-process connections wait), keeps trying to join, and serves
 // normally, across the cluster, once Redis comes up.
 func TestServerJoinsWhenRedisComesUp(t *testing.T) {
-	bin := redisServer(t)
-	addr := freeAddr(t)
+	bin := redistest.Program(t)
+	addr := redistest.FreeAddr(t)
 	client := func() *redis.Client {
 		rdb := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2})
 		t.Cleanup(func() { _ = rdb.Close() })
@@ -46,7 +47,7 @@ func TestServerJoinsWhenRedisComesUp(t *testing.T) {
 	require.ErrorIs(t, err, server.ErrNotReady)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 
-	require.True(t, startRedisAt(t, bin, addr), "redis-server did not start")
+	require.True(t, redistest.StartAt(t, bin, addr), "redis-server did not start")
 	require.Eventually(t, func() bool { return n1.Ready() == nil }, 15*time.Second, 20*time.Millisecond)
 
 	n2 := server.New(server.Config{DevMode: true, NodeID: "n2", Broker: New(client(), Config{Prefix: "test:"})})
@@ -69,7 +70,7 @@ func TestServerJoinsWhenRedisComesUp(t *testing.T) {
 // Shutting down a node that never joined returns promptly and stops
 // retrying.
 func TestServerClosesWhileJoining(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: freeAddr(t), Protocol: 2})
+	rdb := redis.NewClient(&redis.Options{Addr: redistest.FreeAddr(t), Protocol: 2})
 	t.Cleanup(func() { _ = rdb.Close() })
 	n := server.New(server.Config{DevMode: true, Broker: New(rdb, Config{})})
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/dialtone-dev/dialtone/internal/testenv"
 	"io"
 	"net"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dialtone-dev/dialtone/internal/redistest"
 	"github.com/dialtone-dev/dialtone/signaling"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 	"github.com/dialtone-dev/dialtone/signaling/server/brokertest"
@@ -26,7 +25,7 @@ const waitFor = 5 * time.Second
 // The cluster checks every Broker must pass, on a real Redis.
 func TestCluster(t *testing.T) {
 	brokertest.TestBroker(t, func(t *testing.T) (server.Broker, server.Broker) {
-		addr := startRedis(t)
+		addr := redistest.Start(t)
 		mk := func() server.Broker {
 			rdb := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2})
 			t.Cleanup(func() { _ = rdb.Close() })
@@ -36,94 +35,10 @@ func TestCluster(t *testing.T) {
 	})
 }
 
-// startRedis runs a private redis-server on a free loopback port for the
-// test and returns its address. Without redis-server the test is skipped,
-// except under CI=true where it fails.
-func startRedis(t *testing.T) string {
-	t.Helper()
-	bin := redisServer(t)
-	for attempt := 0; attempt < 3; attempt++ {
-		addr := freeAddr(t)
-		if startRedisAt(t, bin, addr) {
-			return addr
-		}
-		// port taken meanwhile, or it did not start: try another
-	}
-	t.Fatal("redis-server did not start")
-	return ""
-}
-
-// redisServer returns the redis-server binary. Without it the test is
-// skipped, except under CI=true where it fails.
-func redisServer(t *testing.T) string {
-	t.Helper()
-	return testenv.Program(t, "redis-server")
-}
-
-// freeAddr returns a loopback address nobody listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
-}
-
-// startRedisAt runs redis-server on addr until the end of the test; false
-// when it did not come up.
-func startRedisAt(t *testing.T, bin, addr string) bool {
-	t.Helper()
-	_, port, err := net.SplitHostPort(addr)
-	require.NoError(t, err)
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port,
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir(), "--daemonize", "no")
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	stop := func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-	if !waitRedis(addr, exited) {
-		stop()
-		return false
-	}
-	t.Cleanup(stop)
-	return true
-}
-
-// waitRedis polls addr with PING until it answers, the process exits, or 5 s.
-func waitRedis(addr string, exited <-chan struct{}) bool {
-	rdb := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, MaxRetries: -1})
-	defer rdb.Close()
-	deadline := time.After(5 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := rdb.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return true
-		}
-		select {
-		case <-exited:
-			return false
-		case <-deadline:
-			return false
-		case <-tick.C:
-		}
-	}
-}
-
 // Redis presence survives its TTL while the node refreshes it, and a node
 // that leaves takes its users' presence with it.
 func TestPresence(t *testing.T) {
-	addr := startRedis(t)
+	addr := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2})
 	t.Cleanup(func() { _ = rdb.Close() })
 	b := New(rdb, Config{PresenceTTL: 300 * time.Millisecond})
@@ -293,7 +208,7 @@ func (p *tcpProxy) cut() {
 // connected to it directly and one connected through a proxy the test can
 // cut.
 func redisClientsWithProxy(t *testing.T) (direct, viaProxy *redis.Client, proxy *tcpProxy) {
-	addr := startRedis(t)
+	addr := redistest.Start(t)
 	proxy = startProxy(t, addr)
 	direct = redis.NewClient(&redis.Options{Addr: addr, Protocol: 2})
 	t.Cleanup(func() { _ = direct.Close() })
