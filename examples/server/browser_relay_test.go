@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"net"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +15,7 @@ import (
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/examples/server/internal/site"
 	"github.com/dialtone-dev/dialtone/internal/coturntest"
+	"github.com/dialtone-dev/dialtone/internal/netns"
 	"github.com/dialtone-dev/dialtone/internal/testenv"
 	"github.com/dialtone-dev/dialtone/signaling/server"
 )
@@ -48,29 +46,7 @@ func TestBrowserRelayOnly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser and coturn")
 	}
-	switch os.Getenv(netnsEnv) {
-	case "1", "off":
-		browserRelayTest(t, chromium)
-		return
-	}
-	testenv.Program(t, "unshare")
-	testenv.Program(t, "ip")
-	unshare, err := unshareCommand()
-	if err != nil {
-		testenv.Missing(t, "cannot make a loopback-only network namespace (set %s=off to run without one): %v", netnsEnv, err)
-	}
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	args := append(clone(unshare), "sh", "-c", `ip link set lo up && exec "$0" "$@"`, exe,
-		"-test.run=^TestBrowserRelayOnly$", "-test.v", "-test.timeout=100s")
-	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), netnsEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	t.Logf("child test in a loopback-only network namespace (%s):\n%s", strings.Join(unshare, " "), out)
-	require.NoError(t, err, "browser relay test failed in the namespace")
-	require.Contains(t, string(out), "--- PASS: TestBrowserRelayOnly", "the child ran the test")
+	netns.Run(t, func(t *testing.T) { browserRelayTest(t, chromium) })
 }
 
 func browserRelayTest(t *testing.T, chromium string) {

@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +23,9 @@ import (
 	"github.com/dialtone-dev/dialtone/call/calltest"
 	"github.com/dialtone-dev/dialtone/examples/server/internal/site"
 	chromiumflags "github.com/dialtone-dev/dialtone/internal/chromium"
+	"github.com/dialtone-dev/dialtone/internal/netns"
 	"github.com/dialtone-dev/dialtone/internal/testenv"
+	"github.com/dialtone-dev/dialtone/internal/testlog"
 	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
 	"github.com/dialtone-dev/dialtone/media/pcm"
@@ -36,10 +35,9 @@ import (
 // The browser test runs Chromium, the example server and a Go phone in a
 // network namespace that has nothing but loopback, so neither the browser
 // nor anything else in the test can reach beyond 127.0.0.1. The test binary
-// re-executes itself under `unshare -n` for that; netnsEnv marks the child.
+// re-executes itself under `unshare -n` for that (internal/netns).
 const (
-	netnsEnv       = "DIALTONE_BROWSER_NETNS" // "1" in the child; "off" runs without a namespace
-	chromiumEnv    = "DIALTONE_CHROMIUM"      // path of the Chromium binary
+	chromiumEnv    = "DIALTONE_CHROMIUM" // path of the Chromium binary
 	defaultBrowser = chromiumflags.DefaultPath
 	goTone         = 1000.0 // Hz, what the Go phone's microphone plays
 )
@@ -56,23 +54,6 @@ func chromiumPath(t *testing.T) string {
 	return testenv.Program(t, p)
 }
 
-// unshareCommand finds how to make a loopback-only network namespace here:
-// as root `unshare -n`, else through a user namespace (`unshare -rn`).
-func unshareCommand() ([]string, error) {
-	var errs []error
-	for _, args := range [][]string{{"unshare", "-n"}, {"unshare", "-r", "-n"}} {
-		probe := append(clone(args), "sh", "-c", "ip link set lo up")
-		out, err := exec.Command(probe[0], probe[1:]...).CombinedOutput()
-		if err == nil {
-			return args, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out)))
-	}
-	return nil, errors.Join(errs...)
-}
-
-func clone(s []string) []string { return append([]string(nil), s...) }
-
 // TestBrowser calls between a real Chromium running the web phone and a Go
 // call.Phone, both ways, through the example server, and checks the audio
 // by content in both directions.
@@ -88,36 +69,12 @@ func inNetns(t *testing.T, test func(t *testing.T, chromium string)) {
 }
 
 // runInNetns runs test (a top-level test's body that starts browsers) in
-// a loopback-only network namespace: it re-executes the test binary for
-// t.Name() under `unshare -n` and runs test there.
+// a loopback-only network namespace (internal/netns).
 func runInNetns(t *testing.T, test func(t *testing.T)) {
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
-	switch os.Getenv(netnsEnv) {
-	case "1", "off":
-		test(t)
-		return
-	}
-	testenv.Program(t, "unshare")
-	testenv.Program(t, "ip")
-	unshare, err := unshareCommand()
-	if err != nil {
-		testenv.Missing(t, "cannot make a loopback-only network namespace (set %s=off to run without one): %v", netnsEnv, err)
-	}
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	args := append(clone(unshare), "sh", "-c", `ip link set lo up && exec "$0" "$@"`, exe,
-		"-test.run=^"+t.Name()+"$", "-test.v", "-test.timeout=100s")
-	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), netnsEnv+"=1")
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	t.Logf("child test in a loopback-only network namespace (%s), %v:\n%s", strings.Join(unshare, " "), time.Since(start).Round(time.Millisecond), out)
-	require.NoError(t, err, "browser test failed in the namespace")
-	require.Contains(t, string(out), "--- PASS: "+t.Name()+" ", "the child ran the test")
+	netns.Run(t, test)
 }
 
 // browserTest is the test proper; it runs inside the namespace.
@@ -359,7 +316,7 @@ func dialGoPhone(ctx context.Context, t *testing.T, base, user string, toneHz fl
 		RelayOnly:       relayOnly,
 		Audio:           call.AudioConfig{Backend: backend},
 		EndToneDuration: -1,
-		Logger:          testLogger(t),
+		Logger:          testlog.Logger(t),
 	})
 	if err != nil {
 		_ = tr.Close()
@@ -508,19 +465,4 @@ func (w *watcher[E]) stop() {
 	case <-w.done:
 	case <-time.After(10 * time.Second):
 	}
-}
-
-// testLogger logs to the test at debug level when DIALTONE_DEBUG is set.
-func testLogger(t *testing.T) *slog.Logger {
-	if os.Getenv("DIALTONE_DEBUG") == "" {
-		return nil
-	}
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
