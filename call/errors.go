@@ -52,4 +52,7 @@ var (
 	ErrUnknownRoom = errors.New("call: no such room")
 	// ErrUnavailable: the server could not reach its room store; try again.
 	ErrUnavailable = errors.New("call: room service unavailable")
+	// ErrNoOpus: a Janus AudioBridge carries Opus only, and this build has
+	// no Opus (it needs cgo).
+	ErrNoOpus = errors.New("call: this build has no Opus (it needs cgo), which a Janus AudioBridge requires")
 )

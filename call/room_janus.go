@@ -56,9 +56,13 @@ const janusCloseTimeout = 5 * time.Second
 //
 // It fails with ErrUnknownRoom (no such room), ErrForbidden (wrong PIN),
 // ErrUnavailable (Janus unreachable or failing), ErrBadRoom (room 0 or a
-// bad display name), ErrBusy and ErrInRoom as Join does.
+// bad display name), ErrBusy and ErrInRoom as Join does, and ErrNoOpus in
+// a build without cgo.
 func (p *Phone) JoinJanus(ctx context.Context, jr JanusRoom, cfg RoomConfig) (*Room, error) {
 	name := "janus:" + strconv.FormatUint(jr.Room, 10)
+	if !media.OpusAvailable {
+		return nil, fmt.Errorf("call: join %s: %w", name, ErrNoOpus)
+	}
 	if jr.Room == 0 {
 		return nil, fmt.Errorf("call: join %s: %w", name, ErrBadRoom)
 	}
