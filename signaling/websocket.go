@@ -32,6 +32,12 @@ type DialConfig struct {
 	// the user name without credentials. Servers with real authentication
 	// ignore it and answer ErrUnauthorized. Empty: not sent.
 	User string
+	// URLs are more addresses of the same service (other nodes of a
+	// cluster sharing a Broker), tried in turn after the one given to Dial:
+	// each reconnection attempt, and each failed first connection, moves to
+	// the next, so a client whose node died reaches another one at its
+	// first reconnection instead of retrying the dead one.
+	URLs []string
 	// Header is added to the handshake request.
 	Header http.Header
 	// Dialer makes the WebSocket connection. Default: a Dialer with
@@ -110,7 +116,8 @@ func (c DialConfig) withDefaults() DialConfig {
 // naming the frame) is sent again after the delay the server gives, up to
 // a few times; the `error` is still delivered on Incoming.
 type Client struct {
-	url      string
+	urls     []string // the Dial URL, then DialConfig.URLs
+	next     int      // index in urls of the next connection attempt; only run and Dial touch it
 	cfg      DialConfig
 	log      *slog.Logger
 	incoming chan Message
@@ -134,21 +141,36 @@ var _ Transport = (*Client)(nil)
 
 // Dial connects to the signaling server at rawURL (ws:// or wss://) and
 // returns once the server's `ready` arrived. ctx bounds only this first
-// connection; the Client then lives until Close. The first attempt is not
-// retried: errors wrap ErrUnauthorized (HTTP 401), ErrConnect (network or
-// handshake failure, with the cause) or ErrReadyTimeout.
+// connection; the Client then lives until Close. The first connection is
+// tried once at rawURL and at each of DialConfig.URLs, with no wait
+// between them: errors wrap ErrUnauthorized (HTTP 401, not tried further),
+// ErrConnect (network or handshake failure, with the cause) or
+// ErrReadyTimeout, from the last address tried.
 func Dial(ctx context.Context, rawURL string, cfg DialConfig) (*Client, error) {
-	if _, err := url.Parse(rawURL); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConnect, err)
+	urls := append([]string{rawURL}, cfg.URLs...)
+	for _, u := range urls {
+		if _, err := url.Parse(u); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConnect, err)
+		}
 	}
 	cfg = cfg.withDefaults()
 	c := &Client{
-		url: rawURL, cfg: cfg, log: cfg.Logger,
+		urls: urls, cfg: cfg, log: cfg.Logger,
 		incoming: make(chan Message, cfg.IncomingBuffer),
 		status:   NewStatusQueue(16),
 		done:     make(chan struct{}),
 	}
-	ws, ready, err := c.connect(ctx)
+	var (
+		ws    *websocket.Conn
+		ready Message
+		err   error
+	)
+	for range urls {
+		ws, ready, err = c.connect(ctx)
+		if err == nil || errors.Is(err, ErrUnauthorized) || ctx.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -160,9 +182,14 @@ func Dial(ctx context.Context, rawURL string, cfg DialConfig) (*Client, error) {
 	return c, nil
 }
 
-// connect dials once and waits for `ready`.
+// connect dials the next address once and waits for `ready`. Every
+// attempt moves the rotation on: after a failure the next attempt tries
+// the following address, and after a drop the reconnection starts with
+// the address after the one that dropped.
 func (c *Client) connect(ctx context.Context) (*websocket.Conn, Message, error) {
-	u, err := url.Parse(c.url)
+	raw := c.urls[c.next]
+	c.next = (c.next + 1) % len(c.urls)
+	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, Message{}, fmt.Errorf("%w: %w", ErrConnect, err)
 	}

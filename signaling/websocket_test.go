@@ -285,3 +285,40 @@ func TestDialUser(t *testing.T) {
 	_, err = signaling.Dial(ctx, "ws"+strings.TrimPrefix(authHS.URL, "http"), signaling.DialConfig{User: "carol"})
 	assert.ErrorIs(t, err, signaling.ErrUnauthorized)
 }
+
+// With several addresses, a client whose server goes away reconnects to
+// the next one at its first attempt, and a first connection skips an
+// address nobody answers at.
+func TestClientRotatesAddresses(t *testing.T) {
+	lnA, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	lnB, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	_, stopA := serveOn(t, lnA)
+	b, _ := serveOn(t, lnB)
+	urlA, urlB := "ws://"+lnA.Addr().String()+"/?user=alice", "ws://"+lnB.Addr().String()+"/?user=alice"
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	// A long backoff: only a move to B on the first attempt comes back
+	// within waitFor.
+	cfg := signaling.DialConfig{URLs: []string{urlB}, Backoff: signaling.Backoff{Initial: 20 * time.Millisecond, Max: time.Minute, Multiplier: 1000},
+		PingInterval: 50 * time.Millisecond, ReadTimeout: 300 * time.Millisecond}
+	alice, err := signaling.Dial(ctx, urlA, cfg)
+	require.NoError(t, err)
+	defer alice.Close()
+	assert.Equal(t, signaling.TypeReady, next(t, alice).Type)
+	assert.False(t, b.Online("alice"))
+
+	stopA()
+	status(t, alice, signaling.StateDown)
+	up := status(t, alice, signaling.StateUp)
+	assert.Equal(t, 1, up.Attempt)
+	assert.True(t, b.Online("alice"))
+
+	// A first connection whose first address is dead reaches the next.
+	bob, err := signaling.Dial(ctx, "ws://"+lnA.Addr().String()+"/?user=bob",
+		signaling.DialConfig{URLs: []string{"ws://" + lnB.Addr().String() + "/?user=bob"}})
+	require.NoError(t, err)
+	defer bob.Close()
+	assert.True(t, b.Online("bob"))
+}
