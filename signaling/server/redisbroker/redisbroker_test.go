@@ -74,6 +74,15 @@ func freeAddr(t *testing.T) string {
 // when it did not come up.
 func startRedisAt(t *testing.T, bin, addr string) bool {
 	t.Helper()
+	_, ok := runRedisAt(t, bin, addr)
+	return ok
+}
+
+// runRedisAt runs redis-server, without persistence, on addr until kill
+// (SIGKILL: its data is lost) or the end of the test; false when it did
+// not come up.
+func runRedisAt(t *testing.T, bin, addr string) (kill func(), ok bool) {
+	t.Helper()
 	_, port, err := net.SplitHostPort(addr)
 	require.NoError(t, err)
 	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port,
@@ -90,10 +99,10 @@ func startRedisAt(t *testing.T, bin, addr string) bool {
 	}
 	if !waitRedis(addr, exited) {
 		stop()
-		return false
+		return nil, false
 	}
 	t.Cleanup(stop)
-	return true
+	return stop, true
 }
 
 // waitRedis polls addr with PING until it answers, the process exits, or 5 s.
@@ -317,6 +326,8 @@ func TestDeadNode(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, b2.Join(ctx, "n2", func(server.Envelope) {}))
 	t.Cleanup(func() { _ = b2.Leave(ctx, "n2") })
+	require.NoError(t, b1.Join(ctx, "n1", func(server.Envelope) {})) // the sender is a live node
+	t.Cleanup(func() { _ = b1.Leave(ctx, "n1") })
 	// The user's presence is kept by another node's claim: only n2's
 	// liveness decides.
 	_, err := b1.Claim(ctx, "bob", server.Presence{Node: "n2", Conn: 1})
