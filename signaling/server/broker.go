@@ -559,12 +559,17 @@ func (h *hub) onEnvelope(env Envelope) {
 			}
 			return // over the recipient's inbound limit: dropped, never a cut-off
 		}
-		// The user left this node after the sender looked it up: only an
-		// invite is answered (presence is not for anyone to probe).
-		if m.Type == signaling.TypeInvite {
-			h.stats.Offline++
-			h.notifyLocked(m.From, signaling.TypeOffline, m.To, m.Call, nil)
+		// The user left this node after the sender looked it up, or is
+		// connecting to it right now (its claim moved this message here
+		// from its previous node): a message of a call is held for its
+		// reconnection; an invite is held only while the user is
+		// attaching, else answered (presence is not for anyone to probe).
+		if m.Type != signaling.TypeInvite || h.attaching[m.To] > 0 {
+			h.holdLocked(m)
+			return
 		}
+		h.stats.Offline++
+		h.notifyLocked(m.From, signaling.TypeOffline, m.To, m.Call, nil)
 	case EnvelopeReplace:
 		h.mu.Lock()
 		c := h.users[env.User]

@@ -56,7 +56,10 @@ type Config struct {
 // Each node reads its streams from the last entry it read, so envelopes
 // sent while its connection to Redis was down are delivered, in order,
 // when it is back (within StreamMaxLen), instead of being lost as with
-// pub/sub. A node starts from an empty stream of its own: a restarted node
+// pub/sub. A node records how far it has read its stream; a node that
+// takes a user over (Claim) moves the envelopes for that user the
+// previous node has not read, so what was sent to a user whose node died
+// reaches it on its new node. A node starts from an empty stream of its own: a restarted node
 // does not replay what was meant for its previous connections. The client
 // is owned by the caller: Broker never closes it.
 type Broker struct {
@@ -96,10 +99,33 @@ func New(rdb redis.UniversalClient, cfg Config) *Broker {
 // Scripts keep look-up and action atomic on the Redis side. In pipelines
 // they go by Eval (EVALSHA cannot fall back to EVAL there).
 var (
-	// KEYS[1] presence key; ARGV[1] value, ARGV[2] TTL ms. Returns the old value.
+	// KEYS[1] presence key; ARGV[1] value, ARGV[2] TTL ms, ARGV[3]
+	// stream key prefix, ARGV[4] read-position key prefix, ARGV[5] the
+	// user, ARGV[6] the claiming node, ARGV[7] stream max length, ARGV[8]
+	// stream TTL ms. Returns the old value. When the user was on another
+	// node, the envelopes for the user that node has not read yet (it may
+	// have died) move to the claiming node's stream, in order.
 	scriptClaim = redis.NewScript(`
 local old = redis.call('GET', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if not old then return old end
+local i = string.find(old, '|', 1, true)
+if not i then return old end
+local prev = string.sub(old, i + 1)
+if prev == ARGV[6] then return old end
+local src = ARGV[3] .. prev
+local from = redis.call('GET', ARGV[4] .. prev) or '0-0'
+local moved = 0
+for _, e in ipairs(redis.call('XRANGE', src, '(' .. from, '+')) do
+  local payload = e[2][2]
+  local ok, env = pcall(cjson.decode, payload)
+  if ok and type(env) == 'table' and env.kind == 'deliver' and type(env.msg) == 'table' and env.msg.to == ARGV[5] then
+    redis.call('XADD', ARGV[3] .. ARGV[6], 'MAXLEN', '~', ARGV[7], '*', 'e', payload)
+    redis.call('XDEL', src, e[1])
+    moved = moved + 1
+  end
+end
+if moved > 0 then redis.call('PEXPIRE', ARGV[3] .. ARGV[6], ARGV[8]) end
 return old`)
 	// KEYS[1] presence key; ARGV[1] expected value.
 	scriptRelease = redis.NewScript(`
@@ -160,6 +186,8 @@ func (b *Broker) allStream() string             { return b.cfg.Prefix + "stream-
 func (b *Broker) alivePrefix() string           { return b.cfg.Prefix + "alive:" }
 func (b *Broker) aliveKey(node string) string   { return b.alivePrefix() + node }
 func (b *Broker) recoveryKey() string           { return b.cfg.Prefix + "recovering" }
+func (b *Broker) readPrefix() string            { return b.cfg.Prefix + "read:" }
+func (b *Broker) readKey(node string) string    { return b.readPrefix() + node }
 
 // recoveryTTL is how long after a node finds Redis emptied the recovery
 // key lives: until every live node has refreshed at least once more and
@@ -214,6 +242,7 @@ func (b *Broker) Join(ctx context.Context, node string, deliver func(server.Enve
 	var last *redis.XMessageSliceCmd
 	_, err := b.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, b.nodeStream(node))
+		p.Set(ctx, b.readKey(node), "0-0", time.Duration(b.streamTTL())*time.Millisecond)
 		p.Set(ctx, b.aliveKey(node), "1", b.cfg.PresenceTTL)
 		last = p.XRevRangeN(ctx, b.allStream(), "+", "-", 1)
 		return nil
@@ -289,6 +318,16 @@ func (b *Broker) readLoop(node string, n *redisNode, deliver func(server.Envelop
 			at := 2 // the node stream's ID
 			if st.Stream == streams[1] {
 				at = 3
+			}
+			if at == 2 && len(st.Messages) > 0 {
+				// Recorded before delivering: a node taking one of our
+				// users over moves only envelopes past it (one that
+				// claims between our read and this record may move an
+				// envelope we deliver too: a duplicate, never a loss).
+				last := st.Messages[len(st.Messages)-1].ID
+				if err := b.rdb.Set(ctx, b.readKey(node), last, time.Duration(b.streamTTL())*time.Millisecond).Err(); err != nil {
+					b.cfg.Logger.Warn("signaling: recording the stream position", "node", node, "err", err)
+				}
 			}
 			for _, m := range st.Messages {
 				streams[at] = m.ID
@@ -407,7 +446,7 @@ func (b *Broker) Leave(ctx context.Context, node string) error {
 	close(n.stop)
 	n.wg.Wait()
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, b.aliveKey(node), b.nodeStream(node))
+		p.Del(ctx, b.aliveKey(node), b.nodeStream(node), b.readKey(node))
 		for u, pr := range mine {
 			scriptRelease.Eval(ctx, p, []string{b.userKey(u)}, encodePresence(pr))
 		}
@@ -421,7 +460,8 @@ func (b *Broker) Leave(ctx context.Context, node string) error {
 
 // Claim implements server.Broker.
 func (b *Broker) Claim(ctx context.Context, user string, p server.Presence) (server.Presence, error) {
-	v, err := scriptClaim.Run(ctx, b.rdb, []string{b.userKey(user)}, encodePresence(p), b.cfg.PresenceTTL.Milliseconds()).Text()
+	v, err := scriptClaim.Run(ctx, b.rdb, []string{b.userKey(user)}, encodePresence(p), b.cfg.PresenceTTL.Milliseconds(),
+		b.streamPrefix(), b.readPrefix(), user, p.Node, b.cfg.StreamMaxLen, b.streamTTL()).Text()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return server.Presence{}, err
 	}
