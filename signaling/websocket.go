@@ -112,6 +112,11 @@ func (c DialConfig) withDefaults() DialConfig {
 // expired or was revoked (4002, 4003) it reconnects at once, asking
 // TokenFunc for a fresh token.
 //
+// The call-control messages written in the second before a drop (a
+// `hangup`, an `accept`, ...; not an invite or a signal) are sent again
+// after the reconnection: one written to a server that has just died is
+// lost without an error.
+//
 // A message the server drops for its rate limit (an `error` rate-limited
 // naming the frame) is sent again after the delay the server gives, up to
 // a few times; the `error` is still delivered on Incoming.
@@ -306,6 +311,9 @@ func (c *Client) run(ws *websocket.Conn) {
 		c.ws = nil
 		c.mu.Unlock()
 		_ = ws.Close()
+		c.wmu.Lock()
+		again := c.sent.since(ws, time.Now().Add(-dropResendWindow))
+		c.wmu.Unlock()
 		if c.ctx.Err() != nil {
 			return
 		}
@@ -339,7 +347,7 @@ func (c *Client) run(ws *websocket.Conn) {
 		c.log.Info("signaling: connection lost", "err", err)
 		c.status.Push(Status{State: StateDown, Err: err, Time: time.Now()})
 		var ok bool
-		if ws, ok = c.reconnect(first); !ok {
+		if ws, ok = c.reconnect(first, again); !ok {
 			return
 		}
 	}
@@ -353,8 +361,9 @@ func (c *Client) fail(err error) {
 
 // reconnect tries until it connects, the credentials are rejected, or
 // Close. The first attempt waits as the first-th of the backoff (0: not
-// at all).
-func (c *Client) reconnect(first int) (*websocket.Conn, bool) {
+// at all). Once connected it sends again, before anything else, the
+// messages again (written just before the drop).
+func (c *Client) reconnect(first int, again []Message) (*websocket.Conn, bool) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	<-t.C
@@ -388,6 +397,13 @@ func (c *Client) reconnect(first int) (*websocket.Conn, bool) {
 		if !c.deliver(ready) {
 			_ = ws.Close()
 			return nil, false
+		}
+		for _, m := range again {
+			ctx, cancel := context.WithTimeout(c.ctx, c.cfg.WriteTimeout)
+			if err := c.send(ctx, m, 0); err != nil {
+				c.log.Info("signaling: re-send after reconnection failed", "type", m.Type, "call", m.Call, "err", err)
+			}
+			cancel()
 		}
 		c.status.Push(Status{State: StateUp, Attempt: attempt, Time: time.Now()})
 		c.log.Info("signaling: reconnected", "attempt", attempt)

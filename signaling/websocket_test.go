@@ -322,3 +322,68 @@ func TestClientRotatesAddresses(t *testing.T) {
 	defer bob.Close()
 	assert.True(t, b.Online("bob"))
 }
+
+// A hang-up written to a server that dies before it reads it (the write
+// succeeds, the message is lost) is sent again after the reconnection; an
+// invite, which a phone must not get twice, is not.
+func TestClientResendsCallControlAfterDrop(t *testing.T) {
+	up := websocket.Upgrader{}
+	got := make(chan signaling.Message, 8)
+	var conns atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		ready, err := signaling.NewMessage(signaling.TypeReady, "", "", signaling.Ready{User: "alice"})
+		if err != nil {
+			return
+		}
+		b, err := signaling.Encode(ready)
+		if err != nil || ws.WriteMessage(websocket.TextMessage, b) != nil {
+			return
+		}
+		first := conns.Add(1) == 1
+		for n := 0; ; n++ {
+			_, b, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			if first {
+				if n == 1 {
+					return // read both, handled neither: died
+				}
+				continue
+			}
+			m, err := signaling.Decode(b, signaling.DefaultMaxMessageSize)
+			if err == nil {
+				got <- m
+			}
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	c, err := signaling.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), signaling.DialConfig{
+		Backoff: signaling.Backoff{Initial: 10 * time.Millisecond}})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Send(ctx, signaling.Message{Type: signaling.TypeInvite, To: "bob", Call: "c1"}))
+	require.NoError(t, c.Send(ctx, signaling.Message{Type: signaling.TypeHangup, To: "bob", Call: "c1"}))
+	status(t, c, signaling.StateUp)
+	require.NoError(t, c.Send(ctx, signaling.Message{Type: signaling.TypeRinging, To: "bob", Call: "c2"}))
+	select {
+	case m := <-got:
+		assert.Equal(t, signaling.TypeHangup, m.Type)
+		assert.Equal(t, "c1", m.Call)
+	case <-time.After(waitFor):
+		t.Fatal("the hang-up was not sent again")
+	}
+	select {
+	case m := <-got:
+		assert.Equal(t, signaling.TypeRinging, m.Type, "only the hang-up is sent again")
+	case <-time.After(waitFor):
+		t.Fatal("no message after the reconnection")
+	}
+}
