@@ -99,6 +99,9 @@ func closeAll(ps ...[]*phone) {
 	var wg sync.WaitGroup
 	for _, l := range ps {
 		for _, p := range l {
+			if p == nil {
+				continue
+			}
 			wg.Add(1)
 			go func() { defer wg.Done(); p.close() }()
 		}

@@ -54,6 +54,12 @@ func run(ctx context.Context, args []string) int {
 		pairs       = fs.Int("pairs", 8, "calls per scenario (pairs of phones)")
 		ringTimeout = fs.Duration("ring-timeout", 10*time.Second, "the phones' ring timeout")
 		traffic     = fs.Duration("traffic", 9*time.Second, "how long calls are placed around a restart")
+		soak        = fs.Bool("soak", false, "run the soak instead of the chaos scenarios")
+		calls       = fs.Int("calls", 1000, "-soak: calls to place (0: until -duration)")
+		duration    = fs.Duration("duration", 0, "-soak: how long to place calls (0: until -calls)")
+		rate        = fs.Float64("rate", 5, "-soak: calls started per second, at most")
+		parallel    = fs.Int("parallel", 4, "-soak: calls at once (pairs of phones)")
+		talk        = fs.Duration("talk", 500*time.Millisecond, "-soak: how long answered calls talk")
 	)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -61,6 +67,18 @@ func run(ctx context.Context, args []string) int {
 	if *node {
 		if err := runNode(ctx, *addr, *redisAddr, *nodeID, *presenceTTL); err != nil {
 			fmt.Fprintln(os.Stderr, "node:", err)
+			return 1
+		}
+		return 0
+	}
+	if *soak {
+		if (*calls <= 0 && *duration <= 0) || *rate <= 0 || *parallel < 1 {
+			fmt.Fprintln(os.Stderr, "chaostest: -soak needs -calls or -duration, and a positive -rate and -parallel")
+			return 2
+		}
+		cfg := soakConfig{calls: *calls, duration: *duration, rate: *rate, parallel: *parallel, talk: *talk}
+		if err := runSoak(ctx, cfg, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "chaostest:", err)
 			return 1
 		}
 		return 0

@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/dialtone-dev/dialtone/audio"
 	"github.com/dialtone-dev/dialtone/call"
@@ -20,6 +24,35 @@ type phone struct {
 	user  string
 	tr    *watched
 	audio *audio.VirtualBackend
+	sock  *lastConn
+}
+
+// lastConn is the TCP connection the phone's WebSocket client dialled
+// last, for cutting it.
+type lastConn struct {
+	mu sync.Mutex
+	c  net.Conn
+}
+
+func (l *lastConn) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err == nil {
+		l.mu.Lock()
+		l.c = c
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+// cut closes the connection under the client: to the client, the network
+// dropped it.
+func (l *lastConn) cut() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.c != nil {
+		_ = l.c.Close()
+	}
 }
 
 // watched passes a Client's status changes on to the phone and records
@@ -83,18 +116,31 @@ func (w *watched) reconnections() []time.Duration {
 // phoneConfig is what every phone of the program uses.
 type phoneConfig struct {
 	ringTimeout time.Duration
+	// settingEngine carries the phone's media (default: loopback).
+	settingEngine *webrtc.SettingEngine
+	// noReconnect makes a lost signaling connection final.
+	noReconnect    bool
+	signalingGrace time.Duration
 }
 
 func newPhone(ctx context.Context, user string, urls []string, pc phoneConfig) (*phone, error) {
+	sock := &lastConn{}
 	cl, err := signaling.Dial(ctx, urls[0], signaling.DialConfig{User: user, URLs: urls[1:],
-		Backoff: signaling.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second}})
+		Backoff:     signaling.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second},
+		Dialer:      &websocket.Dialer{NetDialContext: sock.dial, HandshakeTimeout: 10 * time.Second},
+		NoReconnect: pc.noReconnect})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", user, err)
 	}
 	w := watch(cl)
 	ab := audio.NewVirtualBackend(audio.VirtualBackendConfig{})
+	se := pc.settingEngine
+	if se == nil {
+		se = calltest.Loopback()
+	}
 	p, err := call.NewPhone(w, call.Config{
-		SettingEngine:   calltest.Loopback(),
+		SettingEngine:   se,
+		SignalingGrace:  pc.signalingGrace,
 		Audio:           call.AudioConfig{Backend: ab},
 		Codec:           call.CodecConfig{Codecs: []string{media.CodecPCMU}},
 		EndToneDuration: -1,
@@ -105,7 +151,7 @@ func newPhone(ctx context.Context, user string, urls []string, pc phoneConfig) (
 		_ = ab.Close()
 		return nil, fmt.Errorf("%s: %w", user, err)
 	}
-	return &phone{Phone: p, user: user, tr: w, audio: ab}, nil
+	return &phone{Phone: p, user: user, tr: w, audio: ab, sock: sock}, nil
 }
 
 func (p *phone) close() {
