@@ -22,6 +22,25 @@
 //     placed throughout.
 //
 // It needs redis-server (-redis-server). It exits 1 when a call was lost.
+//
+// With -soak it places calls instead, through one signaling server over
+// WebSockets, media on a simulated network (calltest.Network), -parallel
+// pairs at once, at most -rate a second: answered, talked and hung up by
+// either side, declined, cancelled, busy, unanswered, cut off the network
+// and cut off signaling, each end checked for the reason it must report.
+// It prints the goroutines, open file descriptors and heap sampled with
+// every phone idle after warm-up, half-way and at the end, and exits 1
+// when a call ended with a wrong reason.
+//
+//	go run ./signaling/server/chaostest -soak -calls 10000 -rate 8 -parallel 16
+//
+// With -long it holds one call (speech-like audio both ways, PCMU) for
+// that long, printing every -every the heap and both ends' packets,
+// jitter-buffer delay and concealment; it exits 1 when a stats sample
+// went missing, the heap grew, the jitter buffers drifted or packets were
+// lost.
+//
+//	go run ./signaling/server/chaostest -long 1h
 package main
 
 import (
@@ -60,6 +79,8 @@ func run(ctx context.Context, args []string) int {
 		rate        = fs.Float64("rate", 5, "-soak: calls started per second, at most")
 		parallel    = fs.Int("parallel", 4, "-soak: calls at once (pairs of phones)")
 		talk        = fs.Duration("talk", 500*time.Millisecond, "-soak: how long answered calls talk")
+		long        = fs.Duration("long", 0, "hold one call this long instead (e.g. 1h), printing its figures every -every")
+		every       = fs.Duration("every", time.Minute, "-long: how often to print")
 	)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -67,6 +88,13 @@ func run(ctx context.Context, args []string) int {
 	if *node {
 		if err := runNode(ctx, *addr, *redisAddr, *nodeID, *presenceTTL); err != nil {
 			fmt.Fprintln(os.Stderr, "node:", err)
+			return 1
+		}
+		return 0
+	}
+	if *long > 0 {
+		if err := runLong(ctx, *long, *every, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "chaostest:", err)
 			return 1
 		}
 		return 0

@@ -14,6 +14,7 @@ import (
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
 	"github.com/dialtone-dev/dialtone/media"
+	"github.com/dialtone-dev/dialtone/media/pcm"
 	"github.com/dialtone-dev/dialtone/signaling"
 )
 
@@ -121,6 +122,8 @@ type phoneConfig struct {
 	// noReconnect makes a lost signaling connection final.
 	noReconnect    bool
 	signalingGrace time.Duration
+	// mic is what the phone's microphone captures (nil: silence).
+	mic pcm.Reader
 }
 
 func newPhone(ctx context.Context, user string, urls []string, pc phoneConfig) (*phone, error) {
@@ -133,7 +136,10 @@ func newPhone(ctx context.Context, user string, urls []string, pc phoneConfig) (
 		return nil, fmt.Errorf("%s: %w", user, err)
 	}
 	w := watch(cl)
-	ab := audio.NewVirtualBackend(audio.VirtualBackendConfig{})
+	ab := audio.NewVirtualBackend(audio.VirtualBackendConfig{Devices: []audio.VirtualDevice{
+		{ID: "mic", Direction: audio.Capture, Default: true, Source: pc.mic},
+		{ID: "speaker", Direction: audio.Playback, Default: true},
+	}})
 	se := pc.settingEngine
 	if se == nil {
 		se = calltest.Loopback()

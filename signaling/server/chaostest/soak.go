@@ -75,6 +75,21 @@ func takeSample(at string, calls int64) sample {
 	return sample{at: at, calls: calls, goroutines: runtime.NumGoroutine(), fds: fds, heap: ms.HeapInuse}
 }
 
+// serveLocal serves a development-mode signaling server on loopback and
+// returns its WebSocket URL.
+func serveLocal() (url string, stop func(), err error) {
+	// Every phone connects from 127.0.0.1: lift the per-address limits.
+	srv := server.New(server.Config{DevMode: true, MaxConnsPerAddr: 1 << 20, ConnRate: rate.Inf, ConnBurst: 1 << 20})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		_ = srv.Close()
+		return "", nil, err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	return "ws://" + ln.Addr().String() + "/", func() { _ = srv.Close(); _ = hs.Close() }, nil
+}
+
 // soakWorker is one pair of phones (a calls b) plus z, whom b calls to be
 // busy, and the hosts their media uses.
 type soakWorker struct {
@@ -91,17 +106,11 @@ type soakWorker struct {
 // ended with a wrong reason, and the resources at warm-up, middle and
 // end, each sampled with every phone idle.
 func runSoak(ctx context.Context, cfg soakConfig, out io.Writer) error {
-	// Every phone connects from 127.0.0.1: lift the per-address limits.
-	srv := server.New(server.Config{DevMode: true, MaxConnsPerAddr: 1 << 20, ConnRate: rate.Inf, ConnBurst: 1 << 20})
-	defer srv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	url, stop, err := serveLocal()
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	defer hs.Close()
-	url := "ws://" + ln.Addr().String() + "/"
+	defer stop()
 	nw, err := calltest.NewNetwork(calltest.NetworkConfig{})
 	if err != nil {
 		return err
