@@ -420,11 +420,16 @@ func (h *hub) holdLocked(m signaling.Message) {
 	if m.Call == "" || !m.Type.Routed() {
 		return
 	}
+	now := h.now()
+	h.sweepLocked(now)
+	if h.appendPendingLocked(m) { // joins the call's held messages
+		return
+	}
 	if h.pendingCountLocked(m.To) >= h.cfg.MaxPending {
 		h.stats.Dropped++
 		return
 	}
-	pc := &pendingCall{from: m.From, call: m.Call, deadline: h.now().Add(reconnectHold), msgs: []signaling.Message{m}, waitingOK: true}
+	pc := &pendingCall{from: m.From, call: m.Call, deadline: now.Add(reconnectHold), msgs: []signaling.Message{m}, waitingOK: true}
 	h.pending[m.To] = append(h.pending[m.To], pc)
 	h.stats.Pending++
 }
