@@ -51,7 +51,7 @@ func attacks() []attack {
 			}},
 		{"huge-sdp-flood", "offers to bob with 60 KB of SDP each, reconnecting whenever cut off", "msgs",
 			func(ctx context.Context, a *attacker) {
-				sdp := "v=0\r\n" + strings.Repeat("a=candidate:1 1 udp 2130706431 192.0.2.1 9 typ host\r\n", 60<<10/56)
+				sdp := `v=0\r\n` + strings.Repeat(`a=candidate:1 1 udp 2130706431 192.0.2.1 9 typ host\r\n`, 60<<10/56) // JSON-escaped line ends
 				offer := `{"type":"signal","to":"bob","call":"c","data":{"description":{"type":"offer","sdp":"` + sdp + `"}}}`
 				a.spam(ctx, func(int) []byte { return []byte(offer) })
 			}},
