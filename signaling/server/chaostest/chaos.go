@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -138,7 +139,7 @@ func flowing(ctx context.Context, cs ...*call.Call) error {
 	for i, c := range cs {
 		base[i] = c.Stats().PacketsReceived
 	}
-	return poll(ctx, 5*time.Second, func() bool {
+	err := poll(ctx, 5*time.Second, func() bool {
 		for i, c := range cs {
 			if c.Stats().PacketsReceived < base[i]+10 {
 				return false
@@ -146,6 +147,15 @@ func flowing(ctx context.Context, cs ...*call.Call) error {
 		}
 		return true
 	})
+	if err != nil {
+		var b strings.Builder
+		for i, c := range cs {
+			st := c.Stats()
+			fmt.Fprintf(&b, "; %s (%s): received %d more, sent %d", c.Peer(), c.State(), st.PacketsReceived-base[i], st.PacketsSent)
+		}
+		return fmt.Errorf("audio not flowing after 5 s%s: %w", b.String(), err)
+	}
+	return nil
 }
 
 // killConnected: calls connected between node 1 (callers) and node 2

@@ -51,6 +51,10 @@ var endings = []ending{
 	{"signaling loss", call.ReasonSignalingLost, call.ReasonNoAnswer},
 }
 
+// errSetup marks a soak call that was never connected with audio flowing
+// both ways: counted apart from the calls that ended with a wrong reason.
+var errSetup = errors.New("set-up failed")
+
 // soakRing is the phones' ring timeout in the soak: the no-answer and
 // signaling-loss calls last this long.
 const soakRing = 2 * time.Second
@@ -135,7 +139,7 @@ func runSoak(ctx context.Context, cfg soakConfig, out io.Writer) error {
 		next    atomic.Int64 // calls started
 		done    atomic.Int64 // calls finished
 		mu      sync.Mutex
-		byEnd   = map[string][2]int{} // ending: calls, wrong
+		byEnd   = map[string][3]int{} // ending: calls, wrong end reason, set-up failed
 		wrong   []string
 		samples []sample
 	)
@@ -173,7 +177,11 @@ func runSoak(ctx context.Context, cfg soakConfig, out io.Writer) error {
 					c := byEnd[e.name]
 					c[0]++
 					if err != nil {
-						c[1]++
+						if errors.Is(err, errSetup) {
+							c[2]++
+						} else {
+							c[1]++
+						}
 						if len(wrong) < 20 {
 							wrong = append(wrong, fmt.Sprintf("call %d (%s): %v", k, e.name, err))
 						}
@@ -216,23 +224,24 @@ func runSoak(ctx context.Context, cfg soakConfig, out io.Writer) error {
 	settle("end")
 	elapsed := time.Since(start)
 
-	total, bad := 0, 0
+	total, bad, setup := 0, 0, 0
 	for _, e := range endings {
 		c, ok := byEnd[e.name]
 		if !ok {
 			continue
 		}
 		delete(byEnd, e.name)
-		fmt.Fprintf(out, "  %-18s calls %6d  wrong end reason %d\n", e.name, c[0], c[1])
+		fmt.Fprintf(out, "  %-18s calls %6d  wrong end reason %d  set-up failed %d\n", e.name, c[0], c[1], c[2])
 		total += c[0]
 		bad += c[1]
+		setup += c[2]
 	}
-	fmt.Fprintf(out, "calls %d in %v (%.1f/s), wrong end reason %d\n", total, elapsed.Round(time.Second), float64(total)/elapsed.Seconds(), bad)
+	fmt.Fprintf(out, "calls %d in %v (%.1f/s), wrong end reason %d, set-up failed %d\n", total, elapsed.Round(time.Second), float64(total)/elapsed.Seconds(), bad, setup)
 	for _, w := range wrong {
 		fmt.Fprintln(out, "   ", w)
 	}
-	if bad > 0 {
-		return fmt.Errorf("%d calls ended with a wrong reason", bad)
+	if bad > 0 || setup > 0 {
+		return fmt.Errorf("%d calls ended with a wrong reason, %d failed to set up", bad, setup)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -342,7 +351,7 @@ func (w *soakWorker) run(ctx context.Context, e ending, talk time.Duration) erro
 		if cb != nil {
 			cb.Hangup()
 		}
-		return err
+		return fmt.Errorf("%w: %w", errSetup, err)
 	}
 	t := time.NewTimer(talk)
 	<-t.C
