@@ -37,8 +37,9 @@
 // With -long it holds one call (speech-like audio both ways, PCMU) for
 // that long, printing every -every the heap and both ends' packets,
 // jitter-buffer delay and concealment; it exits 1 when a stats sample
-// went missing, the heap grew, the jitter buffers drifted or packets were
-// lost.
+// went missing, the heap grew, the jitter buffers' median delay moved by
+// more than 100 ms between the first and the last tenth of the call, or
+// packets were lost.
 //
 //	go run ./signaling/server/chaostest -long 1h
 package main
