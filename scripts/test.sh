@@ -27,3 +27,13 @@ CGO_ENABLED=0 go vet "${pure[@]}"
 CGO_ENABLED=0 go test -count=1 -p 1 -timeout 10m "${pure[@]}"
 
 go test -race -count=1 -p 1 -timeout 15m ./...
+
+# In CI, each fuzz target runs briefly on top of its seed corpus; a crasher
+# it finds is written under the package's testdata/fuzz and, committed,
+# runs as a regression test with every `go test`.
+if [[ "${CI:-}" == "true" ]]; then
+	for target in ./signaling:FuzzDecode ./signaling:FuzzDecodeFast \
+		./signaling/server:FuzzServerFrames ./signaling/server:FuzzToken; do
+		go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime 10s "${target%%:*}"
+	done
+fi

@@ -28,6 +28,28 @@ type sentLog struct {
 type sentMsg struct {
 	m     Message
 	tries int
+	at    time.Time // when it was written
+}
+
+// dropResendWindow: the call-control messages written on a socket this
+// long before its drop was noticed are sent again once the client has
+// reconnected. A message written to a socket whose server has just died
+// is lost without an error (the write fills the kernel's buffer; the
+// reset comes later), so a hang-up made as a node dies would never
+// arrive. Only messages a phone ignores when it gets them twice are sent
+// again (resendOnDrop).
+const dropResendWindow = time.Second
+
+// resendOnDrop reports whether a message of type t may be sent again
+// after a drop: each of these only moves a call to a state the receiver
+// checks for first (a second `hangup` finds the call ended, a second
+// `accept` finds it connecting).
+func resendOnDrop(t Type) bool {
+	switch t {
+	case TypeRinging, TypeAccept, TypeDecline, TypeBusy, TypeCancel, TypeHangup:
+		return true
+	}
+	return false
 }
 
 // add records m as frame n+1 on ws (a new socket starts at 1).
@@ -36,7 +58,26 @@ func (l *sentLog) add(ws *websocket.Conn, m Message, tries int) {
 		*l = sentLog{ws: ws}
 	}
 	l.n++
-	l.msgs[l.n%sentLogSize] = sentMsg{m: m, tries: tries}
+	l.msgs[l.n%sentLogSize] = sentMsg{m: m, tries: tries, at: time.Now()}
+}
+
+// since returns, in order, the messages written on ws at or after t that
+// resendOnDrop allows sending again.
+func (l *sentLog) since(ws *websocket.Conn, t time.Time) []Message {
+	if l.ws != ws {
+		return nil
+	}
+	var out []Message
+	for seq := l.n - min(l.n, sentLogSize-1); seq <= l.n; seq++ {
+		if seq == 0 {
+			continue
+		}
+		sm := l.msgs[seq%sentLogSize]
+		if !sm.at.Before(t) && resendOnDrop(sm.m.Type) {
+			out = append(out, sm.m)
+		}
+	}
+	return out
 }
 
 // get returns frame seq of ws, if still remembered.

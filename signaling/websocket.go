@@ -34,6 +34,12 @@ type DialConfig struct {
 	// the user name without credentials. Servers with real authentication
 	// ignore it and answer ErrUnauthorized. Empty: not sent.
 	User string
+	// URLs are more addresses of the same service (other nodes of a
+	// cluster sharing a Broker), tried in turn after the one given to Dial:
+	// each reconnection attempt, and each failed first connection, moves to
+	// the next, so a client whose node died reaches another one at its
+	// first reconnection instead of retrying the dead one.
+	URLs []string
 	// Header is added to the handshake request.
 	Header http.Header
 	// Dialer makes the WebSocket connection. Default: a Dialer with
@@ -108,11 +114,17 @@ func (c DialConfig) withDefaults() DialConfig {
 // expired or was revoked (4002, 4003) it reconnects at once, asking
 // TokenFunc for a fresh token.
 //
+// The call-control messages written in the second before a drop (a
+// `hangup`, an `accept`, ...; not an invite or a signal) are sent again
+// after the reconnection: one written to a server that has just died is
+// lost without an error.
+//
 // A message the server drops for its rate limit (an `error` rate-limited
 // naming the frame) is sent again after the delay the server gives, up to
 // a few times; the `error` is still delivered on Incoming.
 type Client struct {
-	url      string
+	urls     []string // the Dial URL, then DialConfig.URLs
+	next     int      // index in urls of the next connection attempt; only run and Dial touch it
 	cfg      DialConfig
 	log      *slog.Logger
 	incoming chan Message
@@ -136,21 +148,36 @@ var _ Transport = (*Client)(nil)
 
 // Dial connects to the signaling server at rawURL (ws:// or wss://) and
 // returns once the server's `ready` arrived. ctx bounds only this first
-// connection; the Client then lives until Close. The first attempt is not
-// retried: errors wrap ErrUnauthorized (HTTP 401), ErrConnect (network or
-// handshake failure, with the cause) or ErrReadyTimeout.
+// connection; the Client then lives until Close. The first connection is
+// tried once at rawURL and at each of DialConfig.URLs, with no wait
+// between them: errors wrap ErrUnauthorized (HTTP 401, not tried further),
+// ErrConnect (network or handshake failure, with the cause) or
+// ErrReadyTimeout, from the last address tried.
 func Dial(ctx context.Context, rawURL string, cfg DialConfig) (*Client, error) {
-	if _, err := url.Parse(rawURL); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConnect, err)
+	urls := append([]string{rawURL}, cfg.URLs...)
+	for _, u := range urls {
+		if _, err := url.Parse(u); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConnect, err)
+		}
 	}
 	cfg = cfg.withDefaults()
 	c := &Client{
-		url: rawURL, cfg: cfg, log: cfg.Logger,
+		urls: urls, cfg: cfg, log: cfg.Logger,
 		incoming: make(chan Message, cfg.IncomingBuffer),
 		status:   NewStatusQueue(16),
 		done:     make(chan struct{}),
 	}
-	ws, ready, err := c.connect(ctx)
+	var (
+		ws    *websocket.Conn
+		ready Message
+		err   error
+	)
+	for range urls {
+		ws, ready, err = c.connect(ctx)
+		if err == nil || errors.Is(err, ErrUnauthorized) || ctx.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -162,9 +189,14 @@ func Dial(ctx context.Context, rawURL string, cfg DialConfig) (*Client, error) {
 	return c, nil
 }
 
-// connect dials once and waits for `ready`.
+// connect dials the next address once and waits for `ready`. Every
+// attempt moves the rotation on: after a failure the next attempt tries
+// the following address, and after a drop the reconnection starts with
+// the address after the one that dropped.
 func (c *Client) connect(ctx context.Context) (*websocket.Conn, Message, error) {
-	u, err := url.Parse(c.url)
+	raw := c.urls[c.next]
+	c.next = (c.next + 1) % len(c.urls)
+	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, Message{}, fmt.Errorf("%w: %w", ErrConnect, err)
 	}
@@ -274,6 +306,9 @@ func (c *Client) run(ws *websocket.Conn) {
 		c.ws = nil
 		c.mu.Unlock()
 		_ = ws.Close()
+		c.wmu.Lock()
+		again := c.sent.since(ws, time.Now().Add(-dropResendWindow))
+		c.wmu.Unlock()
 		if c.ctx.Err() != nil {
 			return
 		}
@@ -307,7 +342,7 @@ func (c *Client) run(ws *websocket.Conn) {
 		c.log.Info("signaling: connection lost", "err", err)
 		c.status.Push(Status{State: StateDown, Err: err, Time: time.Now()})
 		var ok bool
-		if ws, ok = c.reconnect(first); !ok {
+		if ws, ok = c.reconnect(first, again); !ok {
 			return
 		}
 	}
@@ -321,8 +356,9 @@ func (c *Client) fail(err error) {
 
 // reconnect tries until it connects, the credentials are rejected, or
 // Close. The first attempt waits as the first-th of the backoff (0: not
-// at all).
-func (c *Client) reconnect(first int) (*websocket.Conn, bool) {
+// at all). Once connected it sends again, before anything else, the
+// messages again (written just before the drop).
+func (c *Client) reconnect(first int, again []Message) (*websocket.Conn, bool) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	<-t.C
@@ -356,6 +392,13 @@ func (c *Client) reconnect(first int) (*websocket.Conn, bool) {
 		if !c.deliver(ready) {
 			_ = ws.Close()
 			return nil, false
+		}
+		for _, m := range again {
+			ctx, cancel := context.WithTimeout(c.ctx, c.cfg.WriteTimeout)
+			if err := c.send(ctx, m, 0); err != nil {
+				c.log.Info("signaling: re-send after reconnection failed", "type", m.Type, "call", m.Call, "err", err)
+			}
+			cancel()
 		}
 		c.status.Push(Status{State: StateUp, Attempt: attempt, Time: time.Now()})
 		c.log.Info("signaling: reconnected", "attempt", attempt)

@@ -285,3 +285,105 @@ func TestDialUser(t *testing.T) {
 	_, err = signaling.Dial(ctx, "ws"+strings.TrimPrefix(authHS.URL, "http"), signaling.DialConfig{User: "carol"})
 	assert.ErrorIs(t, err, signaling.ErrUnauthorized)
 }
+
+// With several addresses, a client whose server goes away reconnects to
+// the next one at its first attempt, and a first connection skips an
+// address nobody answers at.
+func TestClientRotatesAddresses(t *testing.T) {
+	lnA, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	lnB, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	_, stopA := serveOn(t, lnA)
+	b, _ := serveOn(t, lnB)
+	urlA, urlB := "ws://"+lnA.Addr().String()+"/?user=alice", "ws://"+lnB.Addr().String()+"/?user=alice"
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	// A long backoff: only a move to B on the first attempt comes back
+	// within waitFor.
+	cfg := signaling.DialConfig{URLs: []string{urlB}, Backoff: signaling.Backoff{Initial: 20 * time.Millisecond, Max: time.Minute, Multiplier: 1000},
+		PingInterval: 50 * time.Millisecond, ReadTimeout: 300 * time.Millisecond}
+	alice, err := signaling.Dial(ctx, urlA, cfg)
+	require.NoError(t, err)
+	defer alice.Close()
+	assert.Equal(t, signaling.TypeReady, next(t, alice).Type)
+	assert.False(t, b.Online("alice"))
+
+	stopA()
+	status(t, alice, signaling.StateDown)
+	up := status(t, alice, signaling.StateUp)
+	assert.Equal(t, 1, up.Attempt)
+	assert.True(t, b.Online("alice"))
+
+	// A first connection whose first address is dead reaches the next.
+	bob, err := signaling.Dial(ctx, "ws://"+lnA.Addr().String()+"/?user=bob",
+		signaling.DialConfig{URLs: []string{"ws://" + lnB.Addr().String() + "/?user=bob"}})
+	require.NoError(t, err)
+	defer bob.Close()
+	assert.True(t, b.Online("bob"))
+}
+
+// A hang-up written to a server that dies before it reads it (the write
+// succeeds, the message is lost) is sent again after the reconnection; an
+// invite, which a phone must not get twice, is not.
+func TestClientResendsCallControlAfterDrop(t *testing.T) {
+	up := websocket.Upgrader{}
+	got := make(chan signaling.Message, 8)
+	var conns atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		ready, err := signaling.NewMessage(signaling.TypeReady, "", "", signaling.Ready{User: "alice"})
+		if err != nil {
+			return
+		}
+		b, err := signaling.Encode(ready)
+		if err != nil || ws.WriteMessage(websocket.TextMessage, b) != nil {
+			return
+		}
+		first := conns.Add(1) == 1
+		for n := 0; ; n++ {
+			_, b, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			if first {
+				if n == 1 {
+					return // read both, handled neither: died
+				}
+				continue
+			}
+			m, err := signaling.Decode(b, signaling.DefaultMaxMessageSize)
+			if err == nil {
+				got <- m
+			}
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	c, err := signaling.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), signaling.DialConfig{
+		Backoff: signaling.Backoff{Initial: 10 * time.Millisecond}})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Send(ctx, signaling.Message{Type: signaling.TypeInvite, To: "bob", Call: "c1"}))
+	require.NoError(t, c.Send(ctx, signaling.Message{Type: signaling.TypeHangup, To: "bob", Call: "c1"}))
+	status(t, c, signaling.StateUp)
+	require.NoError(t, c.Send(ctx, signaling.Message{Type: signaling.TypeRinging, To: "bob", Call: "c2"}))
+	select {
+	case m := <-got:
+		assert.Equal(t, signaling.TypeHangup, m.Type)
+		assert.Equal(t, "c1", m.Call)
+	case <-time.After(waitFor):
+		t.Fatal("the hang-up was not sent again")
+	}
+	select {
+	case m := <-got:
+		assert.Equal(t, signaling.TypeRinging, m.Type, "only the hang-up is sent again")
+	case <-time.After(waitFor):
+		t.Fatal("no message after the reconnection")
+	}
+}

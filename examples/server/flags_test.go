@@ -53,7 +53,7 @@ func TestParseFlags(t *testing.T) {
 	assert.Equal(t, 3*time.Second, o.shutdownTimeout)
 
 	// The command line replaces environment values, lists included.
-	o, err = parseFlags([]string{"-addr", ":1", "-turn-url", "turn:c:3478", "-turn-url", "turn:d:3478"},
+	o, err = parseFlags([]string{"-addr", ":1", "-dev-remote", "-turn-url", "turn:c:3478", "-turn-url", "turn:d:3478"},
 		envMap("DIALTONE_DEV", "1", "DIALTONE_ADDR", ":2", "DIALTONE_TURN_URL", "turn:a:3478", "DIALTONE_TURN_SECRET", "x"), io.Discard)
 	require.NoError(t, err)
 	assert.True(t, o.dev)
@@ -73,6 +73,11 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-dev", "-turn-ttl", "-1h"}, "-turn-ttl"},
 		{[]string{"-dev", "extra"}, "unexpected"},
 		{[]string{"-nope"}, "not defined"},
+		// Development mode where others can reach it needs -dev-remote.
+		{[]string{"-dev", "-addr", ":8080"}, "-dev-remote"},
+		{[]string{"-dev", "-addr", "0.0.0.0:8080"}, "-dev-remote"},
+		{[]string{"-dev", "-addr", "192.168.1.20:8080"}, "-dev-remote"},
+		{[]string{"-dev", "-addr", "[::]:8080"}, "-dev-remote"},
 	} {
 		_, err := parseFlags(tt.args, envMap(), io.Discard)
 		require.Error(t, err, "%q", tt.args)
@@ -80,6 +85,12 @@ func TestParseFlags(t *testing.T) {
 	}
 	_, err = parseFlags(nil, envMap("DIALTONE_DEV", "1", "DIALTONE_TURN_TTL", "soon"), io.Discard)
 	assert.ErrorContains(t, err, "DIALTONE_TURN_TTL")
+	for _, addr := range []string{"127.0.0.1:0", "localhost:8080", "[::1]:8080", "127.1.2.3:80"} {
+		_, err = parseFlags([]string{"-dev", "-addr", addr}, envMap(), io.Discard)
+		assert.NoError(t, err, addr)
+	}
+	_, err = parseFlags([]string{"-dev", "-dev-remote", "-addr", ":8080"}, envMap(), io.Discard)
+	assert.NoError(t, err)
 }
 
 // TestRun starts the real program on a free port and stops it through its
@@ -99,7 +110,7 @@ func TestRun(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not stop")
 	}
-	assert.Error(t, run(context.Background(), []string{"-dev", "-addr", "256.0.0.1:1"}, envMap(), io.Discard))
+	assert.Error(t, run(context.Background(), []string{"-dev", "-dev-remote", "-addr", "256.0.0.1:1"}, envMap(), io.Discard))
 }
 
 type syncWriter struct {

@@ -13,7 +13,10 @@
 //
 // From other machines browsers need HTTPS for the microphone:
 //
-//	go run ./examples/server -dev -addr :8443 -self-signed -host phone.lan,192.168.1.20
+//	go run ./examples/server -dev -dev-remote -addr :8443 -self-signed -host phone.lan,192.168.1.20
+//
+// Development mode lets anyone log in as anyone, so on an address other
+// than loopback it needs -dev-remote as well.
 //
 // In production use -secret (users connect with tokens from
 // server.NewToken, minted by your own backend) and real certificates
@@ -67,6 +70,7 @@ type options struct {
 	hosts           []string
 	secret          string
 	dev             bool
+	devRemote       bool
 	stunURLs        []string
 	turnURLs        []string
 	turnSecret      string
@@ -160,6 +164,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	hosts := list("host", "host names or IPs for -self-signed (repeatable; default localhost,127.0.0.1)")
 	str(&o.secret, "secret", "", "HMAC secret of user tokens (server.NewToken)")
 	boolean(&o.dev, "dev", "development mode: anyone may log in as anyone (never in production)")
+	boolean(&o.devRemote, "dev-remote", "let -dev listen on an address other than loopback, where others can reach it")
 	stun := list("stun-url", "STUN URL handed to clients, e.g. stun:stun.example.net:3478 (repeatable)")
 	turn := list("turn-url", "external TURN URL, e.g. turn:turn.example.net:3478?transport=udp (repeatable; needs -turn-secret)")
 	str(&o.turnSecret, "turn-secret", "", "TURN shared secret (coturn static-auth-secret with use-auth-secret)")
@@ -197,6 +202,8 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	switch {
 	case o.secret == "" && !o.dev:
 		return o, errors.New("need -secret (token authentication) or -dev (development mode)")
+	case o.dev && !o.devRemote && !loopback(o.addr):
+		return o, fmt.Errorf("-dev lets anyone log in as anyone: on -addr %q, which others can reach, add -dev-remote to mean it (or use -secret)", o.addr)
 	case (o.tlsCert == "") != (o.tlsKey == ""):
 		return o, errors.New("-tls-cert and -tls-key go together")
 	case o.tlsCert != "" && o.selfSigned:
@@ -209,6 +216,20 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 		return o, fmt.Errorf("-turn-relay-ip %q is not an IP address", o.turnRelayIP)
 	}
 	return o, nil
+}
+
+// loopback reports whether the listen address addr accepts connections
+// from this host only. An empty host listens on every interface.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // run parses args and serves until ctx ends.

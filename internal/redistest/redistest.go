@@ -56,17 +56,26 @@ func FreeAddr(t testing.TB) string {
 // it did not come up (it is stopped then).
 func StartAt(t testing.TB, bin, addr string) bool {
 	t.Helper()
+	_, ok := Run(t, bin, addr)
+	return ok
+}
+
+// Run is StartAt that also returns kill, which stops the server at once
+// (SIGKILL: with no persistence its data is lost), as a crash would.
+func Run(t testing.TB, bin, addr string) (kill func(), ok bool) {
+	t.Helper()
 	_, port, err := net.SplitHostPort(addr)
 	require.NoError(t, err)
 	p, err := testproc.Start(exec.Command(bin, "--bind", "127.0.0.1", "--port", port,
 		"--save", "", "--appendonly", "no", "--dir", t.TempDir(), "--daemonize", "no"))
 	require.NoError(t, err)
+	kill = func() { p.Stop(0) }
 	if !up(addr, p.Exited()) {
-		p.Stop(0)
-		return false
+		kill()
+		return nil, false
 	}
-	t.Cleanup(func() { p.Stop(0) })
-	return true
+	t.Cleanup(kill)
+	return kill, true
 }
 
 // up pings addr until it answers (true), the server exits or 5 s pass.

@@ -184,7 +184,10 @@ func parseTokenUnix(secret []byte, token string, now time.Time) (string, int64, 
 		return "", 0, ErrBadToken
 	}
 	payload, sig := token[:i], token[i+1:]
-	mac, err := base64.RawURLEncoding.DecodeString(sig)
+	// Strict: one token has one spelling (a lax decoder takes 4 spellings
+	// of the last character), so a list of refused tokens cannot be
+	// sidestepped by respelling one.
+	mac, err := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err != nil || !hmac.Equal(mac, tokenMAC(secret, payload)) {
 		return "", 0, ErrBadToken
 	}
@@ -192,7 +195,7 @@ func parseTokenUnix(secret []byte, token string, now time.Time) (string, int64, 
 	if len(parts) != 3 || parts[0] != tokenVersion {
 		return "", 0, ErrBadToken
 	}
-	user, err := base64.RawURLEncoding.DecodeString(parts[1])
+	user, err := base64.RawURLEncoding.Strict().DecodeString(parts[1])
 	if err != nil {
 		return "", 0, ErrBadToken
 	}

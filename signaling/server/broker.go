@@ -232,6 +232,17 @@ func (b *MemoryBroker) Broadcast(_ context.Context, env Envelope) error {
 // clusterOpTimeout bounds one Broker call made by the hub.
 const clusterOpTimeout = 5 * time.Second
 
+// clusterResendWindow is how long a message for a user on another node is
+// tried again while the broker fails (its backend restarting or
+// unreachable, or a Redis that lost its data and whose nodes are putting
+// their presences back), counted from when it was routed. It covers a
+// backend restart; a longer outage ends in the absent-user handling
+// (pending, offline).
+const clusterResendWindow = 30 * time.Second
+
+// resendBackoff paces the attempts to send a message while the broker fails.
+var resendBackoff = signaling.Backoff{Initial: 50 * time.Millisecond, Max: time.Second}
+
 // joinBackoff paces the attempts to join the cluster while the broker's
 // backend is unreachable.
 var joinBackoff = signaling.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
@@ -438,6 +449,7 @@ func (h *hub) routeRemoteLocked(m signaling.Message) {
 	if h.appendPendingLocked(m) {
 		return
 	}
+	until := time.Now().Add(clusterResendWindow)
 	h.outbox.push(func(ctx context.Context) {
 		h.mu.Lock()
 		if h.appendPendingLocked(m) { // the call went pending while m was queued
@@ -446,7 +458,7 @@ func (h *hub) routeRemoteLocked(m signaling.Message) {
 		}
 		h.mu.Unlock()
 		mm := m
-		ok, err := h.broker.SendUser(ctx, m.To, Envelope{Kind: EnvelopeDeliver, Origin: h.node, Msg: &mm})
+		ok, err := h.sendUser(ctx, m.To, Envelope{Kind: EnvelopeDeliver, Origin: h.node, Msg: &mm}, until)
 		if err != nil {
 			h.log.Warn("signaling: cluster send", "to", m.To, "type", m.Type, "err", err)
 		}
@@ -460,6 +472,30 @@ func (h *hub) routeRemoteLocked(m signaling.Message) {
 		}
 		h.absentLocked(h.users[m.From], m)
 	})
+}
+
+// sendUser is Broker.SendUser, tried again while it fails until the
+// time until, or the server shuts down (one last try then). It runs on the
+// outbox, so the messages routed meanwhile wait behind it in order: a
+// backend restart delays them instead of losing them. ctx bounds the
+// first attempt; each later one has clusterOpTimeout.
+func (h *hub) sendUser(ctx context.Context, user string, env Envelope, until time.Time) (bool, error) {
+	ok, err := h.broker.SendUser(ctx, user, env)
+	for attempt := 1; err != nil && h.ctx.Err() == nil && time.Now().Before(until); attempt++ {
+		if attempt == 1 {
+			h.log.Info("signaling: cluster send failed, trying again", "to", user, "err", err)
+		}
+		t := time.NewTimer(min(resendBackoff.Delay(attempt, rand.Float64()), time.Until(until)))
+		select {
+		case <-h.ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		actx, cancel := context.WithTimeout(context.Background(), clusterOpTimeout)
+		ok, err = h.broker.SendUser(actx, user, env)
+		cancel()
+	}
+	return ok, err
 }
 
 // appendPendingLocked adds m to its pending call if there is a live one.
@@ -483,9 +519,10 @@ func (h *hub) appendPendingLocked(m signaling.Message) bool {
 
 // notifyRemoteLocked sends a server message to a user connected elsewhere.
 func (h *hub) notifyRemoteLocked(m signaling.Message) {
+	until := time.Now().Add(clusterResendWindow)
 	h.outbox.push(func(ctx context.Context) {
 		mm := m
-		if _, err := h.broker.SendUser(ctx, m.To, Envelope{Kind: EnvelopeDeliver, Origin: h.node, Msg: &mm}); err != nil {
+		if _, err := h.sendUser(ctx, m.To, Envelope{Kind: EnvelopeDeliver, Origin: h.node, Msg: &mm}, until); err != nil {
 			h.log.Warn("signaling: cluster notify", "to", m.To, "type", m.Type, "err", err)
 		}
 	})
@@ -522,12 +559,17 @@ func (h *hub) onEnvelope(env Envelope) {
 			}
 			return // over the recipient's inbound limit: dropped, never a cut-off
 		}
-		// The user left this node after the sender looked it up: only an
-		// invite is answered (presence is not for anyone to probe).
-		if m.Type == signaling.TypeInvite {
-			h.stats.Offline++
-			h.notifyLocked(m.From, signaling.TypeOffline, m.To, m.Call, nil)
+		// The user left this node after the sender looked it up, or is
+		// connecting to it right now (its claim moved this message here
+		// from its previous node): a message of a call is held for its
+		// reconnection; an invite is held only while the user is
+		// attaching, else answered (presence is not for anyone to probe).
+		if m.Type != signaling.TypeInvite || h.attaching[m.To] > 0 {
+			h.holdLocked(m)
+			return
 		}
+		h.stats.Offline++
+		h.notifyLocked(m.From, signaling.TypeOffline, m.To, m.Call, nil)
 	case EnvelopeReplace:
 		h.mu.Lock()
 		c := h.users[env.User]

@@ -31,6 +31,7 @@ type hub struct {
 	users     map[string]*conn
 	live      map[*conn]struct{} // every attached conn, replaced ones too, until released
 	pending   map[string][]*pendingCall
+	attaching map[string]int // users whose connection is being attached (claimed, not yet live)
 	lastSweep time.Time
 	stats     Stats
 
@@ -67,13 +68,14 @@ func newHub(s *Server) *hub {
 	h := &hub{
 		srv: s, cfg: &s.cfg, log: s.cfg.Logger, now: time.Now,
 		ctx: ctx, cancel: cancel,
-		users:   make(map[string]*conn),
-		live:    make(map[*conn]struct{}),
-		pending: make(map[string][]*pendingCall),
-		broker:  s.cfg.Broker,
-		node:    s.cfg.NodeID,
-		joined:  make(chan struct{}),
-		members: make(map[string]*localMember),
+		users:     make(map[string]*conn),
+		live:      make(map[*conn]struct{}),
+		pending:   make(map[string][]*pendingCall),
+		attaching: make(map[string]int),
+		broker:    s.cfg.Broker,
+		node:      s.cfg.NodeID,
+		joined:    make(chan struct{}),
+		members:   make(map[string]*localMember),
 	}
 	h.rooms = localRooms{newRoomTable()}
 	if h.broker != nil {
@@ -107,13 +109,20 @@ func (h *hub) attach(c *conn) error {
 	if err != nil {
 		return err
 	}
+	h.mu.Lock()
+	h.attaching[c.user]++
+	h.mu.Unlock()
 	prev, err := h.claim(c)
 	if err != nil {
+		h.mu.Lock()
+		h.attachedLocked(c.user)
+		h.mu.Unlock()
 		h.log.Warn("signaling: connection refused", "user", c.user, "err", err)
 		return err
 	}
 	c.lim = h.limits.user(c.user)
 	h.mu.Lock()
+	h.attachedLocked(c.user)
 	if h.closing {
 		h.mu.Unlock()
 		h.unclaim(c)
@@ -141,6 +150,14 @@ func (h *hub) attach(c *conn) error {
 	}
 	h.log.Debug("signaling: attached", "user", c.user, "conn", c.id, "pending", flushed)
 	return nil
+}
+
+// attachedLocked ends the attaching of a connection of user. Until then
+// messages the cluster delivers for the user are held for it.
+func (h *hub) attachedLocked(user string) {
+	if h.attaching[user]--; h.attaching[user] <= 0 {
+		delete(h.attaching, user)
+	}
 }
 
 // flushLocked moves the user's pending messages into c's queue, dropping
@@ -350,9 +367,17 @@ func (h *hub) routedLocked(c, dst *conn, m signaling.Message) {
 	}
 }
 
+// reconnectHold is how long a message of a call is kept for a recipient
+// connected nowhere, and delivered if it connects again (to any node of
+// the cluster) meanwhile: a hang-up or an answer sent while the peer's
+// connection is being re-established then arrives. Longer than a client's
+// reconnection to another node after its own died.
+const reconnectHold = 15 * time.Second
+
 // absentLocked handles m for a recipient connected nowhere: keep it for a
-// push (invite) or a call already pending, else answer an invite's sender
-// (c, nil if it is gone) `offline` and drop anything else without a word:
+// push (invite), a call already pending, or (another message of a call)
+// reconnectHold, else answer an invite's sender (c, nil if it is gone)
+// `offline` and drop anything else without a word:
 // a present recipient does not answer a `hangup` either, so the answer
 // must not tell who is online.
 func (h *hub) absentLocked(c *conn, m signaling.Message) {
@@ -381,10 +406,32 @@ func (h *hub) absentLocked(c *conn, m signaling.Message) {
 		return
 	}
 	if m.Type != signaling.TypeInvite {
+		h.holdLocked(m)
 		return
 	}
 	h.stats.Offline++
 	h.sendLocked(c, signaling.Message{Type: signaling.TypeOffline, From: m.To, To: m.From, Call: m.Call})
+}
+
+// holdLocked keeps m, a message of a call for a user connected nowhere
+// (most likely reconnecting: its node restarting, its network changing),
+// for reconnectHold. The sender was told `waiting` when the call began.
+func (h *hub) holdLocked(m signaling.Message) {
+	if m.Call == "" || !m.Type.Routed() {
+		return
+	}
+	now := h.now()
+	h.sweepLocked(now)
+	if h.appendPendingLocked(m) { // joins the call's held messages
+		return
+	}
+	if h.pendingCountLocked(m.To) >= h.cfg.MaxPending {
+		h.stats.Dropped++
+		return
+	}
+	pc := &pendingCall{from: m.From, call: m.Call, deadline: now.Add(reconnectHold), msgs: []signaling.Message{m}, waitingOK: true}
+	h.pending[m.To] = append(h.pending[m.To], pc)
+	h.stats.Pending++
 }
 
 func (h *hub) startPushLocked(m signaling.Message, pc *pendingCall) {

@@ -33,7 +33,8 @@ func TestLocalRouting(t *testing.T) {
 }
 
 // Disconnect makes the user unreachable (offline / pending), Reconnect
-// brings it back with a new ready and Status up.
+// brings it back with a new ready, Status up, and the messages sent to it
+// meanwhile.
 func TestLocalDisconnectReconnect(t *testing.T) {
 	p := &recordingPusher{}
 	s := newTestServer(t, Config{Pusher: p})
@@ -55,6 +56,7 @@ func TestLocalDisconnectReconnect(t *testing.T) {
 	require.NoError(t, bob.Reconnect(ctx))
 	waitStatus(t, bob, signaling.StateUp)
 	recvType(t, bob, signaling.TypeReady)
+	assert.Equal(t, "c", recvType(t, bob, signaling.TypeSignal).Call) // held for the reconnection
 	assert.Equal(t, "c2", recvType(t, bob, signaling.TypeInvite).Call)
 	require.NoError(t, bob.Close())
 	waitStatus(t, bob, signaling.StateClosed)

@@ -29,8 +29,8 @@ func TestPushPendingDeliveredOnConnect(t *testing.T) {
 	assert.Equal(t, "bob", w.From)
 	send(t, alice, msg(t, signaling.TypeSignal, "bob", "c1", map[string]int{"n": 1}))
 	send(t, alice, msg(t, signaling.TypeSignal, "bob", "c1", map[string]int{"n": 2}))
-	// A message of another call, without a pending invite, is dropped
-	// without an answer.
+	// A message of another call, without a pending invite, is held (for
+	// reconnectHold) without an answer.
 	send(t, alice, msg(t, signaling.TypeSignal, "bob", "other", nil))
 	barrier(t, alice)
 
@@ -42,12 +42,13 @@ func TestPushPendingDeliveredOnConnect(t *testing.T) {
 		sig := recvType(t, bob, signaling.TypeSignal)
 		assert.JSONEq(t, `{"n":`+string(rune('0'+n))+`}`, string(sig.Data))
 	}
+	assert.Equal(t, "other", recvType(t, bob, signaling.TypeSignal).Call)
 	// Pending is consumed: a reconnection gets nothing again.
 	send(t, bob, msg(t, signaling.TypeRinging, "alice", "c1", nil))
 	recvType(t, alice, signaling.TypeRinging)
 	st := s.Stats()
-	assert.Equal(t, uint64(3), st.Pending)
-	assert.Equal(t, uint64(3), st.Delivered)
+	assert.Equal(t, uint64(4), st.Pending)
+	assert.Equal(t, uint64(4), st.Delivered)
 	assert.Equal(t, uint64(1), st.PushOK)
 	noMessage(t, alice, 50*time.Millisecond) // no second `waiting`
 }

@@ -101,12 +101,25 @@ func TestTokenAuth(t *testing.T) {
 	assert.Equal(t, signaling.TypeReady, r.Type)
 	_ = ws.Close()
 
+	// Alice's token with another user's name, or a later expiry, under
+	// her signature.
+	parts := strings.Split(tok, ".")
+	require.Len(t, parts, 4)
+	swapped := strings.Join([]string{parts[0], base64.RawURLEncoding.EncodeToString([]byte("bob")), parts[2], parts[3]}, ".")
+	exp, err := strconv.ParseInt(parts[2], 10, 64)
+	require.NoError(t, err)
+	extended := strings.Join([]string{parts[0], parts[1], strconv.FormatInt(exp+3600, 10), parts[3]}, ".")
 	bad := map[string]string{
-		"none":         "",
-		"wrong secret": mustToken(t, []byte("other"), "alice", time.Minute),
-		"expired":      mustToken(t, secret, "alice", -time.Second),
-		"tampered":     strings.Replace(tok, "v1.", "v1.x", 1),
-		"garbage":      "abc.def",
+		"none":            "",
+		"wrong secret":    mustToken(t, []byte("other"), "alice", time.Minute),
+		"expired":         mustToken(t, secret, "alice", -time.Second),
+		"tampered":        strings.Replace(tok, "v1.", "v1.x", 1),
+		"another user":    swapped,
+		"expiry extended": extended,
+		"future-dated":    mustToken(t, secret, "alice", 10*365*24*time.Hour),
+		"garbage":         "abc.def",
+		"huge":            strings.Repeat("a", 64<<10),
+		"signature only":  "." + parts[3],
 	}
 	for name, tok := range bad {
 		t.Run(name, func(t *testing.T) {

@@ -109,3 +109,21 @@ func TestRevoke(t *testing.T) {
 		AuthenticateExpiry(requestWithToken(tok))
 	assert.ErrorIs(t, err, ErrTokenRevoked)
 }
+
+// A token has one spelling: the other spellings of its signature's last
+// character, which a lax base64 decoder maps to the same bytes, are
+// refused.
+func TestTokenCanonical(t *testing.T) {
+	secret := []byte("s3cret")
+	now := time.Unix(1_800_000_000, 0)
+	tok, err := newToken(secret, "alice", now.Add(time.Hour))
+	require.NoError(t, err)
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	accepted := 0
+	for _, c := range alphabet {
+		if _, _, err := parseTokenUnix(secret, tok[:len(tok)-1]+string(c), now); err == nil {
+			accepted++
+		}
+	}
+	assert.Equal(t, 1, accepted)
+}

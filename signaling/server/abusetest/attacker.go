@@ -23,7 +23,7 @@ import (
 // child process (see attackerMain).
 const attackerFlag = "-attacker"
 
-// attack is one of the floods of issue 24.
+// attack is one of the floods of issues 24 and 21.
 type attack struct {
 	name  string
 	about string
@@ -44,6 +44,33 @@ func attacks() []attack {
 			func(ctx context.Context, a *attacker) { a.connFlood(ctx, 2000) }},
 		{"malformed-flood", "messages to bob with invalid UTF-8 in data and broken JSON, reconnecting whenever closed as abusive", "msgs",
 			func(ctx context.Context, a *attacker) { a.malformed(ctx) }},
+		{"nested-json-flood", "messages to bob whose data nests arrays 30,000 deep (60 KB), reconnecting whenever cut off", "msgs",
+			func(ctx context.Context, a *attacker) {
+				deep := `{"type":"signal","to":"bob","call":"c","data":` + strings.Repeat("[", 30000) + strings.Repeat("]", 30000) + `}`
+				a.spam(ctx, func(int) []byte { return []byte(deep) })
+			}},
+		{"huge-sdp-flood", "offers to bob with 60 KB of SDP each, reconnecting whenever cut off", "msgs",
+			func(ctx context.Context, a *attacker) {
+				sdp := `v=0\r\n` + strings.Repeat(`a=candidate:1 1 udp 2130706431 192.0.2.1 9 typ host\r\n`, 60<<10/56) // JSON-escaped line ends
+				offer := `{"type":"signal","to":"bob","call":"c","data":{"description":{"type":"offer","sdp":"` + sdp + `"}}}`
+				a.spam(ctx, func(int) []byte { return []byte(offer) })
+			}},
+		{"candidate-flood", "trickled ICE candidates to bob, thousands a second, reconnecting whenever cut off", "msgs",
+			func(ctx context.Context, a *attacker) {
+				a.spam(ctx, func(k int) []byte {
+					return []byte(`{"type":"signal","to":"bob","call":"c","data":{"candidate":{"candidate":"candidate:` + strconv.Itoa(k) +
+						` 1 udp 2130706431 192.0.2.1 ` + strconv.Itoa(1024+k%60000) + ` typ host","sdpMid":"0"}}}`)
+				})
+			}},
+		{"join-leave-flood", "room join and leave, alternately, as fast as the socket takes them", "msgs",
+			func(ctx context.Context, a *attacker) {
+				a.spam(ctx, func(k int) []byte {
+					if k%2 == 0 {
+						return []byte(`{"type":"join","call":"room` + strconv.Itoa(k/2%8) + `","data":{}}`)
+					}
+					return []byte(`{"type":"leave","call":"room` + strconv.Itoa(k/2%8) + `"}`)
+				})
+			}},
 	}
 }
 
@@ -281,6 +308,30 @@ func (a *attacker) connFlood(ctx context.Context, hold int) {
 			_ = open[0].Close()
 			open = open[1:]
 		}
+	}
+}
+
+// spam sends frame(k), k = 0, 1, ..., as fast as the socket takes them,
+// reading the answers, and reconnects whenever cut off.
+func (a *attacker) spam(ctx context.Context, frame func(k int) []byte) {
+	for k := 0; ctx.Err() == nil; {
+		ws := a.dial(ctx, "mallory")
+		if ws == nil {
+			pause(ctx, 10*time.Millisecond)
+			continue
+		}
+		stop := context.AfterFunc(ctx, func() { _ = ws.Close() })
+		drained := drain(ws)
+		for ; ; k++ {
+			_ = ws.SetWriteDeadline(time.Now().Add(time.Second))
+			if ws.WriteMessage(websocket.TextMessage, frame(k)) != nil {
+				break
+			}
+			a.sent.Add(1)
+		}
+		stop()
+		_ = ws.Close()
+		<-drained
 	}
 }
 

@@ -1,5 +1,5 @@
-// Command abusetest measures what the attacks of issue 24 cost the other
-// users of a signaling server. For each attack it serves a server with
+// Command abusetest measures what the attacks of issues 24 and 21 cost the
+// other users of a signaling server. For each attack it serves a server with
 // its default limits (development-mode authentication) on 127.0.0.1,
 // connects a well-behaved pair, alice and bob (signaling.Client), who
 // trade a `signal` round trip (alice → bob → alice) -rate times a second,

@@ -64,9 +64,12 @@ func TestAbuseSmoke(t *testing.T) {
 		}
 		assert.Positive(t, r.sent, "%s: the attacker sent nothing", r.attack)
 		switch r.attack {
-		case "invite-flood-reconnect", "big-invite-flood":
+		case "invite-flood-reconnect", "big-invite-flood", "candidate-flood", "huge-sdp-flood":
 			// One user's budget (burst 100, 50/s), whatever its reconnects.
 			assert.LessOrEqual(t, float64(r.accepted), 100+50*r.wall.Seconds()+5, r.attack)
+		case "nested-json-flood":
+			// Refused by the decoder's depth limit: nothing reaches bob.
+			assert.Zero(t, r.accepted, r.attack)
 		case "connection-flood":
 			// The per-address cap (64) less the pair's three.
 			assert.LessOrEqual(t, r.accepted, int64(61), r.attack)

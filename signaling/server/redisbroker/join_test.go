@@ -92,3 +92,53 @@ func recvType(t *testing.T, tr signaling.Transport, typ signaling.Type) signalin
 	}
 	return signaling.Message{}
 }
+
+// A Redis restart that loses every key (killed, back empty) loses no call
+// message: what is routed to a user on another node while Redis is down,
+// or back but before the nodes have put their presences back, waits in
+// the sending node's outbox and arrives in order. The nodes' presence TTL
+// is the default (30 s), so the 5 s waits pass only if the nodes notice
+// the restart at once rather than at their next regular refresh.
+func TestMessagesSurviveRedisRestart(t *testing.T) {
+	bin := redistest.Program(t)
+	addr := redistest.FreeAddr(t)
+	kill, ok := redistest.Run(t, bin, addr)
+	require.True(t, ok, "redis-server did not start")
+	// Closed by defer, before the restarted Redis stops (a cleanup): the
+	// nodes leave the cluster while Redis runs.
+	node := func(id string) (*server.Server, func()) {
+		rdb := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2})
+		n := server.New(server.Config{DevMode: true, NodeID: id, Broker: New(rdb, Config{Prefix: "test:"})})
+		return n, func() { _ = n.Close(); _ = rdb.Close() }
+	}
+	n1, close1 := node("n1")
+	defer close1()
+	n2, close2 := node("n2")
+	defer close2()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*waitFor)
+	defer cancel()
+	alice, err := n1.ConnectLocal(ctx, "alice", server.LocalOptions{})
+	require.NoError(t, err)
+	defer alice.Close()
+	bob, err := n2.ConnectLocal(ctx, "bob", server.LocalOptions{})
+	require.NoError(t, err)
+	defer bob.Close()
+	recvType(t, alice, signaling.TypeReady)
+	recvType(t, bob, signaling.TypeReady)
+	require.NoError(t, alice.Send(ctx, signaling.Message{Type: signaling.TypeInvite, To: "bob", Call: "c1"}))
+	recvType(t, bob, signaling.TypeInvite)
+	recvType(t, alice, signaling.TypeWaiting)
+
+	kill()
+	require.NoError(t, alice.Send(ctx, signaling.Message{Type: signaling.TypeSignal, To: "bob", Call: "c1", Data: []byte(`{"seq":1}`)}))
+	require.NoError(t, alice.Send(ctx, signaling.Message{Type: signaling.TypeInvite, To: "bob", Call: "c2"}))
+	_, ok = redistest.Run(t, bin, addr)
+	require.True(t, ok, "redis-server did not restart")
+	require.NoError(t, alice.Send(ctx, signaling.Message{Type: signaling.TypeHangup, To: "bob", Call: "c1"}))
+
+	m := recvType(t, bob, signaling.TypeSignal)
+	assert.Equal(t, "c1", m.Call)
+	assert.Equal(t, "c2", recvType(t, bob, signaling.TypeInvite).Call)
+	assert.Equal(t, "c1", recvType(t, bob, signaling.TypeHangup).Call)
+	assert.Equal(t, "c2", recvType(t, alice, signaling.TypeWaiting).Call)
+}

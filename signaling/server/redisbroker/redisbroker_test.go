@@ -232,6 +232,8 @@ func TestDeadNode(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, b2.Join(ctx, "n2", func(server.Envelope) {}))
 	t.Cleanup(func() { _ = b2.Leave(ctx, "n2") })
+	require.NoError(t, b1.Join(ctx, "n1", func(server.Envelope) {})) // the sender is a live node
+	t.Cleanup(func() { _ = b1.Leave(ctx, "n1") })
 	// The user's presence is kept by another node's claim: only n2's
 	// liveness decides.
 	_, err := b1.Claim(ctx, "bob", server.Presence{Node: "n2", Conn: 1})
@@ -246,4 +248,61 @@ func TestDeadNode(t *testing.T) {
 		ok, err := b1.SendUser(ctx, "bob", env)
 		return err == nil && !ok
 	}, waitFor, 20*time.Millisecond)
+}
+
+// A user who moves to another node gets there what was sent to its old
+// node and not read by it (the old node died, or is cut off): the claim
+// moves those envelopes, in order, and only those for that user.
+func TestClaimMovesUnreadEnvelopes(t *testing.T) {
+	direct, viaProxy, proxy := redisClientsWithProxy(t)
+	b1 := New(direct, Config{Prefix: "test:"})
+	b2 := New(viaProxy, Config{Prefix: "test:"})
+	ctx := context.Background()
+	got1 := make(chan server.Envelope, 16)
+	require.NoError(t, b1.Join(ctx, "n1", func(e server.Envelope) { got1 <- e }))
+	t.Cleanup(func() { _ = b1.Leave(ctx, "n1") })
+	got2 := make(chan server.Envelope, 16)
+	require.NoError(t, b2.Join(ctx, "n2", func(e server.Envelope) { got2 <- e }))
+	t.Cleanup(func() { _ = b2.Leave(ctx, "n2") })
+	for _, u := range []string{"bob", "carol"} {
+		_, err := b2.Claim(ctx, u, server.Presence{Node: "n2", Conn: 1})
+		require.NoError(t, err)
+	}
+	send := func(to string, seq int) {
+		t.Helper()
+		m := &signaling.Message{Type: signaling.TypeSignal, From: "alice", To: to, Call: "c", Data: []byte(fmt.Sprintf(`{"seq":%d}`, seq))}
+		ok, err := b1.SendUser(ctx, to, server.Envelope{Kind: server.EnvelopeDeliver, Origin: "n1", Msg: m})
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	recv := func(got chan server.Envelope, to string, seq int) {
+		t.Helper()
+		select {
+		case e := <-got:
+			require.NotNil(t, e.Msg)
+			assert.Equal(t, to, e.Msg.To)
+			assert.JSONEq(t, fmt.Sprintf(`{"seq":%d}`, seq), string(e.Msg.Data))
+		case <-time.After(waitFor):
+			require.FailNow(t, "no envelope", "%s seq %d", to, seq)
+		}
+	}
+	send("bob", 0)
+	recv(got2, "bob", 0) // read by n2: it is not moved
+
+	proxy.cut() // n2 stops reading (as if killed); its liveness lives on
+	send("bob", 1)
+	send("carol", 2)
+	send("bob", 3)
+	prev, err := b1.Claim(ctx, "bob", server.Presence{Node: "n1", Conn: 9})
+	require.NoError(t, err)
+	assert.Equal(t, server.Presence{Node: "n2", Conn: 1}, prev)
+	recv(got1, "bob", 1)
+	recv(got1, "bob", 3)
+	select {
+	case e := <-got1:
+		t.Fatalf("unexpected envelope %+v", e.Msg)
+	case <-time.After(100 * time.Millisecond):
+	}
+	proxy.resume()
+	recv(got2, "carol", 2) // carol's stays with n2
 }
