@@ -380,11 +380,15 @@ func newFirefox(ctx context.Context, t *testing.T, path, pulse string, prefs map
 }
 
 // startPulse runs a private PulseAudio server (internal/pulsetest) until
-// the test ends and returns its address for PULSE_SERVER: Firefox runs a
-// page's AudioContext only with an audio output.
+// the test ends and returns its address for Firefox's PULSE_SERVER:
+// Firefox runs a page's AudioContext only with an audio output. Only
+// Firefox gets it: with PULSE_SERVER set for Chromium too, Firefox no
+// longer heard Chromium's fake microphone.
 func startPulse(t *testing.T) string {
 	t.Helper()
-	return pulsetest.Start(t).Address
+	addr := pulsetest.Start(t).Address
+	require.NoError(t, os.Unsetenv("PULSE_SERVER")) // t.Setenv's cleanup restores it
+	return addr
 }
 
 // foxLogIn opens the web phone in Firefox and logs in as user, by keys and
