@@ -79,6 +79,7 @@ type options struct {
 	turnRealm       string
 	turnRelayIP     string
 	turnLoopback    bool
+	turnPrivate     bool
 	redisURL        string
 	nodeID          string
 	metrics         bool
@@ -175,6 +176,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	str(&o.turnRealm, "turn-realm", "dialtone", "realm of the embedded TURN relay")
 	str(&o.turnRelayIP, "turn-relay-ip", "", "public IP the embedded relay advertises (needed when -turn-addr has no IP)")
 	boolean(&o.turnLoopback, "turn-allow-loopback", "let the embedded relay relay to 127.0.0.0/8 (single-host demos only)")
+	boolean(&o.turnPrivate, "turn-allow-private", "let the embedded relay relay to private and link-local networks (a relay serving a LAN)")
 	str(&o.redisURL, "redis", "", "Redis URL (redis://host:6379/0) to run several server nodes as one cluster")
 	str(&o.nodeID, "node-id", "", "this node's unique name in a Redis cluster (default random)")
 	if v := env("metrics"); v != "" {
@@ -315,6 +317,7 @@ func siteConfig(o options, logger *slog.Logger) site.Config {
 			Realm:              o.turnRealm,
 			RelayIP:            net.ParseIP(o.turnRelayIP),
 			AllowLoopbackPeers: o.turnLoopback,
+			AllowPrivatePeers:  o.turnPrivate,
 		}
 	}
 	return cfg

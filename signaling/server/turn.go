@@ -39,6 +39,12 @@ type TURNConfig struct {
 	// single-host demos). Off by default, like coturn: a TURN server must
 	// not be a proxy into its own host.
 	AllowLoopbackPeers bool
+	// AllowPrivatePeers lets clients relay to private and link-local
+	// addresses (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 169.254.0.0/16,
+	// fc00::/7, fe80::/10): the networks behind the relay. Off by default,
+	// like AllowLoopbackPeers; turn it on when the relay serves users on
+	// such a network (a relay inside a company's LAN).
+	AllowPrivatePeers bool
 	// Logger receives the relay's logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -143,11 +149,19 @@ func (t *TURN) authenticate(ra *turn.RequestAttributes) (string, []byte, bool) {
 	return user, turn.GenerateAuthKey(username, ra.Realm, password), true
 }
 
+// permit says whether a client may relay to peer: never to an
+// unspecified or multicast address, to loopback and private networks only
+// when the config allows them.
 func (t *TURN) permit(_ net.Addr, peer net.IP) bool {
-	if peer.IsUnspecified() || peer.IsMulticast() {
+	switch {
+	case peer.IsUnspecified() || peer.IsMulticast():
 		return false
+	case peer.IsLoopback():
+		return t.cfg.AllowLoopbackPeers
+	case peer.IsPrivate() || peer.IsLinkLocalUnicast():
+		return t.cfg.AllowPrivatePeers
 	}
-	return t.cfg.AllowLoopbackPeers || !peer.IsLoopback()
+	return true
 }
 
 // Addr returns the UDP address the relay listens on.

@@ -116,3 +116,61 @@ func TestNewTURNConfigErrors(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// Without AllowLoopbackPeers a client cannot relay into the relay's own
+// host: its permission for a loopback peer is refused and nothing arrives.
+func TestTURNRefusesLoopbackPeerByDefault(t *testing.T) {
+	secret := []byte("turn-secret")
+	relay, err := NewTURN(TURNConfig{ListenAddr: "127.0.0.1:0", Secret: secret})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = relay.Close() })
+	user, pass := TURNCredentials(secret, "alice", time.Now().Add(time.Hour))
+	rc, err := allocate(t, relay, user, pass)
+	require.NoError(t, err)
+
+	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = peer.Close() })
+	_, err = rc.WriteTo([]byte("hello"), peer.LocalAddr())
+	assert.Error(t, err, "the permission for a loopback peer is refused")
+	require.NoError(t, peer.SetReadDeadline(time.Now().Add(300*time.Millisecond)))
+	_, _, err = peer.ReadFrom(make([]byte, 64))
+	assert.Error(t, err, "nothing relayed to the loopback peer")
+}
+
+// The peers a client may relay to: public addresses always; loopback and
+// private or link-local networks only when the config allows each;
+// unspecified and multicast never.
+func TestTURNPeerPolicy(t *testing.T) {
+	cases := []struct {
+		peer                 string
+		none, loopback, priv bool // permitted with nothing allowed, loopback allowed, private allowed
+	}{
+		{"203.0.113.7", true, true, true},
+		{"2001:db8::1", true, true, true},
+		{"127.0.0.1", false, true, false},
+		{"::1", false, true, false},
+		{"10.1.2.3", false, false, true},
+		{"172.16.0.9", false, false, true},
+		{"192.168.1.1", false, false, true},
+		{"169.254.10.1", false, false, true},
+		{"fd00::1", false, false, true},
+		{"fe80::1", false, false, true},
+		{"0.0.0.0", false, false, false},
+		{"224.0.0.1", false, false, false},
+	}
+	for _, tc := range cases {
+		ip := net.ParseIP(tc.peer)
+		for _, c := range []struct {
+			cfg  TURNConfig
+			want bool
+		}{
+			{TURNConfig{}, tc.none},
+			{TURNConfig{AllowLoopbackPeers: true}, tc.loopback},
+			{TURNConfig{AllowPrivatePeers: true}, tc.priv},
+		} {
+			relay := &TURN{cfg: c.cfg}
+			assert.Equal(t, c.want, relay.permit(nil, ip), "%s with %+v", tc.peer, c.cfg)
+		}
+	}
+}
