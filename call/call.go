@@ -389,7 +389,7 @@ type (
 	evPeerState struct{ state webrtc.PeerConnectionState }
 	evICEState  struct{ state webrtc.ICEConnectionState }
 	evNegFailed struct{ err error }
-	evGathered  struct{ relay int } // ICE gathering completed with this many relay candidates
+	evGathered  struct{}            // ICE gathering completed
 	evProbed    struct{ err error } // what the TURN relay answered our own allocation (probeRelay)
 	evText      struct{ text string }
 	evDTMF      struct{ digit rune }
@@ -497,7 +497,7 @@ func (c *Call) handle(in input) {
 	case evTrackBound:
 		c.flushDTMF()
 	case evGathered:
-		c.onGathered(in.relay)
+		c.onGathered()
 	case evProbed:
 		c.onProbed(in.err)
 	}

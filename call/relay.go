@@ -129,13 +129,18 @@ func (c *Call) relayReady() {
 	}
 }
 
-// relayCandidates counts the relay candidates pc has gathered.
+// relayCandidates counts the relay candidates pc has gathered, from its
+// stats: pion's LocalDescription adds the candidates to the description it
+// returns in place, which races with a SetLocalDescription under way on
+// the negotiator's goroutine.
 func relayCandidates(pc *webrtc.PeerConnection) int {
-	ld := pc.LocalDescription()
-	if ld == nil {
-		return 0
+	n := 0
+	for _, s := range pc.GetStats() {
+		if c, ok := s.(webrtc.ICECandidateStats); ok && c.Type == webrtc.StatsTypeLocalCandidate && c.CandidateType == webrtc.ICECandidateTypeRelay {
+			n++
+		}
 	}
-	return strings.Count(ld.SDP, " typ relay")
+	return n
 }
 
 // relayProbeTimeout bounds probeRelay: a relay that answers at all does
@@ -147,11 +152,11 @@ const relayProbeTimeout = 3 * time.Second
 // ConnectTimeout would only hide why. The relay's own answer (a 401 for a
 // wrong secret, silence for an unreachable host) is learned by asking it
 // for an allocation ourselves, since pion reports it only in its logs.
-func (c *Call) onGathered(relay int) {
+func (c *Call) onGathered() {
 	if c.media != nil && c.media.relayPending {
 		c.applyRelay()
 	}
-	if !c.cfg.RelayOnly || relay > 0 || c.media == nil || c.relay.probeDone != nil || c.State() != Connecting {
+	if !c.cfg.RelayOnly || c.media == nil || c.relay.probeDone != nil || c.State() != Connecting || relayCandidates(c.media.pc) > 0 {
 		return
 	}
 	servers := c.media.iceServers

@@ -152,7 +152,7 @@ func (c *Call) openAudio() error {
 }
 
 // processingFor is the processing a call starts with: the configured one,
-// else everything on for a sound card and off for the virtual or null
+// else apm.Default() for a sound card and nothing for the virtual or null
 // device.
 func processingFor(cfg *apm.Config, dev *audio.Session) apm.Config {
 	if cfg != nil {
@@ -336,7 +336,7 @@ func (c *Call) startMedia() error {
 	})
 	pc.OnICEGatheringStateChange(func(st webrtc.ICEGatheringState) {
 		if st == webrtc.ICEGatheringStateComplete {
-			c.inbox.Put(evGathered{relay: relayCandidates(pc)})
+			c.inbox.Put(evGathered{})
 		}
 	})
 	// The device side is fixed for the call's life; the callbacks below run
