@@ -59,9 +59,9 @@ type Config struct {
 
 	// Processing switches the parts of the microphone's processing (echo
 	// cancellation against what the speaker plays, noise suppression, gain
-	// control, high-pass filter) for every call. nil: all on with a sound
-	// card, all off with the virtual or null device (whose audio comes
-	// from a file or a test, not a room). Call.SetProcessing changes it
+	// control, high-pass filter) for every call. nil: apm.Default() (all
+	// but gain control) with a sound card, all off with the virtual or null
+	// device (whose audio comes from a file or a test, not a room). Call.SetProcessing changes it
 	// during a call. Built without cgo the processing is a pass-through.
 	Processing *apm.Config
 

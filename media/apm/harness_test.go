@@ -36,7 +36,7 @@ func variants() []variant {
 			return withDelay(p, err, delayBefore)
 		}},
 		{"webrtc-all", func() (*Processor, error) {
-			p, err := New(Default())
+			p, err := New(Config{EchoCancel: true, NoiseSuppress: true, GainControl: true, HighPass: true})
 			return withDelay(p, err, delayBefore)
 		}},
 		{"webrtc-low", func() (*Processor, error) {
