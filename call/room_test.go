@@ -136,7 +136,7 @@ func tones(pcm []int16, members ...*member) map[string]float64 {
 }
 
 func toneShare(pcm []int16, freq float64) float64 {
-	return mediatest.Median(toneWindows(pcm, freq))
+	return mediatest.BlockToneShare(pcm, freq)
 }
 
 // toneWindows is freq's share in each 100 ms window of pcm.

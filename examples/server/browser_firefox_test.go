@@ -462,7 +462,7 @@ func assertHearsFirefox(ctx context.Context, t *testing.T, g *goPhone) {
 	}
 	nextSamples(ctx, t, g, audio.SampleRate/2)
 	heard := nextSamples(ctx, t, g, audio.SampleRate)
-	share, own := blockToneShare(heard, foxMicTone), blockToneShare(heard, foxGoTone)
+	share, own := mediatest.BlockToneShare(heard, foxMicTone), mediatest.BlockToneShare(heard, foxGoTone)
 	level := dbov(heard)
 	quiet := 0 // 10 ms blocks well below the tone: gaps
 	for i := 0; i+blockSamples <= len(heard); i += blockSamples {
@@ -476,21 +476,6 @@ func assertHearsFirefox(ctx context.Context, t *testing.T, g *goPhone) {
 	assert.Greater(t, share, 0.8, "the Go phone hears Firefox's 1 kHz tone")
 	assert.Less(t, own, 0.05, "the Go phone's own tone does not come back")
 	assert.LessOrEqual(t, quiet, 5, "the tone is steady")
-}
-
-// blockToneShare is the median over pcm's 100 ms blocks of the share of
-// their energy at freq Hz. Per block, because the share is phase-coherent
-// over what it measures: the Go phone's jitter buffer removes or adds a
-// few ms of audio now and then (or conceals a late packet), which shifts
-// the tone's phase, and two halves of a second out of phase cancel in one
-// measure over the whole second although every block is the pure tone.
-func blockToneShare(pcm []int16, freq float64) float64 {
-	const block = audio.SampleRate / 10
-	var shares []float64
-	for i := 0; i+block <= len(pcm); i += block {
-		shares = append(shares, mediatest.ToneShare(pcm[i:i+block], freq))
-	}
-	return mediatest.Median(shares)
 }
 
 // assertNoRefusals checks that Firefox's page applied every description

@@ -126,6 +126,21 @@ func Median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// BlockToneShare is the median over pcm's 100 ms blocks of ToneShare.
+// Per block, because ToneShare is phase-coherent over what it measures: a
+// jitter buffer that removes or adds a few ms of audio now and then (or
+// conceals a late packet) shifts a tone's phase, and two stretches out of
+// phase cancel in one measure over the whole buffer although every block
+// is the pure tone.
+func BlockToneShare(pcm []int16, freq float64) float64 {
+	const block = SampleRate / 10
+	var shares []float64
+	for i := 0; i+block <= len(pcm); i += block {
+		shares = append(shares, ToneShare(pcm[i:i+block], freq))
+	}
+	return Median(shares)
+}
+
 // ToneShare is the fraction of pcm's energy at freq Hz (Goertzel over the
 // whole buffer, 48 kHz), normalised so that a pure sine at freq over a whole
 // number of periods gives 1, silence 0 and white noise about 2/len(pcm).

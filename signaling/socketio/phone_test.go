@@ -56,8 +56,8 @@ func newTestPhone(t *testing.T, tr signaling.Transport, tone float64) *testPhone
 }
 
 // hears waits for a second and a half of what p plays from now on and
-// checks that it is the tone freq: most of its energy there, and not p's
-// own tone.
+// checks that it is the tone freq: most of its energy there (the median
+// over 100 ms blocks), and not p's own tone.
 func (p *testPhone) hears(t *testing.T, freq float64) {
 	t.Helper()
 	mark := p.speaker.Len()
@@ -66,7 +66,7 @@ func (p *testPhone) hears(t *testing.T, freq float64) {
 	defer cancel()
 	require.NoError(t, p.speaker.Wait(ctx, need), "%s played %d samples", p.User(), p.speaker.Len()-mark)
 	heard := p.speaker.Samples()[mark:need]
-	share, own := mediatest.ToneShare(heard, freq), mediatest.ToneShare(heard, p.tone)
+	share, own := mediatest.BlockToneShare(heard, freq), mediatest.BlockToneShare(heard, p.tone)
 	t.Logf("%s heard %.0f Hz at %.2f of the energy (its own %.0f Hz: %.3f), %.1f dBov",
 		p.User(), freq, share, p.tone, own, media.LevelDBov(heard))
 	assert.Greater(t, share, 0.5, "%s hears %.0f Hz", p.User(), freq)
