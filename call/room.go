@@ -464,7 +464,8 @@ func (r *Room) peerFailed(p *roomPeer, err error) {
 	r.emitMember(MemberFailed, p.member.User, func(e *RoomEvent) { e.Err = err })
 }
 
-// join opens the devices, builds the send path and asks the server.
+// join builds the send path and asks the server (a Janus room: the
+// mixer) to let us in.
 func (r *Room) join(req *request) {
 	if r.isEnded() {
 		req.do(func() error { return ErrEnded })
@@ -476,6 +477,10 @@ func (r *Room) join(req *request) {
 		return
 	}
 	r.joinReq = req
+	if r.mixer != nil {
+		r.mixer.join(r)
+		return
+	}
 	r.phone.askRelay()
 	r.sendJoin()
 	r.arm(timerConnect, r.cfg.ConnectTimeout)

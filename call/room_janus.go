@@ -144,7 +144,7 @@ func (r *Room) handleJanus(in input) bool {
 	m := r.mixer
 	switch in := in.(type) {
 	case cmdJoin:
-		m.join(r, in.request)
+		r.join(in.request)
 	case cmdLeave:
 		r.end(ReasonLeft, nil)
 	case cmdMute:
@@ -193,18 +193,9 @@ func (r *Room) handleJanus(in input) bool {
 	return true
 }
 
-// join builds the send path and has the worker join the room.
-func (m *janusMixer) join(r *Room, req *request) {
-	if r.isEnded() {
-		req.do(func() error { return ErrEnded })
-		return
-	}
-	if err := r.openSender(); err != nil {
-		req.do(func() error { return err })
-		r.end(ReasonError, err)
-		return
-	}
-	r.joinReq = req
+// join has the worker join the room, once Room.join has built the send
+// path.
+func (m *janusMixer) join(r *Room) {
 	muted, display, name, timeout := r.Muted(), r.rcfg.DisplayName, r.name, r.cfg.ConnectTimeout
 	m.wg.Add(1)
 	go m.runWorker()
