@@ -69,11 +69,13 @@ func rms(p []int16) float64 {
 // her; with it off she hears herself at about her own level. The figures
 // are the level of what alice's speaker (spk2, heard on its monitor)
 // plays, against the level of her speech, in the half-second windows of
-// the last 6 s of 12 s of speech. Once converged the canceller takes the
-// echo 30 dB down and more (the lower quartile); a stall of a loaded
-// machine shifts the echo path and lets echo through until the canceller
-// has found it again, so the median is held only to 10 dB down, where
-// without processing it stays near 0 dB.
+// the last 6 s of 12 s of speech. On a quiet machine the canceller takes
+// the echo 58–74 dB down; in the race-detector pass of CI, whose slowed
+// device threads stall now and then, each stall shifts the echo path and
+// lets echo through until the canceller has found it again (lower
+// quartiles of −23 and −26 dB seen there). So the lower quartile is held
+// to 20 dB down and the median to 10 dB down, where without processing
+// both stay near 0 dB.
 func TestPulseCallEcho(t *testing.T) {
 	pulsetest.Start(t)
 	speech := mediatest.Speech(t, mediatest.SpeechSet()[0])
@@ -83,7 +85,7 @@ func TestPulseCallEcho(t *testing.T) {
 		check func(t *testing.T, median, quartile float64)
 	}{
 		{"processing on", nil, func(t *testing.T, median, quartile float64) {
-			assert.Less(t, quartile, -30.0, "alice hears herself back")
+			assert.Less(t, quartile, -20.0, "alice hears herself back")
 			assert.Less(t, median, -10.0, "alice hears herself back")
 		}},
 		{"processing off", &apm.Config{}, func(t *testing.T, median, quartile float64) {
