@@ -256,6 +256,8 @@ func report(out io.Writer, o options, ends int, s0, s1 sample) {
 	fmt.Fprintf(out, "cores                %.2f\n", self)
 	// CPU other processes took meanwhile: a busy machine spoils the figure.
 	fmt.Fprintf(out, "other processes      %.2f cores\n", others)
+	// CPU the hypervisor withheld from this virtual machine: the same.
+	fmt.Fprintf(out, "steal                %.2f cores\n", s1.cpu.StealCores(s0.cpu, window))
 	// How long goroutines waited to run: what late packets come from.
 	sched := s1.sched.Since(s0.sched)
 	fmt.Fprintf(out, "sched wait p99       %.2f ms\n", float64(sched.Quantile(0.99))/1e6)

@@ -29,6 +29,23 @@ func TestSpinShowsAsSelf(t *testing.T) {
 	}
 }
 
+// TestStealIsNotBusy: /proc/stat's steal column (time the hypervisor
+// withheld) is counted apart from the busy time of processes, and idle and
+// iowait in neither.
+func TestStealIsNotBusy(t *testing.T) {
+	busy, steal := machineTimes("cpu  100 2 30 5000 7 1 4 250 0 0\ncpu0 50 1 15 2500 3 0 2 125 0 0\n")
+	if want := 137 * tick; busy != want {
+		t.Errorf("busy %v, want %v (user+nice+system+irq+softirq)", busy, want)
+	}
+	if want := 250 * tick; steal != want {
+		t.Errorf("steal %v, want %v", steal, want)
+	}
+	s0, s1 := Sample{Steal: time.Second}, Sample{Steal: 2 * time.Second}
+	if got := s1.StealCores(s0, 2*time.Second); got != 0.5 {
+		t.Errorf("1 s stolen in 2 s: %.2f cores, want 0.5", got)
+	}
+}
+
 // TestSchedShowsQueueing: with one P, goroutines that wake while another
 // spins for 20 ms at a time wait for it, and the snapshot's p99 shows
 // waits of that order.
