@@ -1,11 +1,14 @@
 package media
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -14,6 +17,74 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// loopbackPair connects two PeerConnections on 127.0.0.1 with a plain
+// (non-trickle) offer/answer: the offerer sends track, the answerer hands
+// the remote track to onTrack.
+func loopbackPair(t *testing.T, track webrtc.TrackLocal, onTrack func(*webrtc.TrackRemote)) {
+	t.Helper()
+	newPC := func() *webrtc.PeerConnection {
+		m := &webrtc.MediaEngine{}
+		require.NoError(t, RegisterCodecs(m))
+		se := webrtc.SettingEngine{}
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetInterfaceFilter(func(n string) bool { return n == "lo" })
+		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+		api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
+		pc, err := api.NewPeerConnection(webrtc.Configuration{})
+		require.NoError(t, err)
+		t.Cleanup(func() { assert.NoError(t, pc.Close()) })
+		return pc
+	}
+	offerer, answerer := newPC(), newPC()
+	_, err := offerer.AddTrack(track)
+	require.NoError(t, err)
+	answerer.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { onTrack(tr) })
+
+	offer, err := offerer.CreateOffer(nil)
+	require.NoError(t, err)
+	gathered := webrtc.GatheringCompletePromise(offerer)
+	require.NoError(t, offerer.SetLocalDescription(offer))
+	<-gathered
+	require.NoError(t, answerer.SetRemoteDescription(*offerer.LocalDescription()))
+	answer, err := answerer.CreateAnswer(nil)
+	require.NoError(t, err)
+	gathered = webrtc.GatheringCompletePromise(answerer)
+	require.NoError(t, answerer.SetLocalDescription(answer))
+	<-gathered
+	require.NoError(t, offerer.SetRemoteDescription(*answerer.LocalDescription()))
+}
+
+// clock calls fn(k) for k = 0, 1, … at start + k·period, catching up after a
+// late wake-up the way a device delivers every buffer, until ctx ends.
+func clock(ctx context.Context, start time.Time, period time.Duration, fn func(k int) bool) {
+	tk := time.NewTicker(period / 4)
+	defer tk.Stop()
+	k := 0
+	for {
+		for due := int(time.Since(start)/period) + 1; k < due; k++ {
+			if !fn(k) {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+		}
+	}
+}
+
+// windowSNR returns the median SNR and delay (ms) over 0.5 s windows.
+func windowSNR(ref, out []int16) (snr, delayMs float64) {
+	var s, d []float64
+	for _, w := range mediatest.Windows(ref, out, SampleRate/2, 250*48) {
+		s = append(s, w.SNR)
+		d = append(d, float64(w.Delay)/48)
+	}
+	return mediatest.Median(s), mediatest.Median(d)
+}
 
 // pushWriter hands packets straight to a Receiver (no network), optionally
 // dropping some.

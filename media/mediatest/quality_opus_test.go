@@ -1,6 +1,10 @@
-//go:build cgo
+//go:build cgo && !race
 
 package mediatest
+
+// Signal processing in one goroutine, which the race detector only slows:
+// these tests build without it (scripts/test.sh runs them in a pass of
+// their own).
 
 import (
 	"fmt"

@@ -1,4 +1,10 @@
+//go:build !race
+
 package mediatest
+
+// Signal processing in one goroutine, which the race detector only slows:
+// these tests build without it (scripts/test.sh runs them in a pass of
+// their own).
 
 import (
 	"testing"
