@@ -116,6 +116,8 @@ func TestRelayCredentialsRenewedMidCall(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// The two relays side by side: each waits out two lifetimes.
+			t.Parallel()
 			urls, secret, allocations := tc.relay(t)
 			lab := newLab(t, server.Config{TURNURLs: urls, TURNSecret: secret, TURNTTL: ttl})
 			cfg := fast()

@@ -425,6 +425,18 @@ func foxHears(ctx context.Context, t *testing.T, fox *firefox.Browser, expr stri
 // the beep's.
 const beepReadingDB = -50.0
 
+// foxLinkDiag reports, for a failed check, what a page's link with the
+// member arguments[0] receives: its inbound RTP, the member's meter and
+// <audio>, and the audio context's state.
+const foxLinkDiag = `const done = arguments[arguments.length - 1];
+const mb = dialtone.phone.room && dialtone.phone.room.members.get(arguments[0]);
+if (!mb || !mb.link || !mb.link.pc) { done('no link'); return; }
+mb.link.pc.getStats().then((st) => {
+  const in_ = [];
+  st.forEach((r) => { if (r.type === 'inbound-rtp') in_.push({ packets: r.packetsReceived, level: r.audioLevel, energy: r.totalAudioEnergy }); });
+  done(JSON.stringify({ inbound: in_, meter: dialtone.levels().members[arguments[0]], audio: mb.audio && { paused: mb.audio.paused, muted: mb.audio.muted, volume: mb.audio.volume }, ctx: dialtone.phone.audioCtx && dialtone.phone.audioCtx.state }));
+}, (e) => done(String(e)));`
+
 // foxHearsBeeps waits until Firefox's analyser expr (a dialtone.levels()
 // expression) catches one of Chromium's beeps.
 func foxHearsBeeps(ctx context.Context, t *testing.T, fox *firefox.Browser, expr string) {
@@ -432,6 +444,11 @@ func foxHearsBeeps(ctx context.Context, t *testing.T, fox *firefox.Browser, expr
 	var lv level
 	err := fox.Poll(ctx, fmt.Sprintf(`(() => { const l = %s; return l && l.db > %v && Math.abs(l.peakHz - %v) < 30 ? l : null })()`, expr, beepReadingDB, fakeBeepFreq),
 		20*time.Millisecond, 10*time.Second, &lv)
+	if err != nil {
+		var diag string
+		derr := fox.ExecuteAsync(ctx, foxLinkDiag, []any{"chrome"}, &diag)
+		t.Logf("Firefox's link with chrome: %s %v", diag, derr)
+	}
 	require.NoError(t, err, "Firefox's analyser %s hears Chromium's beeps", expr)
 	t.Logf("Firefox's analyser %s: a beep at %.1f dBFS, peak at %.0f Hz", expr, lv.DB, lv.PeakHz)
 }
