@@ -346,11 +346,13 @@ type (
 	cmdJoin  struct{ *request }
 	cmdLeave struct{}
 
-	// Events of one peer connection carry the member's user and session:
-	// a late one from a closed peer connection is ignored.
+	// Events of one peer connection carry the member's user and session
+	// and the pair's attempt: a late one from a closed peer connection is
+	// ignored.
 	evMemberPeer struct {
 		user    string
 		session uint64
+		attempt uint32
 	}
 	evRoomPeerState struct {
 		evMemberPeer
@@ -375,6 +377,7 @@ type (
 	}
 	evRoomTextOpen    struct{ evMemberPeer }
 	evRoomPeerTimeout struct{ evMemberPeer }
+	evRoomPeerRetry   struct{ evMemberPeer }
 	evRoomLoss        struct {
 		evMemberPeer
 		pct int
@@ -430,6 +433,10 @@ func (r *Room) handle(in input) {
 		if p := r.peer(in.evMemberPeer); p != nil && !p.connected && p.s != nil {
 			r.peerFailed(p, fmt.Errorf("call: no media with %s within %v", p.member.User, r.cfg.ConnectTimeout))
 		}
+	case evRoomPeerRetry:
+		if p := r.peer(in.evMemberPeer); p != nil && p.s == nil && !r.isEnded() {
+			r.startOver(p, p.attempt+1)
+		}
 	case evRoomTalking:
 		if r.peer(in.evMemberPeer) != nil {
 			r.updateView(in.user, func(m *Member) { m.Talking = in.on })
@@ -456,12 +463,43 @@ func (r *Room) handle(in input) {
 }
 
 // peerFailed gives up on the peer connection with a member, which stays
-// in the room unheard.
+// in the room unheard until the pair starts over: the offerer of the pair
+// makes a new peer connection after a pause (pairRetryDelay), and the
+// other side follows when its first signal comes (onRoomSignal).
 func (r *Room) peerFailed(p *roomPeer, err error) {
-	r.log.Warn("peer connection failed", "member", p.member.User, "err", err)
+	r.log.Warn("peer connection failed", "member", p.member.User, "attempt", p.attempt, "err", err)
 	r.closePeer(p)
+	p.failures++
 	r.updateView(p.member.User, func(m *Member) { m.Connected, m.Talking = false, false })
 	r.emitMember(MemberFailed, p.member.User, func(e *RoomEvent) { e.Err = err })
+	if p.offerer {
+		id := evMemberPeer{user: p.member.User, session: p.member.Session, attempt: p.attempt}
+		p.retryTimer = time.AfterFunc(pairRetryDelay(p.failures), func() { r.inbox.Put(evRoomPeerRetry{id}) })
+	}
+}
+
+// startOver replaces the pair's peer connection with member p by a new
+// one, attempt attempt.
+func (r *Room) startOver(p *roomPeer, attempt uint32) {
+	live := p.s != nil && p.connected
+	r.closePeer(p)
+	np, err := r.newPeer(p.member, attempt, p.in)
+	if err != nil {
+		r.log.Warn("cannot set up the peer connection", "member", p.member.User, "err", err)
+		p.attempt = attempt // its signals are not for the one that failed
+		r.peerFailed(p, err)
+		return
+	}
+	np.failures, np.texts, np.loss = p.failures, p.texts, p.loss
+	r.peers[p.member.User] = np
+	r.log.Info("peer connection started over", "member", p.member.User, "attempt", attempt)
+	if live {
+		// The far side gave up on a peer connection that still worked
+		// here.
+		np.reconnecting = true
+		r.updateView(p.member.User, func(m *Member) { m.Connected = false })
+		r.emitMember(MemberReconnecting, p.member.User, nil)
+	}
 }
 
 // join builds the send path and asks the server (a Janus room: the
@@ -654,7 +692,7 @@ func (r *Room) memberJoined(m signaling.Member) {
 	r.view[m.User] = v
 	r.mu.Unlock()
 	r.emitMember(MemberJoined, m.User, nil)
-	p, err := r.newPeer(m)
+	p, err := r.newPeer(m, 0, nil)
 	if err != nil {
 		r.log.Warn("cannot set up the peer connection", "member", m.User, "err", err)
 		r.emitMember(MemberFailed, m.User, func(e *RoomEvent) { e.Err = err })
@@ -669,7 +707,7 @@ func (r *Room) memberJoined(m signaling.Member) {
 	delete(r.early, m.User)
 	for _, rs := range held {
 		if rs.Session == m.Session {
-			r.applySignal(p, rs)
+			r.routeSignal(r.peers[m.User], rs)
 		}
 	}
 }
@@ -734,6 +772,23 @@ func (r *Room) onRoomSignal(m signaling.Message) {
 			r.early[m.From] = append(q, rs)
 		}
 		return
+	}
+	r.routeSignal(p, rs)
+}
+
+// routeSignal applies a signal of the pair with p's member to the peer
+// connection of its attempt: one of an earlier attempt is dropped, one of
+// a later attempt starts the pair over first.
+func (r *Room) routeSignal(p *roomPeer, rs signaling.RoomSignal) {
+	switch {
+	case rs.Attempt < p.attempt:
+		return
+	case rs.Attempt > p.attempt:
+		if r.isEnded() {
+			return
+		}
+		r.startOver(p, rs.Attempt)
+		p = r.peers[p.member.User]
 	}
 	r.applySignal(p, rs)
 }
@@ -815,7 +870,7 @@ func (r *Room) send(t signaling.Type, to string, data any) {
 // one.
 func (r *Room) peer(id evMemberPeer) *roomPeer {
 	p := r.peers[id.user]
-	if p == nil || p.member.Session != id.session {
+	if p == nil || p.member.Session != id.session || p.attempt != id.attempt {
 		return nil
 	}
 	return p

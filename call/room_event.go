@@ -31,10 +31,15 @@ const (
 	// back.
 	MemberReconnecting
 	MemberReconnected
-	// MemberFailed: the peer connection with the member failed for good
-	// (it did not connect within Config.ConnectTimeout, or ICE restarts
-	// did not bring it back; Err says why). The member stays in the room,
-	// unheard, until it leaves or joins again.
+	// MemberFailed: the peer connection with the member failed (it did
+	// not connect within Config.ConnectTimeout, or ICE restarts did not
+	// bring it back; Err says why). The member stays in the room, unheard,
+	// while the pair starts over: the later joiner of the two makes a new
+	// peer connection after 1 s, then after 2, 4, ... up to 30 s between
+	// failed attempts, for as long as both are in the room. MemberConnected
+	// follows when one connects. (A new peer connection that replaces one
+	// still working on this side is MemberReconnecting, then
+	// MemberReconnected.)
 	MemberFailed
 	// MemberStats: a periodic sample (Config.StatsInterval) of the stream
 	// exchanged with the member.

@@ -92,8 +92,12 @@ func (a *roomAudio) playback(out []int16) {
 type roomPeer struct {
 	member  signaling.Member
 	offerer bool
-	s       *session  // nil once closed (failed)
-	in      *mixInput // its place in the playback mix
+	// attempt numbers the pair's peer connections (signaling.RoomSignal);
+	// failures counts the failed ones since the pair last connected.
+	attempt  uint32
+	failures int
+	s        *session  // nil once closed (failed)
+	in       *mixInput // its place in the playback mix
 	// connected once MemberConnected was emitted; reconnecting between
 	// MemberReconnecting and MemberReconnected.
 	connected, reconnecting bool
@@ -102,6 +106,24 @@ type roomPeer struct {
 	// connectTimer bounds the set-up (Config.ConnectTimeout): a member
 	// whose media never connects is reported MemberFailed.
 	connectTimer *time.Timer
+	// retryTimer starts the pair over after a failure (the offerer's).
+	retryTimer *time.Timer
+}
+
+// The pause before the offerer of a pair whose peer connection failed
+// starts over: pairRetryFirst after the first failure, doubling with each
+// failure after it, at most pairRetryMax.
+const (
+	pairRetryFirst = time.Second
+	pairRetryMax   = 30 * time.Second
+)
+
+func pairRetryDelay(failures int) time.Duration {
+	d := pairRetryFirst
+	for i := 1; i < failures && d < pairRetryMax; i++ {
+		d *= 2
+	}
+	return min(d, pairRetryMax)
 }
 
 // openSender builds the send path shared by every member: one Track, one
@@ -157,11 +179,12 @@ func (r *Room) mixInputsChanged() {
 	r.audio.inputs.Store(&ins)
 }
 
-// newPeer builds the peer connection with member m and starts
-// negotiating. Both sides compute the roles from the two sessions: the
-// later joiner (the higher session) offers and is impolite, the earlier
-// one waits for its offer and is polite.
-func (r *Room) newPeer(m signaling.Member) (*roomPeer, error) {
+// newPeer builds the peer connection with member m, attempt attempt of
+// the pair, and starts negotiating. Both sides compute the roles from the
+// two sessions: the later joiner (the higher session) offers and is
+// impolite, the earlier one waits for its offer and is polite. in is the
+// member's place in the mix, nil for a new one.
+func (r *Room) newPeer(m signaling.Member, attempt uint32, in *mixInput) (*roomPeer, error) {
 	api, err := r.phone.webrtcAPI()
 	if err != nil {
 		return nil, err
@@ -183,11 +206,13 @@ func (r *Room) newPeer(m signaling.Member) (*roomPeer, error) {
 		return nil, fmt.Errorf("call: peer connection: %w", err)
 	}
 	mine := r.roster.Session()
-	id := evMemberPeer{user: m.User, session: m.Session}
-	p := &roomPeer{member: m, offerer: mine > m.Session}
-	r.mu.Lock()
-	p.in = newMixInput(r.volumeLocked(m.User))
-	r.mu.Unlock()
+	id := evMemberPeer{user: m.User, session: m.Session, attempt: attempt}
+	p := &roomPeer{member: m, offerer: mine > m.Session, attempt: attempt, in: in}
+	if p.in == nil {
+		r.mu.Lock()
+		p.in = newMixInput(r.volumeLocked(m.User))
+		r.mu.Unlock()
+	}
 	s := &session{pc: pc}
 	fail := func(err error) (*roomPeer, error) {
 		if s.neg != nil {
@@ -204,7 +229,7 @@ func (r *Room) newPeer(m signaling.Member) (*roomPeer, error) {
 			if err != nil {
 				return err
 			}
-			r.send(signaling.TypeRoomSignal, m.User, signaling.RoomSignal{Session: mine, PeerSession: m.Session, Signal: data})
+			r.send(signaling.TypeRoomSignal, m.User, signaling.RoomSignal{Session: mine, PeerSession: m.Session, Attempt: attempt, Signal: data})
 			return nil
 		},
 		Logger:            r.log.With("member", m.User),
@@ -220,7 +245,7 @@ func (r *Room) newPeer(m signaling.Member) (*roomPeer, error) {
 	pc.OnConnectionStateChange(func(webrtc.PeerConnectionState) {
 		r.inbox.Put(evRoomPeerState{evMemberPeer: id, state: pc.ConnectionState()})
 	})
-	in := p.in
+	in = p.in
 	log := r.log.With("member", m.User)
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		if tr.Kind() != webrtc.RTPCodecTypeAudio {
@@ -346,6 +371,9 @@ func (r *Room) closePeer(p *roomPeer) {
 	if p.connectTimer != nil {
 		p.connectTimer.Stop()
 	}
+	if p.retryTimer != nil {
+		p.retryTimer.Stop()
+	}
 	s := p.s
 	p.s = nil
 	p.in.recv.Store(nil)
@@ -365,10 +393,15 @@ func (r *Room) onPeerState(id evMemberPeer, st webrtc.PeerConnectionState) {
 		return
 	}
 	if st == webrtc.PeerConnectionStateConnected && !p.connected {
-		p.connected = true
+		p.connected, p.failures = true, 0
 		p.connectTimer.Stop()
 		r.updateView(id.user, func(m *Member) { m.Connected = true })
-		r.emitMember(MemberConnected, id.user, nil)
+		kind := MemberConnected
+		if p.reconnecting {
+			// A new peer connection replaced one that still worked here.
+			kind, p.reconnecting = MemberReconnected, false
+		}
+		r.emitMember(kind, id.user, nil)
 	}
 }
 

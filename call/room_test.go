@@ -556,6 +556,75 @@ func TestRoomOneMemberNetworkCut(t *testing.T) {
 	alice.checkHears(t, []*member{bob, carol}, []*member{alice})
 }
 
+// TestRoomPairStartsOver: carol's network is cut for longer than ICE
+// restarts bridge, so each pair with her fails (MemberFailed on both
+// sides) while alice and bob go on hearing each other. Once her network is
+// back, each of her pairs starts over with a new peer connection (she
+// joined last, so she offers, attempt 1 and on): MemberConnected again on
+// both sides of both pairs, and everyone hears everyone.
+func TestRoomPairStartsOver(t *testing.T) {
+	lab := newLab(t, server.Config{})
+	network, err := calltest.NewNetwork(calltest.NetworkConfig{Delay: 5 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = network.Close() })
+	hosts := map[string]*calltest.Host{}
+	mk := func(user string, freq float64) *member {
+		h, err := network.Host()
+		require.NoError(t, err)
+		hosts[user] = h
+		cfg := fast()
+		cfg.DisconnectedGrace = 200 * time.Millisecond
+		cfg.ConnectTimeout = 3 * time.Second
+		cfg.SettingEngine = h.SettingEngine
+		return &member{Phone: newPhone(t, lab, user, calltest.PhoneOptions{Config: cfg, Mic: toneMic(freq)}), tone: freq}
+	}
+	all := []*member{mk("alice", 440), mk("bob", 620), mk("carol", 820)}
+	alice, bob, carol := all[0], all[1], all[2]
+	for _, m := range all {
+		m.join(t, "tunnel")
+	}
+	for _, m := range all {
+		m.waitConnected(t, without(all, m)...)
+	}
+
+	hosts["carol"].Cut(true)
+	var failedAt time.Time
+	for _, pair := range [][2]*member{{alice, carol}, {bob, carol}, {carol, alice}, {carol, bob}} {
+		e := pair[0].w.waitMember(t, call.MemberFailed, pair[1].User(), 15*time.Second)
+		t.Logf("%s: %s failed: %v", pair[0].User(), pair[1].User(), e.Err)
+		if e.Time.After(failedAt) {
+			failedAt = e.Time
+		}
+	}
+	shares := tones(bob.heard(t, 500*time.Millisecond), alice, carol)
+	assert.Greater(t, shares["alice"], 0.3, "bob hears alice while carol is cut off: %v", shares)
+	assert.Less(t, shares["carol"], 0.01, "bob hears nothing of carol: %v", shares)
+	for _, m := range []*member{alice, bob} {
+		st := m.room.Members()
+		i := slices.IndexFunc(st, func(x call.Member) bool { return x.User == "carol" })
+		require.GreaterOrEqual(t, i, 0, "carol is still in %s's room", m.User())
+		assert.False(t, st[i].Connected, "%s: carol not connected", m.User())
+	}
+
+	hosts["carol"].Cut(false)
+	back := time.Now()
+	for _, pair := range [][2]*member{{alice, carol}, {bob, carol}, {carol, alice}, {carol, bob}} {
+		pair[0].w.waitFor(t, pair[1].User()+" connected again", 20*time.Second, func(e call.RoomEvent) bool {
+			return e.Kind == call.MemberConnected && e.Member.User == pair[1].User() && e.Time.After(failedAt)
+		})
+	}
+	t.Logf("every pair with carol connected again %v after her network came back", time.Since(back).Round(time.Millisecond))
+	for _, pair := range [][2]*member{{alice, bob}, {bob, alice}} {
+		for _, k := range []call.RoomEventKind{call.MemberReconnecting, call.MemberFailed, call.MemberLeft} {
+			assert.False(t, pair[0].w.has(k, pair[1].User()), "%s saw %s about %s: %v", pair[0].User(), k, pair[1].User(), pair[0].w.log())
+		}
+	}
+	carol.heard(t, 300*time.Millisecond)
+	for _, m := range all {
+		m.checkHears(t, without(all, m), []*member{m})
+	}
+}
+
 // TestRoomSignalingLostPastGrace: alice's signaling stays down past the
 // server's grace, so the server removes her (bob: MemberLeft "gone").
 // When she is back her phone joins again as a new membership: both set

@@ -112,8 +112,15 @@ type MemberEvent struct {
 // membership Session and the recipient's, PeerSession. A recipient drops
 // one whose sessions are not those of the current memberships: it belongs
 // to a peer connection of an earlier membership.
+//
+// Attempt numbers the pair's peer connections within the two memberships:
+// 0 for the first, one more each time the pair starts over after its peer
+// connection failed. A recipient drops a signal of an earlier attempt, and
+// one of a later attempt replaces its peer connection with the sender by a
+// new one.
 type RoomSignal struct {
 	Session     uint64          `json:"session"`
 	PeerSession uint64          `json:"peerSession"`
+	Attempt     uint32          `json:"attempt,omitempty"`
 	Signal      json.RawMessage `json:"signal"`
 }

@@ -13,6 +13,8 @@
   const RING_TIMEOUT_MS = 40000; // caller: no answer → cancel {reason: no-answer}
   const RING_GUARD_MS = 50000; // callee: stop ringing if the cancel never comes
   const CONNECT_TIMEOUT_MS = 15000; // accept → media connected
+  const PAIR_RETRY_FIRST_MS = 1000; // a failed room link's first new attempt
+  const PAIR_RETRY_MAX_MS = 30000; // and the longest pause between attempts
   const MAX_ICE_RESTARTS = 2;
   const FIRST_OFFER_WAIT_MS = 2000; // callee: wait this long for the caller's offer
   const STATS_INTERVAL_MS = 1000;
@@ -1099,18 +1101,47 @@
       dropMember(old); // a new membership of a member whose leave we never saw
       r.members.delete(x.user);
     }
-    const mine = r.roster.session;
-    const offerer = mine > x.session;
-    const mb = { ...x, state: 'connecting', talking: false, loudAt: 0, link: null, audio: null, src: null, meter: null, connectTimer: 0 };
+    const mb = {
+      ...x,
+      r,
+      offerer: r.roster.session > x.session,
+      attempt: 0, // the pair's peer connection, as in room-signal's attempt
+      failures: 0, // failed attempts since the pair last connected
+      state: 'connecting',
+      talking: false,
+      loudAt: 0,
+      link: null,
+      audio: null,
+      src: null,
+      meter: null,
+      connectTimer: 0,
+      retryTimer: 0,
+    };
     r.members.set(x.user, mb);
     log((x.displayName || x.user) + ' is in the room');
-    const current = () => phone.room === r && r.members.get(x.user) === mb;
+    memberLink(r, mb);
+    const held = r.early.get(x.user) || [];
+    r.early.delete(x.user);
+    for (const rs of held) if (rs.session === x.session) routeSignal(r, mb, rs);
+  }
+
+  // memberLink makes the link with a member for its current attempt: the
+  // member with the higher session (the later joiner) offers.
+  function memberLink(r, mb) {
+    const x = mb;
+    const mine = r.roster.session;
+    const attempt = mb.attempt;
+    const current = () => phone.room === r && r.members.get(x.user) === mb && mb.attempt === attempt;
     mb.link = newLink({
       label: x.user,
-      polite: !offerer,
-      waitForOffer: !offerer,
+      polite: !mb.offerer,
+      waitForOffer: !mb.offerer,
       mic: r.mic,
-      send: (sig) => send('room-signal', x.user, r.name, { session: mine, peerSession: x.session, signal: sig }),
+      send: (sig) => {
+        const data = { session: mine, peerSession: x.session, signal: sig };
+        if (attempt > 0) data.attempt = attempt;
+        send('room-signal', x.user, r.name, data);
+      },
       onTrack: (stream) => {
         if (current()) memberAudio(mb, stream);
       },
@@ -1126,9 +1157,28 @@
     mb.connectTimer = setTimeout(() => {
       if (current() && mb.link && mb.state === 'connecting') memberFailed(mb, 'no media within ' + CONNECT_TIMEOUT_MS / 1000 + ' s');
     }, CONNECT_TIMEOUT_MS);
-    const held = r.early.get(x.user) || [];
-    r.early.delete(x.user);
-    for (const rs of held) if (rs.session === x.session) linkSignal(mb.link, rs.signal);
+  }
+
+  // startOver replaces the link with a member by a new one, attempt
+  // attempt: after our failure (the offerer, on its retry timer), or when
+  // the member's signals of a later attempt come.
+  function startOver(r, mb, attempt) {
+    const live = mb.state === 'connected';
+    dropMember(mb);
+    mb.attempt = attempt;
+    mb.state = live ? 'reconnecting' : 'connecting';
+    log(mb.user + ': new link (attempt ' + attempt + ')');
+    memberLink(r, mb);
+    render();
+  }
+
+  // routeSignal hands a room-signal to the link of its attempt: one of an
+  // earlier attempt is dropped, one of a later attempt starts over first.
+  function routeSignal(r, mb, d) {
+    const attempt = Number.isInteger(d.attempt) && d.attempt > 0 ? d.attempt : 0;
+    if (attempt < mb.attempt) return;
+    if (attempt > mb.attempt) startOver(r, mb, attempt);
+    if (mb.link) linkSignal(mb.link, d.signal);
   }
 
   function memberLeft(r, x, reason) {
@@ -1154,6 +1204,7 @@
         clearTimeout(mb.connectTimer);
         if (mb.state !== 'connected') log(mb.user + ': media connected');
         mb.state = 'connected';
+        mb.failures = 0;
         break;
       case 'disconnected':
       case 'reconnecting':
@@ -1167,11 +1218,23 @@
   }
 
   // memberFailed gives up on the link with a member, which stays in the
-  // room unheard, as on the Go side.
+  // room unheard while the pair starts over, as on the Go side: the
+  // offerer makes a new link after a pause that doubles with each failure
+  // (PAIR_RETRY_FIRST_MS up to PAIR_RETRY_MAX_MS); the other side follows
+  // its signals (routeSignal).
   function memberFailed(mb, why) {
     log(mb.user + ': link failed (' + why + ')', 'error');
     dropMember(mb);
     mb.state = 'failed';
+    mb.failures++;
+    if (mb.offerer) {
+      const r = mb.r;
+      const attempt = mb.attempt;
+      const delay = Math.min(PAIR_RETRY_FIRST_MS * 2 ** (mb.failures - 1), PAIR_RETRY_MAX_MS);
+      mb.retryTimer = setTimeout(() => {
+        if (phone.room === r && r.members.get(mb.user) === mb && mb.attempt === attempt && mb.state === 'failed') startOver(r, mb, attempt + 1);
+      }, delay);
+    }
     render();
   }
 
@@ -1206,6 +1269,7 @@
   // dropMember closes a member's link and stops its audio.
   function dropMember(mb) {
     clearTimeout(mb.connectTimer);
+    clearTimeout(mb.retryTimer);
     if (mb.link) closeLink(mb.link);
     mb.link = null;
     if (mb.src) mb.src.disconnect();
@@ -1237,7 +1301,7 @@
       else if (!q && r.early.size < MAX_EARLY_SIGNALS) r.early.set(m.from, [d]);
       return;
     }
-    if (mb.link) linkSignal(mb.link, d.signal);
+    routeSignal(r, mb, d);
   }
 
   function setRoomMuted(on) {
@@ -1771,6 +1835,14 @@
       return { name: r.name, state: r.state, session: r.roster.session, muted: r.muted, members };
     },
     lastRoom: () => phone.lastRoom,
+    // failLink(user) gives up on the room link with user as if its ICE
+    // restarts had not brought it back.
+    failLink: (user) => {
+      const mb = phone.room && phone.room.members.get(user);
+      if (!mb || !mb.link) return false;
+      memberFailed(mb, 'given up by hand');
+      return true;
+    },
     texts: () => phone.texts.slice(),
     sendText,
   };
