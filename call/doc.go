@@ -93,7 +93,9 @@
 // media.Sender writing one media.Track, and that Track is added to every
 // PeerConnection: the microphone is encoded once per frame and the same
 // packets go to every member, so sending costs the same for two members
-// as for eight. Opus in-band FEC follows the member that reports the most
+// as for eight. A member whose phone has no Opus (a build without cgo)
+// negotiates PCMU: the microphone is then encoded once more, in PCMU, for
+// the members that negotiated it alone. Opus in-band FEC follows the member that reports the most
 // loss. Each member's audio has its own media.Receiver (jitter buffer,
 // decoder); the playback callback pulls them all and mixes them, each at
 // its Room.SetVolume gain. Talking events and levels come from each

@@ -36,8 +36,8 @@ type RoomConfig struct {
 // Methods are safe for concurrent use.
 //
 // The media is a mesh: one PeerConnection per other member. The
-// microphone is encoded once per frame and the same packets go to every
-// member; each member's audio has its own jitter buffer and decoder, and
+// microphone is encoded once per frame and codec in use and the same
+// packets go to every member of that codec; each member's audio has its own jitter buffer and decoder, and
 // the playback device plays the mix.
 type Room struct {
 	name  string

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dialtone-dev/dialtone/call"
 	"github.com/dialtone-dev/dialtone/call/calltest"
+	"github.com/dialtone-dev/dialtone/media"
 	"github.com/dialtone-dev/dialtone/media/mediatest"
 	"github.com/dialtone-dev/dialtone/media/pcm"
 	"github.com/dialtone-dev/dialtone/signaling"
@@ -554,6 +555,32 @@ func TestRoomOneMemberNetworkCut(t *testing.T) {
 	}
 	alice.heard(t, 300*time.Millisecond)
 	alice.checkHears(t, []*member{bob, carol}, []*member{alice})
+}
+
+// TestRoomMixedCodecs: carol's phone offers G.711 alone (as a build
+// without cgo does), alice and bob Opus first. Each pair negotiates the
+// codec both have: Opus between alice and bob, PCMU with carol. Each
+// member's one microphone then goes out in both codecs, each to the peers
+// that negotiated it, and everyone hears everyone.
+func TestRoomMixedCodecs(t *testing.T) {
+	lab := newLab(t, server.Config{})
+	pcmuOnly := fast()
+	pcmuOnly.Codec.Codecs = []string{media.CodecPCMU}
+	all := []*member{
+		newMember(t, lab, "alice", 440),
+		newMember(t, lab, "bob", 620),
+		{Phone: newPhone(t, lab, "carol", calltest.PhoneOptions{Config: pcmuOnly, Mic: toneMic(820)}), tone: 820},
+	}
+	for _, m := range all {
+		m.join(t, "mixed")
+	}
+	for _, m := range all {
+		m.waitConnected(t, without(all, m)...)
+	}
+	all[0].heard(t, 300*time.Millisecond)
+	for _, m := range all {
+		m.checkHears(t, without(all, m), []*member{m})
+	}
 }
 
 // TestRoomPairStartsOver: carol's network is cut for longer than ICE

@@ -78,6 +78,7 @@ type SenderStats struct {
 type Sender struct {
 	w   RTPWriter
 	nw  NegotiatedWriter
+	mw  MultiCodecWriter
 	cfg SenderConfig
 	log *slog.Logger
 
@@ -97,6 +98,10 @@ type Sender struct {
 	dtmf    dtmfOut
 	dtmfBuf [4]byte
 
+	// more holds the send state of each codec in use besides the first
+	// (MultiCodecWriter), by codec name.
+	more map[string]*codecOut
+
 	lmu     sync.Mutex // guards lossAvg
 	lossAvg float64    // smoothed reported loss, percent
 
@@ -111,6 +116,17 @@ type Sender struct {
 	talk   atomic.Bool
 
 	frames, packets, bytes, mutedN, dtxN, unbound, werr, dtmfEvents, dtmfPackets atomic.Uint64
+}
+
+// codecOut is the send state of a codec in use besides the first one (a
+// room whose members negotiated different codecs): its own encoder, RTP
+// sequence numbers and timestamps.
+type codecOut struct {
+	enc     Encoder
+	seq     uint16
+	ts      uint32
+	gap     bool
+	lossSet int
 }
 
 // NewSender returns a Sender writing to w (usually a [*Track]).
@@ -140,6 +156,7 @@ func NewSender(w RTPWriter, cfg SenderConfig) (*Sender, error) {
 		out: make([]byte, 1500), vad: NewVAD(cfg.VAD), lossSet: -1,
 	}
 	s.nw, _ = w.(NegotiatedWriter)
+	s.mw, _ = w.(MultiCodecWriter)
 	s.level.Store(math.Float64bits(SilenceDBov))
 	s.pkt.Version = 2
 	return s, nil
@@ -219,6 +236,10 @@ func (s *Sender) Close() error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, co := range s.more {
+		_ = co.enc.Close()
+	}
+	s.more = nil
 	if s.enc != nil {
 		return s.enc.Close()
 	}
@@ -292,16 +313,26 @@ func (s *Sender) processFrame() (VoiceEvent, bool, error) {
 	info := s.enc.Info()
 	ts := s.ts
 	s.ts += uint32(len(s.frame) / info.samplesPerTick())
+	var more []Negotiated
+	if s.mw != nil {
+		if in := s.mw.NegotiatedCodecs(); len(in) > 1 {
+			more = in[1:]
+		}
+	}
 	if sent, err := s.dtmfFrame(ts, info); sent {
 		// DTMF replaces this audio frame (also while muted: keypresses
-		// are not microphone audio).
+		// are not microphone audio). It goes to the first codec's
+		// receivers; the others hear a gap.
+		s.sendMore(more, level, true)
 		return ev, changed, err
 	}
 	if muted {
 		s.mutedN.Add(1)
 		s.gap = true
+		s.sendMore(more, level, true)
 		return ev, changed, nil
 	}
+	moreErr := s.sendMore(more, level, false)
 	if l := int(s.loss.Load()); l != s.lossSet {
 		if err := s.enc.SetPacketLoss(l); err != nil {
 			s.log.Warn("media: set packet loss", "err", err)
@@ -315,28 +346,18 @@ func (s *Sender) processFrame() (VoiceEvent, bool, error) {
 	if info.Name == CodecOpus && n <= 2 && s.cfg.DTX {
 		s.dtxN.Add(1)
 		s.gap = true
-		return ev, changed, nil
+		return ev, changed, moreErr
 	}
 	s.pkt.Header = rtp.Header{
 		Version: 2, Marker: s.gap, PayloadType: uint8(info.PayloadType),
 		SequenceNumber: s.seq, Timestamp: ts, Extensions: s.pkt.Header.Extensions[:0],
 	}
-	if extID != 0 {
-		// RFC 6464: level as −dBov 0..127, V flag from the VAD.
-		b := byte(min(127, max(0, int(math.Round(-level)))))
-		if s.vad.Talking() {
-			b |= 0x80
-		}
-		s.extBuf[0] = b
-		if err := s.pkt.Header.SetExtension(extID, s.extBuf[:]); err != nil {
-			s.log.Warn("media: audio level extension", "err", err)
-		}
-	}
+	s.setLevelExtension(extID, level)
 	s.pkt.Payload = s.out[:n]
 	if err := s.w.WriteRTP(&s.pkt); err != nil {
 		if errors.Is(err, ErrNotBound) {
 			s.unbound.Add(1)
-			return ev, changed, nil
+			return ev, changed, moreErr
 		}
 		s.werr.Add(1)
 		return ev, changed, fmt.Errorf("media: write rtp: %w", err)
@@ -345,7 +366,92 @@ func (s *Sender) processFrame() (VoiceEvent, bool, error) {
 	s.gap = false
 	s.packets.Add(1)
 	s.bytes.Add(uint64(n))
-	return ev, changed, nil
+	return ev, changed, moreErr
+}
+
+// sendMore encodes the frame for each codec of more (the codecs in use
+// besides the first) and writes each packet to that codec's receivers; or,
+// with idle, only moves their timestamps past the frame. Called with s.mu
+// held.
+func (s *Sender) sendMore(more []Negotiated, level float64, idle bool) error {
+	var errs []error
+	for _, neg := range more {
+		name := neg.Codec.Name
+		if name == s.encName {
+			continue
+		}
+		co := s.more[name]
+		if co == nil {
+			enc, err := s.newEncoder(name)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			co = &codecOut{enc: enc, seq: uint16(rand.Uint32()), ts: rand.Uint32(), gap: true, lossSet: -1}
+			if s.more == nil {
+				s.more = map[string]*codecOut{}
+			}
+			s.more[name] = co
+		}
+		info := co.enc.Info()
+		ts := co.ts
+		co.ts += uint32(len(s.frame) / info.samplesPerTick())
+		if idle {
+			co.gap = true
+			continue
+		}
+		if l := int(s.loss.Load()); l != co.lossSet {
+			if err := co.enc.SetPacketLoss(l); err != nil {
+				s.log.Warn("media: set packet loss", "err", err)
+			}
+			co.lossSet = l
+		}
+		n, err := co.enc.Encode(s.frame, s.out)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if info.Name == CodecOpus && n <= 2 && s.cfg.DTX {
+			s.dtxN.Add(1)
+			co.gap = true
+			continue
+		}
+		s.pkt.Header = rtp.Header{
+			Version: 2, Marker: co.gap, PayloadType: uint8(info.PayloadType),
+			SequenceNumber: co.seq, Timestamp: ts, Extensions: s.pkt.Header.Extensions[:0],
+		}
+		s.setLevelExtension(neg.AudioLevelID, level)
+		s.pkt.Payload = s.out[:n]
+		if err := s.mw.WriteRTPFor(name, &s.pkt); err != nil {
+			if errors.Is(err, ErrNotBound) {
+				continue
+			}
+			s.werr.Add(1)
+			errs = append(errs, fmt.Errorf("media: write rtp (%s): %w", name, err))
+			continue
+		}
+		co.seq++
+		co.gap = false
+		s.packets.Add(1)
+		s.bytes.Add(uint64(n))
+	}
+	return errors.Join(errs...)
+}
+
+// setLevelExtension puts the RFC 6464 audio level of the frame on s.pkt
+// (extension id; 0: none negotiated): −dBov 0..127, V flag from the VAD.
+func (s *Sender) setLevelExtension(id uint8, level float64) {
+	if id == 0 {
+		return
+	}
+	b := byte(min(127, max(0, int(math.Round(-level)))))
+	if s.vad.Talking() {
+		b |= 0x80
+	}
+	s.extBuf[0] = b
+	if err := s.pkt.Header.SetExtension(id, s.extBuf[:]); err != nil {
+		s.log.Warn("media: audio level extension", "err", err)
+	}
 }
 
 func (s *Sender) ensureEncoder(codec string) error {
@@ -357,16 +463,20 @@ func (s *Sender) ensureEncoder(codec string) error {
 		s.enc = nil
 		s.gap = true
 	}
-	enc, err := NewEncoder(codec, EncoderConfig{
-		FrameMillis: s.cfg.FrameMillis, Bitrate: s.cfg.Bitrate, Complexity: s.cfg.Complexity,
-		Application: s.cfg.Application, MaxBandwidth: s.cfg.MaxBandwidth,
-		DisableFEC: s.cfg.DisableFEC, DTX: s.cfg.DTX,
-	})
+	enc, err := s.newEncoder(codec)
 	if err != nil {
 		return err
 	}
 	s.enc, s.encName, s.lossSet = enc, codec, -1
 	return nil
+}
+
+func (s *Sender) newEncoder(codec string) (Encoder, error) {
+	return NewEncoder(codec, EncoderConfig{
+		FrameMillis: s.cfg.FrameMillis, Bitrate: s.cfg.Bitrate, Complexity: s.cfg.Complexity,
+		Application: s.cfg.Application, MaxBandwidth: s.cfg.MaxBandwidth,
+		DisableFEC: s.cfg.DisableFEC, DTX: s.cfg.DTX,
+	})
 }
 
 // maxDTMFQueue bounds the digits SendDTMF may queue.

@@ -2,6 +2,7 @@ package media
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 
@@ -37,6 +38,22 @@ type NegotiatedWriter interface {
 	Negotiated() (Negotiated, bool)
 }
 
+// MultiCodecWriter is a NegotiatedWriter whose receivers may have
+// negotiated different codecs: a [*Track] bound to the peer connections
+// of a room, where one member's phone may lack Opus. A Sender writing to
+// one encodes each frame once per codec in use and writes each packet to
+// the receivers of its codec.
+type MultiCodecWriter interface {
+	NegotiatedWriter
+	// NegotiatedCodecs returns one Negotiated per codec in use, the one
+	// Negotiated returns first; nil while unbound. The caller must not
+	// modify the slice.
+	NegotiatedCodecs() []Negotiated
+	// WriteRTPFor writes p to the receivers that negotiated codec (a
+	// codec name) and to no other.
+	WriteRTPFor(codec string, p *rtp.Packet) error
+}
+
 // Track is a webrtc.TrackLocal for one audio stream that, unlike pion's
 // static tracks, accepts whichever of its codecs the far end supports: Bind
 // picks the first codec of the track's list that was negotiated, and reports
@@ -48,6 +65,7 @@ type Track struct {
 
 	mu       sync.RWMutex
 	bindings []trackBinding
+	inUse    []Negotiated // one per codec of bindings, bindings[0]'s first; replaced, never modified
 	onBound  func()
 }
 
@@ -102,6 +120,7 @@ func (t *Track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 					id: ctx.ID(), ssrc: uint32(ctx.SSRC()), pt: uint8(got.PayloadType), dtmfPT: dtmfPT,
 					neg: neg, stream: ctx.WriteStream(),
 				})
+				t.codecsChanged()
 				f := t.onBound
 				t.mu.Unlock()
 				if f != nil {
@@ -133,10 +152,29 @@ func (t *Track) Unbind(ctx webrtc.TrackLocalContext) error {
 	for i := range t.bindings {
 		if t.bindings[i].id == ctx.ID() {
 			t.bindings = append(t.bindings[:i], t.bindings[i+1:]...)
+			t.codecsChanged()
 			return nil
 		}
 	}
 	return webrtc.ErrUnbindFailed
+}
+
+// codecsChanged recomputes inUse. Called with t.mu held for writing.
+func (t *Track) codecsChanged() {
+	var in []Negotiated
+	for _, b := range t.bindings {
+		if !slices.ContainsFunc(in, func(n Negotiated) bool { return n.Codec.Name == b.neg.Codec.Name }) {
+			in = append(in, b.neg)
+		}
+	}
+	t.inUse = in
+}
+
+// NegotiatedCodecs implements MultiCodecWriter.
+func (t *Track) NegotiatedCodecs() []Negotiated {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.inUse
 }
 
 // Negotiated implements NegotiatedWriter: the first binding's codec.
@@ -184,15 +222,31 @@ func (t *Track) WriteRTP(p *rtp.Packet) error {
 	if len(t.bindings) == 0 {
 		return ErrNotBound
 	}
+	return t.write(t.bindings[0].neg.Codec.Name, p)
+}
+
+// WriteRTPFor implements MultiCodecWriter: as WriteRTP, for the bindings
+// of codec.
+func (t *Track) WriteRTPFor(codec string, p *rtp.Packet) error {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if len(t.bindings) == 0 {
+		return ErrNotBound
+	}
+	return t.write(codec, p)
+}
+
+// write sends p to the bindings of codec. Called with t.mu held.
+func (t *Track) write(codec string, p *rtp.Packet) error {
 	var errs []error
 	// The header goes to pion behind an interface, so it would escape:
 	// take it from a pool instead of allocating one per packet.
 	h := headerPool.Get().(*rtp.Header)
 	defer func() { *h = rtp.Header{}; headerPool.Put(h) }()
 	*h = p.Header
-	dtmf := t.bindings[0].dtmfPT >= 0 && int(p.PayloadType) == t.bindings[0].dtmfPT
+	dtmf := codec == t.bindings[0].neg.Codec.Name && t.bindings[0].dtmfPT >= 0 && int(p.PayloadType) == t.bindings[0].dtmfPT
 	for _, b := range t.bindings {
-		if b.neg.Codec.Name != t.bindings[0].neg.Codec.Name {
+		if b.neg.Codec.Name != codec {
 			continue
 		}
 		h.SSRC, h.PayloadType = b.ssrc, b.pt

@@ -9,21 +9,28 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dialtone-dev/dialtone/media/mediatest"
 )
 
 // fakeBinding is the TrackLocalContext one PeerConnection's RTPSender gives
 // a track, recording what is written to it.
 type fakeBinding struct {
-	id   string
-	ssrc webrtc.SSRC
-	pt   webrtc.PayloadType
+	id    string
+	ssrc  webrtc.SSRC
+	pt    webrtc.PayloadType
+	codec CodecInfo // the far end's one codec; zero: Opus
 
 	mu  sync.Mutex
 	got []rtp.Packet
 }
 
 func (b *fakeBinding) CodecParameters() []webrtc.RTPCodecParameters {
-	p := OpusInfo().Parameters()
+	c := b.codec
+	if c.Name == "" {
+		c = OpusInfo()
+	}
+	p := c.Parameters()
 	p.PayloadType = b.pt
 	return []webrtc.RTPCodecParameters{p}
 }
@@ -98,4 +105,67 @@ func TestTrackSeveralBindings(t *testing.T) {
 	_, ok = tr.Negotiated()
 	assert.False(t, ok)
 	assert.ErrorIs(t, tr.WriteRTP(p), ErrNotBound)
+}
+
+// TestSenderMixedCodecs: a room's Track bound to a member that negotiated
+// Opus and one that has PCMU alone. The Sender encodes each frame once
+// per codec and each member gets its codec's stream alone (its payload
+// type, consecutive sequence numbers, its clock's timestamps), which
+// decodes to the microphone's tone; once the PCMU member leaves, PCMU is
+// no longer encoded.
+func TestSenderMixedCodecs(t *testing.T) {
+	if !OpusAvailable {
+		t.Skip("built without cgo: PCMU is the only codec")
+	}
+	tr := NewTrack("audio", "room")
+	opus := &fakeBinding{id: "opus", ssrc: 1111, pt: 111}
+	pcmu := &fakeBinding{id: "pcmu", ssrc: 2222, pt: 0, codec: PCMUInfo()}
+	for _, b := range []*fakeBinding{opus, pcmu} {
+		_, err := tr.Bind(b)
+		require.NoError(t, err)
+	}
+	s, err := NewSender(tr, SenderConfig{})
+	require.NoError(t, err)
+	defer s.Close()
+	const frames = 25
+	tone := mediatest.Sine(frames*960, 1000, 0.3)
+	for i := 0; i < len(tone); i += 480 {
+		_, err := s.WritePCM(tone[i : i+480])
+		require.NoError(t, err)
+	}
+	for _, c := range []struct {
+		b     *fakeBinding
+		codec string
+		tick  uint32
+	}{{opus, CodecOpus, 960}, {pcmu, CodecPCMU, 160}} {
+		got := c.b.packets()
+		require.Len(t, got, frames, "%s: a packet per frame", c.codec)
+		dec, err := NewDecoder(c.codec)
+		require.NoError(t, err)
+		var out []int16
+		for i, p := range got {
+			assert.Equal(t, uint8(c.b.pt), p.PayloadType)
+			assert.Equal(t, uint32(c.b.ssrc), p.SSRC)
+			if i > 0 {
+				assert.Equal(t, got[i-1].SequenceNumber+1, p.SequenceNumber, "%s: consecutive sequence numbers", c.codec)
+				assert.Equal(t, got[i-1].Timestamp+c.tick, p.Timestamp, "%s: timestamps in its clock", c.codec)
+			}
+			pcm := make([]int16, 960)
+			n, err := dec.Decode(p.Payload, pcm)
+			require.NoError(t, err, "%s packet %d decodes", c.codec, i)
+			out = append(out, pcm[:n]...)
+		}
+		_ = dec.Close()
+		share := mediatest.ToneShare(out[len(out)/2:], 1000)
+		assert.Greater(t, share, 0.9, "%s: the receiver decodes the microphone's tone", c.codec)
+	}
+
+	require.NoError(t, tr.Unbind(pcmu))
+	for i := 0; i < 960*5; i += 480 {
+		_, err := s.WritePCM(tone[i : i+480])
+		require.NoError(t, err)
+	}
+	assert.Len(t, pcmu.packets(), frames, "nothing more for the member gone")
+	assert.Len(t, opus.packets(), frames+5)
+	assert.Equal(t, uint64(2*frames+5), s.Stats().Packets, "one packet per codec in use and frame")
 }
