@@ -63,7 +63,13 @@ const (
 // malgoBackend is a Backend on a miniaudio context of one miniaudio
 // backend. When listing devices fails (the sound server restarted, say)
 // it opens a new context on the same backend and retires the old one,
-// which is released by Close.
+// which is released with the backend.
+//
+// A context is freed only once nothing uses it: every device opened on it
+// and every miniaudio call on it (an abandoned one too) holds the backend
+// (hold, drop), and a Close while something holds it leaves the freeing
+// to the last drop. miniaudio's devices read their context until their
+// uninit returns.
 type malgoBackend struct {
 	name    string // the miniaudio backend's: "pulseaudio", "alsa", "null", ...
 	backend malgo.Backend
@@ -72,8 +78,53 @@ type malgoBackend struct {
 	mu      sync.Mutex
 	ctx     *malgo.AllocatedContext
 	retired []*malgo.AllocatedContext
-	open    int
-	closed  bool
+	holds   int  // devices open and miniaudio calls under way on the contexts
+	devs    int  // of which devices
+	closed  bool // Close was called
+	freed   bool // the contexts are freed
+}
+
+// hold marks a use of the backend's contexts, and reports false (no use
+// marked) once the backend is closed; drop ends a use, and frees the
+// contexts when the backend is closed and this was the last use.
+func (b *malgoBackend) hold() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
+	}
+	b.holds++
+	return true
+}
+
+func (b *malgoBackend) drop() {
+	b.mu.Lock()
+	b.holds--
+	free := b.closed && b.holds == 0 && !b.freed
+	if free {
+		b.freed = true
+	}
+	b.mu.Unlock()
+	if free {
+		if err := b.freeContexts(); err != nil {
+			b.log.Warn("audio: miniaudio context release", "err", err)
+		}
+	}
+}
+
+// held runs fn, a miniaudio call on the backend's contexts, holding the
+// backend for as long as fn runs (past an abandoned bounded call).
+func held[T any](b *malgoBackend, fn func() (T, error)) func() (T, error) {
+	if !b.hold() {
+		return func() (T, error) {
+			var zero T
+			return zero, ErrClosed
+		}
+	}
+	return func() (T, error) {
+		defer b.drop()
+		return fn()
+	}
 }
 
 // systemBackends are miniaudio's system backends in miniaudio's own order
@@ -228,14 +279,14 @@ func (b *malgoBackend) probe() error {
 		name string
 	}{{malgo.Capture, "capture"}, {malgo.Playback, "playback"}} {
 		cfg := b.deviceConfig(k.t, nil, DefaultPeriod)
-		_, err := bounded(context.Background(), "probe "+k.name, func() (struct{}, error) {
+		_, err := bounded(context.Background(), "probe "+k.name, held(b, func() (struct{}, error) {
 			d, err := malgo.InitDevice(ctx.Context, cfg, malgo.DeviceCallbacks{})
 			if err != nil {
 				return struct{}{}, err
 			}
 			d.Uninit()
 			return struct{}{}, nil
-		}, nil)
+		}), nil)
 		if err != nil {
 			return fmt.Errorf("open default %s device: %w", k.name, err)
 		}
@@ -292,7 +343,7 @@ func (b *malgoBackend) list(ctx context.Context, c *malgo.AllocatedContext) ([]D
 		t   malgo.DeviceType
 		dir Direction
 	}{{malgo.Capture, Capture}, {malgo.Playback, Playback}} {
-		list, err := bounded(ctx, "list devices", func() ([]malgo.DeviceInfo, error) { return c.Devices(k.t) }, nil)
+		list, err := bounded(ctx, "list devices", held(b, func() ([]malgo.DeviceInfo, error) { return c.Devices(k.t) }), nil)
 		if err != nil {
 			return nil, nil, fmt.Errorf("audio: enumerate %s devices: %w", k.dir, err)
 		}
@@ -368,6 +419,11 @@ func (b *malgoBackend) Open(ctx context.Context, cfg DeviceConfig) (Device, erro
 	dcfg.NotificationCallback = (*[0]byte)(C.dialtone_ma_notification)
 	dcfg.PUserData = (*byte)(unsafe.Pointer(d.user))
 	mctx := b.context()
+	// The device holds the backend from here until it is uninitialised.
+	if !b.hold() {
+		d.release()
+		return nil, fmt.Errorf("audio: open %s: %w", info, ErrClosed)
+	}
 	dev, err := bounded(ctx, "open "+info.String(), func() (*malgo.Device, error) {
 		return malgo.InitDevice(mctx.Context, dcfg, malgo.DeviceCallbacks{Data: d.data})
 	}, func(dev *malgo.Device, err error) {
@@ -375,20 +431,25 @@ func (b *malgoBackend) Open(ctx context.Context, cfg DeviceConfig) (Device, erro
 			dev.Uninit()
 		}
 		d.release()
+		b.drop()
 	})
 	if err != nil {
 		if !d.abandoned(err) {
 			d.release()
+			b.drop()
 		}
 		return nil, fmt.Errorf("audio: open %s: %w", info, err)
 	}
 	d.dev = dev
 	b.mu.Lock()
-	b.open++
+	b.devs++
 	b.mu.Unlock()
 	return d, nil
 }
 
+// Close releases the backend's contexts, or, while devices are still
+// open or miniaudio calls under way on them, leaves that to the last of
+// them to end.
 func (b *malgoBackend) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -396,11 +457,21 @@ func (b *malgoBackend) Close() error {
 		return nil
 	}
 	b.closed = true
-	open := b.open
+	devs, holds := b.devs, b.holds
+	free := holds == 0
+	b.freed = free
 	b.mu.Unlock()
-	if open > 0 {
-		b.log.Warn("audio: closing miniaudio backend with devices still open", "open", open)
+	if devs > 0 {
+		b.log.Warn("audio: miniaudio backend closed with devices still open: its context is released when they are closed", "open", devs)
 	}
+	if !free {
+		return nil
+	}
+	return b.freeContexts()
+}
+
+// freeContexts uninitialises and frees every context of the backend.
+func (b *malgoBackend) freeContexts() error {
 	var errs []error
 	for _, c := range append(b.retired, b.ctx) {
 		_, err := bounded(context.Background(), "close context", func() (struct{}, error) {
@@ -685,15 +756,16 @@ func (d *malgoDevice) Close() error {
 		}
 		d.dev.Uninit() // waits for the device's thread
 		return struct{}{}, nil
-	}, func(struct{}, error) { d.release() })
+	}, func(struct{}, error) { d.release(); d.b.drop() })
 	if err == nil {
 		d.release()
+		d.b.drop()
 	} else {
 		d.b.log.Warn("audio: abandoned a device that would not close", "device", d.info, "err", err)
 	}
 	d.finish(nil)
 	d.b.mu.Lock()
-	d.b.open--
+	d.b.devs--
 	d.b.mu.Unlock()
 	return err
 }

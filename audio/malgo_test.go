@@ -92,6 +92,42 @@ func TestMalgoNullDevicePacing(t *testing.T) {
 	}
 }
 
+// TestMalgoBackendClosedBeforeItsDevice: a backend closed while one of
+// its devices runs (a program that closes in the wrong order) keeps the
+// device working on its context until the device is closed, refuses new
+// devices, and releases the context after the last one. Freed at Close,
+// the context was read by the device's thread and uninit afterwards (a
+// heap use-after-free AddressSanitizer found in the PulseAudio tests'
+// teardown, and that crashed a CI run).
+func TestMalgoBackendClosedBeforeItsDevice(t *testing.T) {
+	b, err := NewBackend(testCtx(t, 5*time.Second), KindNull, nil)
+	require.NoError(t, err)
+	dev, err := b.Open(testCtx(t, 5*time.Second), DeviceConfig{Direction: Playback, Period: 10 * time.Millisecond})
+	require.NoError(t, err)
+	var calls atomic.Int64
+	require.NoError(t, dev.Start(Callbacks{Playback: func(out []int16) { calls.Add(1) }}))
+	time.Sleep(100 * time.Millisecond)
+
+	require.NoError(t, b.Close())
+	mb := b.(*malgoBackend)
+	mb.mu.Lock()
+	freed := mb.freed
+	mb.mu.Unlock()
+	assert.False(t, freed, "the context stays while its device is open")
+	_, err = b.Open(testCtx(t, 5*time.Second), DeviceConfig{Direction: Capture, Period: 10 * time.Millisecond})
+	assert.ErrorIs(t, err, ErrClosed, "no new device on a closed backend")
+	before := calls.Load()
+	time.Sleep(200 * time.Millisecond)
+	assert.Greater(t, calls.Load()-before, int64(10), "the device plays on after its backend's Close")
+
+	require.NoError(t, dev.Close())
+	mb.mu.Lock()
+	freed, holds := mb.freed, mb.holds
+	mb.mu.Unlock()
+	assert.True(t, freed, "the last device's Close releases the context")
+	assert.Zero(t, holds)
+}
+
 func TestMalgoAutoFallsBackToNull(t *testing.T) {
 	var logs bytes.Buffer
 	var mu sync.Mutex

@@ -495,10 +495,12 @@ func (r *Room) startOver(p *roomPeer, attempt uint32) {
 	r.log.Info("peer connection started over", "member", p.member.User, "attempt", attempt)
 	if live {
 		// The far side gave up on a peer connection that still worked
-		// here.
+		// here (or that was restarting ICE: MemberReconnecting is out).
 		np.reconnecting = true
-		r.updateView(p.member.User, func(m *Member) { m.Connected = false })
-		r.emitMember(MemberReconnecting, p.member.User, nil)
+		if !p.reconnecting {
+			r.updateView(p.member.User, func(m *Member) { m.Connected = false })
+			r.emitMember(MemberReconnecting, p.member.User, nil)
+		}
 	}
 }
 
