@@ -36,9 +36,9 @@ type RoomConfig struct {
 // Methods are safe for concurrent use.
 //
 // The media is a mesh: one PeerConnection per other member. The
-// microphone is encoded once per frame and codec in use and the same
-// packets go to every member of that codec; each member's audio has its own jitter buffer and decoder, and
-// the playback device plays the mix.
+// microphone is encoded once per frame and codec in use, and the same
+// packets go to every member of that codec; each member's audio has its
+// own jitter buffer and decoder, and the playback device plays the mix.
 type Room struct {
 	name  string
 	phone *Phone

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -374,6 +375,13 @@ func (s *Sender) processFrame() (VoiceEvent, bool, error) {
 // with idle, only moves their timestamps past the frame. Called with s.mu
 // held.
 func (s *Sender) sendMore(more []Negotiated, level float64, idle bool) error {
+	for name, co := range s.more {
+		// A codec no receiver uses any more (its member left).
+		if !slices.ContainsFunc(more, func(n Negotiated) bool { return n.Codec.Name == name && name != s.encName }) {
+			_ = co.enc.Close()
+			delete(s.more, name)
+		}
+	}
 	var errs []error
 	for _, neg := range more {
 		name := neg.Codec.Name

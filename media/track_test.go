@@ -168,4 +168,5 @@ func TestSenderMixedCodecs(t *testing.T) {
 	assert.Len(t, pcmu.packets(), frames, "nothing more for the member gone")
 	assert.Len(t, opus.packets(), frames+5)
 	assert.Equal(t, uint64(2*frames+5), s.Stats().Packets, "one packet per codec in use and frame")
+	assert.Empty(t, s.more, "the PCMU encoder is released")
 }
