@@ -87,7 +87,10 @@
 // members joining at once never glare. A room-signal names both sessions;
 // one for an earlier membership of either side is dropped, and one that
 // arrives before the member-joined that names its sender's session (it
-// may cross another server node) waits for it.
+// may cross another server node) waits for it. A pair whose peer
+// connection fails (MemberFailed) starts over with a new one: the offerer
+// retries after 1 s, then 2, 4, ... 30 s, and a room-signal's attempt
+// number tells the other side which peer connection it belongs to.
 //
 // One audio session serves the whole room. The capture callback feeds one
 // media.Sender writing one media.Track, and that Track is added to every
