@@ -2,8 +2,9 @@
 # The README's test command: installs what the tests need, then checks
 # formatting and vet, tests what differs in a build without cgo (the
 # PCMU-only path users get with CGO_ENABLED=0), runs every test with the
-# race detector but the measurements (see below), those without it, and in
-# CI runs each fuzz target briefly.
+# race detector but the measurements (see below), those without it, the
+# C side of the sound devices and the echo canceller with AddressSanitizer,
+# and in CI runs each fuzz target briefly.
 #
 # With CI=true or DIALTONE_FULL=1, scripts/deps.sh also installs the
 # programs the integration tests run (redis-server, Chromium, iproute2,
@@ -51,6 +52,19 @@ done < <(grep -rl --include='*_test.go' '^//go:build.*!race' . | sort)
 for d in $(printf '%s\n' "${!norace[@]}" | sort); do
 	go test -count=1 -p 1 -timeout 10m -run "^(${norace[$d]})\$" "$d"
 done
+
+# The C side of the sound devices (miniaudio, our own C) and of the echo
+# canceller (our C++ wrapper) with AddressSanitizer, which sees what the
+# race detector cannot: C memory used after it is freed or beyond its
+# end (a miniaudio context freed while its devices still read it). The
+# devices' life-cycle tests; leaks are not checked (malgo keeps a small
+# block per context, libpulse what a killed server leaves).
+asan="-O1 -g -fsanitize=address -fno-omit-frame-pointer"
+export ASAN_OPTIONS=detect_leaks=0
+CGO_CFLAGS="$asan" CGO_CXXFLAGS="$asan" CGO_LDFLAGS="-fsanitize=address" go test -count=1 -p 1 -timeout 10m \
+	-run '^(TestMalgo.*|TestPulseSession.*|TestPulseDevice.*|TestPulsePlay.*)$' ./audio/
+CGO_CFLAGS="$asan" CGO_CXXFLAGS="$asan" CGO_LDFLAGS="-fsanitize=address" go test -count=1 -p 1 -timeout 10m ./media/apm/
+unset ASAN_OPTIONS
 
 # In CI, each fuzz target runs briefly on top of its seed corpus; a crasher
 # it finds is written under the package's testdata/fuzz and, committed,
