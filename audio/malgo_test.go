@@ -96,9 +96,9 @@ func TestMalgoNullDevicePacing(t *testing.T) {
 // its devices runs (a program that closes in the wrong order) keeps the
 // device working on its context until the device is closed, refuses new
 // devices, and releases the context after the last one. Freed at Close,
-// the context was read by the device's thread and uninit afterwards (a
-// heap use-after-free AddressSanitizer found in the PulseAudio tests'
-// teardown, and that crashed a CI run).
+// the context would be read afterwards by the device's thread and its
+// uninit: a heap use-after-free, which scripts/test.sh's AddressSanitizer
+// run reports.
 func TestMalgoBackendClosedBeforeItsDevice(t *testing.T) {
 	b, err := NewBackend(testCtx(t, 5*time.Second), KindNull, nil)
 	require.NoError(t, err)
