@@ -1128,26 +1128,25 @@
   // memberLink makes the link with a member for its current attempt: the
   // member with the higher session (the later joiner) offers.
   function memberLink(r, mb) {
-    const x = mb;
     const mine = r.roster.session;
     const attempt = mb.attempt;
-    const current = () => phone.room === r && r.members.get(x.user) === mb && mb.attempt === attempt;
+    const current = () => phone.room === r && r.members.get(mb.user) === mb && mb.attempt === attempt;
     mb.link = newLink({
-      label: x.user,
+      label: mb.user,
       polite: !mb.offerer,
       waitForOffer: !mb.offerer,
       mic: r.mic,
       send: (sig) => {
-        const data = { session: mine, peerSession: x.session, signal: sig };
+        const data = { session: mine, peerSession: mb.session, signal: sig };
         if (attempt > 0) data.attempt = attempt;
-        send('room-signal', x.user, r.name, data);
+        send('room-signal', mb.user, r.name, data);
       },
       onTrack: (stream) => {
         if (current()) memberAudio(mb, stream);
       },
       onText: (text) => {
         phone.texts.push(text);
-        chat(x.displayName || x.user, text, false);
+        chat(mb.displayName || mb.user, text, false);
       },
       onChannel: () => render(),
       onState: (s) => {
@@ -1155,7 +1154,7 @@
       },
     });
     mb.connectTimer = setTimeout(() => {
-      if (current() && mb.link && mb.state === 'connecting') memberFailed(mb, 'no media within ' + CONNECT_TIMEOUT_MS / 1000 + ' s');
+      if (current() && mb.link && mb.state !== 'connected') memberFailed(mb, 'no media within ' + CONNECT_TIMEOUT_MS / 1000 + ' s');
     }, CONNECT_TIMEOUT_MS);
   }
 
