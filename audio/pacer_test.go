@@ -3,6 +3,7 @@ package audio
 import (
 	"errors"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -88,7 +89,12 @@ func TestPacerInterruptFromCallback(t *testing.T) {
 		t.Fatal("the interrupted device never stopped")
 	}
 	assert.ErrorIs(t, v.Err(), unplugged)
-	assert.Equal(t, 3, calls)
+	// A tick that came late runs every capture period due at once, so the
+	// periods of that tick after the third may still run; none after Done.
+	ran := calls
+	assert.GreaterOrEqual(t, ran, 3)
+	time.Sleep(50 * time.Millisecond)
+	assert.Equal(t, ran, calls, "no callback once the device is done")
 	n := other.Periods()
 	require.NoError(t, other.WaitPeriods(ctx, n+5))
 	require.NoError(t, other.Close())
@@ -100,7 +106,7 @@ func TestPacerInterruptFromCallback(t *testing.T) {
 // woken meanwhile (a network reader with a packet for a jitter buffer)
 // runs then, not after the whole slot's work. Capture devices step aside
 // only after paceYieldCapture: their packets are what the far ends wait
-// for. With one P the order is exact.
+// for. With one P the order is the rule's but for rare strays (below).
 func TestPacerLetsOthersRun(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -112,61 +118,99 @@ func TestPacerLetsOthersRun(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-			p := &pacer{slots: map[time.Duration]*paceSet{}}
-			const period = 37 * time.Millisecond
-			var mu sync.Mutex
-			var order []string
-			note := func(s string) {
-				mu.Lock()
-				order = append(order, s)
-				mu.Unlock()
-			}
-			woken := make(chan struct{})
-			probeDone := make(chan struct{})
-			go func() {
-				<-woken
-				note("reader")
-				close(probeDone)
-			}()
-			var first, second atomic.Bool
-			// paceSlots+1 devices: the last shares the first device's slot
-			// and runs after it in the same tick.
-			for i := range paceSlots + 1 {
-				fn := func(time.Time) {}
-				switch i {
-				case 0:
-					fn = func(time.Time) {
-						if first.Swap(true) {
-							return
-						}
-						close(woken)
-						start := time.Now()
-						for time.Since(start) < paceYield+100*time.Microsecond { // well under paceYieldCapture
-						}
-						note("device 1")
-					}
-				case paceSlots:
-					fn = func(time.Time) {
-						if second.Load() || !first.Load() {
-							return
-						}
-						second.Store(true)
-						note("device 2")
-					}
+			// The order is the rule's, but not every time: the slot's
+			// yield follows the wall clock (a virtual machine descheduled
+			// while the first device works makes the capture slot yield
+			// too), and after a yield Go's scheduler takes the global run
+			// queue first one schedule in 61, which can run the slot again
+			// before the reader. Each strays rarely; a slot that breaks the
+			// rule strays every time. So: up to five attempts, one in the
+			// rule's order.
+			const attempts = 5
+			for attempt := 1; ; attempt++ {
+				order, took := pacerYieldOrder(t, tc.early)
+				if slices.Equal(order, tc.want) {
+					return
 				}
-				scheduleUntilCleanup(t, p, period, tc.early, fn)
+				t.Logf("attempt %d: order %v, the first device took %v", attempt, order, took)
+				if attempt == attempts {
+					assert.Equal(t, tc.want, order, "in %d attempts", attempts)
+					return
+				}
 			}
-			select {
-			case <-probeDone:
-			case <-time.After(5 * time.Second):
-				t.Fatal("the woken goroutine never ran")
-			}
-			require.Eventually(t, second.Load, 5*time.Second, time.Millisecond)
-			mu.Lock()
-			defer mu.Unlock()
-			assert.Equal(t, tc.want, order)
 		})
 	}
+}
+
+// pacerYieldOrder runs TestPacerLetsOthersRun's scene once on a pacer of
+// its own: device 1 wakes a reader goroutine, then works for a little
+// more than paceYield; device 2 shares its slot. It returns the order in
+// which the three ran and how long device 1 took.
+func pacerYieldOrder(t *testing.T, early bool) ([]string, time.Duration) {
+	p := &pacer{slots: map[time.Duration]*paceSet{}}
+	const period = 37 * time.Millisecond
+	var mu sync.Mutex
+	var order []string
+	var took time.Duration
+	note := func(s string) {
+		mu.Lock()
+		order = append(order, s)
+		mu.Unlock()
+	}
+	woken := make(chan struct{})
+	probeDone := make(chan struct{})
+	go func() {
+		<-woken
+		note("reader")
+		close(probeDone)
+	}()
+	var first, second atomic.Bool
+	var stops []func()
+	// paceSlots+1 devices: the last shares the first device's slot and
+	// runs after it in the same tick.
+	for i := range paceSlots + 1 {
+		fn := func(time.Time) {}
+		switch i {
+		case 0:
+			fn = func(time.Time) {
+				if first.Swap(true) {
+					return
+				}
+				close(woken)
+				start := time.Now()
+				for time.Since(start) < paceYield+100*time.Microsecond { // well under paceYieldCapture
+				}
+				mu.Lock()
+				took = time.Since(start)
+				mu.Unlock()
+				note("device 1")
+			}
+		case paceSlots:
+			fn = func(time.Time) {
+				if second.Load() || !first.Load() {
+					return
+				}
+				second.Store(true)
+				note("device 2")
+			}
+		}
+		stop, done := p.schedule(period, early, fn)
+		stops = append(stops, func() { stop(); <-done })
+	}
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	select {
+	case <-probeDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the woken goroutine never ran")
+	}
+	require.Eventually(t, second.Load, 5*time.Second, time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	return slices.Clone(order), took
 }
 
 // TestPacerCaptureFirst: in a slot, capture devices tick before playback
