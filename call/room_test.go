@@ -502,12 +502,12 @@ func TestRoomSignalingReconnect(t *testing.T) {
 	assert.Equal(t, fmt.Sprint([]string{"alice"}), fmt.Sprint(membersUsers(bob.room.Members())))
 }
 
-// TestRoomOneMemberNetworkCut: carol's link dies and comes back while
-// alice and bob's stays up. Only the peer connections with carol restart
-// ICE: alice and bob see carol reconnecting and reconnected, carol sees
-// both of them so, nobody sees anything about the alice–bob pair, whose
-// audio never stops, and carol is heard again afterwards.
-func TestRoomOneMemberNetworkCut(t *testing.T) {
+// networkRoom puts alice, bob and carol (tones 440, 620, 820 Hz) in room
+// on a simulated network, a host each (5 ms delay, ICE restart after
+// 200 ms disconnected; connect, when non-zero, is Config.ConnectTimeout),
+// and waits until everyone's media is up.
+func networkRoom(t *testing.T, room string, connect time.Duration) ([]*member, map[string]*calltest.Host) {
+	t.Helper()
 	lab := newLab(t, server.Config{})
 	network, err := calltest.NewNetwork(calltest.NetworkConfig{Delay: 5 * time.Millisecond})
 	require.NoError(t, err)
@@ -519,17 +519,30 @@ func TestRoomOneMemberNetworkCut(t *testing.T) {
 		hosts[user] = h
 		cfg := fast()
 		cfg.DisconnectedGrace = 200 * time.Millisecond
+		if connect > 0 {
+			cfg.ConnectTimeout = connect
+		}
 		cfg.SettingEngine = h.SettingEngine
 		return &member{Phone: newPhone(t, lab, user, calltest.PhoneOptions{Config: cfg, Mic: toneMic(freq)}), tone: freq}
 	}
 	all := []*member{mk("alice", 440), mk("bob", 620), mk("carol", 820)}
-	alice, bob, carol := all[0], all[1], all[2]
 	for _, m := range all {
-		m.join(t, "roaming")
+		m.join(t, room)
 	}
 	for _, m := range all {
 		m.waitConnected(t, without(all, m)...)
 	}
+	return all, hosts
+}
+
+// TestRoomOneMemberNetworkCut: carol's link dies and comes back while
+// alice and bob's stays up. Only the peer connections with carol restart
+// ICE: alice and bob see carol reconnecting and reconnected, carol sees
+// both of them so, nobody sees anything about the alice–bob pair, whose
+// audio never stops, and carol is heard again afterwards.
+func TestRoomOneMemberNetworkCut(t *testing.T) {
+	all, hosts := networkRoom(t, "roaming", 0)
+	alice, bob, carol := all[0], all[1], all[2]
 
 	hosts["carol"].Cut(true)
 	for _, m := range []*member{alice, bob} {
@@ -590,29 +603,8 @@ func TestRoomMixedCodecs(t *testing.T) {
 // joined last, so she offers, attempt 1 and on): MemberConnected again on
 // both sides of both pairs, and everyone hears everyone.
 func TestRoomPairStartsOver(t *testing.T) {
-	lab := newLab(t, server.Config{})
-	network, err := calltest.NewNetwork(calltest.NetworkConfig{Delay: 5 * time.Millisecond})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = network.Close() })
-	hosts := map[string]*calltest.Host{}
-	mk := func(user string, freq float64) *member {
-		h, err := network.Host()
-		require.NoError(t, err)
-		hosts[user] = h
-		cfg := fast()
-		cfg.DisconnectedGrace = 200 * time.Millisecond
-		cfg.ConnectTimeout = 3 * time.Second
-		cfg.SettingEngine = h.SettingEngine
-		return &member{Phone: newPhone(t, lab, user, calltest.PhoneOptions{Config: cfg, Mic: toneMic(freq)}), tone: freq}
-	}
-	all := []*member{mk("alice", 440), mk("bob", 620), mk("carol", 820)}
+	all, hosts := networkRoom(t, "tunnel", 3*time.Second)
 	alice, bob, carol := all[0], all[1], all[2]
-	for _, m := range all {
-		m.join(t, "tunnel")
-	}
-	for _, m := range all {
-		m.waitConnected(t, without(all, m)...)
-	}
 
 	hosts["carol"].Cut(true)
 	var failedAt time.Time
